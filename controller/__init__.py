@@ -1,0 +1,3 @@
+"""GreenEdge host service: Modbus master, control loops, accounting, CLI."""
+
+__version__ = "0.1.0"

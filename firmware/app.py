@@ -1,0 +1,48 @@
+"""Boot sequence (called by main.py): config -> HAL -> device -> asyncio.
+
+On a board, config comes from /config.json; on the unix port from the command
+line (`micropython main.py --profile motor --unit 3 --port /dev/pts/4`).
+A bad config prints one line naming the key and exits with status 2.
+"""
+
+import sys
+
+import fwconfig
+
+
+def _board_hal(name):
+    if name == "rp2":
+        from hal import rp2 as hal
+    elif name == "esp32":
+        from hal import esp32 as hal
+    else:
+        from hal import sim as hal
+    return hal
+
+
+def main(argv):
+    import gc
+    try:
+        if sys.platform == "linux":
+            cfg = fwconfig.from_argv(argv)
+        else:
+            cfg = fwconfig.from_file("/config.json")
+        hal = _board_hal(cfg["hal"])
+        if cfg["hal"] == "sim":
+            uart = hal.Uart(cfg["port"], cfg["baud"])
+        else:
+            u = cfg["uart"]
+            uart = hal.Uart(u["id"], u["tx"], u["rx"], u["de"], cfg["baud"],
+                            {"E": 0, "O": 1, "N": None}[cfg["parity"]])
+    except ValueError as e:
+        print("greenedge device: %s" % e)
+        sys.exit(2)
+    gc.collect()
+    import asyncio
+    from device import Device
+    gc.collect()
+    dev = Device(cfg, uart, hal.Wdt(cfg["wdt_ms"]), hal.reset_cause(cfg["reset_cause"]))
+    gc.collect()
+    print("greenedge device: %s unit %d on %s ready" % (cfg["profile"], cfg["unit"], cfg["port"]))
+    asyncio.run(dev.run())
+

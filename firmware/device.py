@@ -1,0 +1,80 @@
+"""One GreenEdge device: register bank + RTU server + outputs + supervisor.
+
+Tasks (asyncio): the RTU task serves the line; the supervisor task ticks every
+50 ms; the watchdog task stands in for a hardware watchdog where there is none.
+The RTU task spins (sleep_ms(0)) only while a frame is in progress, so the reply
+leaves right after the 3.5-character silence; otherwise it waits on the UART.
+"""
+
+import asyncio
+from time import ticks_ms, ticks_us
+
+import regmap
+from modbus_rtu import RtuServer
+from outputs import Outputs
+from regbank import RegBank
+from supervisor import Supervisor
+
+_SUP_PERIOD_MS = 50
+
+
+class Device:
+    def __init__(self, cfg, uart, wdt=None, reset_cause=0, driver=None):
+        profile = cfg["profile"]
+        self.cfg = cfg
+        self.uart = uart
+        self.bank = RegBank(profile)
+        if cfg["comm_loss_timeout_s"] is not None:
+            self.bank.set("comm_loss_timeout_s", cfg["comm_loss_timeout_s"])
+        ident = (regmap.VENDOR, profile, "%d.%d.%d" % regmap.FW_VERSION, "",
+                 "GreenEdge %s device" % profile, cfg["model"] or cfg["hal"],
+                 "unit %d" % cfg["unit"])
+        self.rtu = RtuServer(self.bank, cfg["unit"], cfg["baud"], ident)
+        self.outputs = Outputs(self.bank, profile, driver)
+        self.wdt = wdt
+        self.sup = Supervisor(self.bank, self.rtu, self.outputs, wdt, reset_cause, ticks_ms())
+        self._chunk = bytearray(64)
+
+    async def rtu_task(self):
+        bit = self.sup.register()
+        sup = self.sup
+        rtu = self.rtu
+        uart = self.uart
+        chunk = self._chunk
+        stream = asyncio.StreamReader(uart.port)
+        while True:
+            sup.report(bit)
+            if rtu.wait_us(ticks_us()) < 0:
+                sup.waiting |= bit
+                try:
+                    k = await stream.readinto(chunk)
+                finally:
+                    sup.waiting &= ~bit
+            else:
+                await asyncio.sleep_ms(0)
+                k = uart.readinto(chunk)
+            if k:
+                rtu.feed(chunk, k, ticks_us())
+            r = rtu.poll(ticks_us())
+            if r:
+                uart.write(rtu.tx, r)
+
+    async def supervisor_task(self):
+        bit = self.sup.register()
+        while True:
+            self.sup.report(bit)
+            self.sup.tick(ticks_ms())
+            await asyncio.sleep_ms(_SUP_PERIOD_MS)
+
+    async def wdt_task(self):
+        while True:
+            if self.wdt.expired(ticks_ms()):
+                self.wdt.fire()
+            await asyncio.sleep_ms(100)
+
+    async def run(self):
+        tasks = [asyncio.create_task(self.rtu_task()),
+                 asyncio.create_task(self.supervisor_task())]
+        if self.wdt is not None:
+            tasks.append(asyncio.create_task(self.wdt_task()))
+        await asyncio.gather(*tasks)

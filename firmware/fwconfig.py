@@ -1,0 +1,106 @@
+"""Device configuration: defaults, validation, and where it comes from.
+
+On a board: /config.json written by `greenedge firmware build`. On the unix port:
+command-line options (--profile, --unit, --port, --baud, ...) over the same
+defaults. A bad value raises ValueError naming the key and showing the value.
+"""
+
+import regmap
+
+DEFAULTS = {
+    "profile": None,          # motor | compressor | scr | fgd
+    "unit": None,             # Modbus unit id 1..247
+    "baud": 115200,
+    "parity": "E",            # 8E1 is the Modbus default
+    "port": None,             # unix port: tty path
+    "hal": "sim",             # sim | rp2 | esp32
+    "uart": None,             # board: {"id":0,"tx":0,"rx":1,"de":2}
+    "wdt_ms": 2000,
+    "comm_loss_timeout_s": None,  # None: the register map default
+    "model": "",
+    "reset_cause": None,
+}
+
+_BAUDS = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
+
+
+def _int(cfg, key, lo, hi):
+    v = cfg[key]
+    try:
+        v = int(v)
+    except (TypeError, ValueError):
+        raise ValueError("config %s: expected an integer, got %r" % (key, v))
+    if not lo <= v <= hi:
+        raise ValueError("config %s: %r outside %d..%d" % (key, v, lo, hi))
+    cfg[key] = v
+
+
+def validate(cfg):
+    out = dict(DEFAULTS)
+    for k in cfg:
+        if k not in DEFAULTS:
+            raise ValueError("config: unknown key %r" % (k,))
+        out[k] = cfg[k]
+    if out["profile"] not in regmap.PROFILES:
+        raise ValueError("config profile: %r is not one of %s"
+                         % (out["profile"], ", ".join(regmap.PROFILES)))
+    if out["unit"] is None:
+        raise ValueError("config unit: missing (1..247)")
+    _int(out, "unit", 1, 247)
+    _int(out, "baud", 1200, 921600)
+    if out["baud"] not in _BAUDS:
+        raise ValueError("config baud: %r is not a standard rate" % (out["baud"],))
+    if out["parity"] not in ("E", "O", "N"):
+        raise ValueError("config parity: %r is not E, O or N" % (out["parity"],))
+    _int(out, "wdt_ms", 100, 8000)
+    if out["comm_loss_timeout_s"] is not None:
+        v = out["comm_loss_timeout_s"]
+        if not isinstance(v, (int, float)) or not 0.5 <= v <= 3600:
+            raise ValueError("config comm_loss_timeout_s: %r outside 0.5..3600" % (v,))
+    if out["hal"] not in ("sim", "rp2", "esp32"):
+        raise ValueError("config hal: %r is not sim, rp2 or esp32" % (out["hal"],))
+    if out["hal"] == "sim" and not out["port"]:
+        raise ValueError("config port: the unix port needs a tty path")
+    if out["hal"] != "sim":
+        u = out["uart"]
+        if not isinstance(u, dict) or any(k not in u for k in ("id", "tx", "rx", "de")):
+            raise ValueError("config uart: need id, tx, rx and de pins, got %r" % (u,))
+    return out
+
+
+_OPTS = {"--profile": ("profile", str), "--unit": ("unit", int), "--port": ("port", str),
+         "--baud": ("baud", int), "--wdt-ms": ("wdt_ms", int),
+         "--comm-loss-s": ("comm_loss_timeout_s", float), "--model": ("model", str),
+         "--reset-cause": ("reset_cause", int)}
+
+
+def from_argv(argv):
+    cfg = {}
+    i = 0
+    while i < len(argv):
+        opt = argv[i]
+        if opt not in _OPTS:
+            raise ValueError("unknown option %r (known: %s)" % (opt, " ".join(sorted(_OPTS))))
+        if i + 1 >= len(argv):
+            raise ValueError("option %s needs a value" % opt)
+        key, conv = _OPTS[opt]
+        try:
+            cfg[key] = conv(argv[i + 1])
+        except ValueError:
+            raise ValueError("option %s: bad value %r" % (opt, argv[i + 1]))
+        i += 2
+    return validate(cfg)
+
+
+def from_file(path):
+    import json
+    try:
+        with open(path) as f:
+            cfg = json.load(f)
+    except OSError:
+        raise ValueError("config file %s not found" % path)
+    except ValueError as e:
+        raise ValueError("config file %s: not valid JSON (%s)" % (path, e))
+    if not isinstance(cfg, dict):
+        raise ValueError("config file %s: expected a JSON object" % path)
+    return validate(cfg)

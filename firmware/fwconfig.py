@@ -13,7 +13,7 @@ DEFAULTS = {
     "baud": 115200,
     "parity": "E",            # 8E1 is the Modbus default
     "port": None,             # unix port: tty path
-    "hal": "sim",             # sim | rp2 | esp32
+    "hal": "sim",             # sim | rp2 | esp32 | stm32
     "uart": None,             # board: {"id":0,"tx":0,"rx":1,"de":2}
     "wdt_ms": 2000,
     "comm_loss_timeout_s": None,  # None: the register map default
@@ -57,8 +57,8 @@ def validate(cfg):
         v = out["comm_loss_timeout_s"]
         if not isinstance(v, (int, float)) or not 0.5 <= v <= 3600:
             raise ValueError("config comm_loss_timeout_s: %r outside 0.5..3600" % (v,))
-    if out["hal"] not in ("sim", "rp2", "esp32"):
-        raise ValueError("config hal: %r is not sim, rp2 or esp32" % (out["hal"],))
+    if out["hal"] not in ("sim", "rp2", "esp32", "stm32"):
+        raise ValueError("config hal: %r is not sim, rp2, esp32 or stm32" % (out["hal"],))
     if out["hal"] == "sim" and not out["port"]:
         raise ValueError("config port: the unix port needs a tty path")
     if out["hal"] != "sim":

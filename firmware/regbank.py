@@ -13,11 +13,7 @@ from array import array
 
 import regmap
 
-try:
-    from micropython import const
-except ImportError:
-    def const(x):
-        return x
+from micropython import const
 
 # Register kinds (per address).
 K_HOLE = const(0)

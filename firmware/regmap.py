@@ -29,8 +29,8 @@ not yet measured), 3 not wired.
 
 try:
     from micropython import const
-except ImportError:  # CPython
-    def const(x):
+except ImportError:  # CPython: the host imports this file too
+    def const(x):  # type: ignore[misc]
         return x
 
 MAP_VERSION = const(1)
@@ -76,18 +76,6 @@ ST_QUALITY_BAD = const(0x0020)
 ST_QUALITY_UNCERTAIN = const(0x0040)
 ST_CONFIG_ERROR = const(0x0080)
 ST_SAMPLING_OVERRUN = const(0x0100)
-STATUS_BITS = (
-    (ST_ARMED),
-    (ST_SAFE_STATE),
-    (ST_COMM_LOST),
-    (ST_INTERLOCK),
-    (ST_WDT_RESET),
-    (ST_QUALITY_BAD),
-    (ST_QUALITY_UNCERTAIN),
-    (ST_CONFIG_ERROR),
-    (ST_SAMPLING_OVERRUN),
-)
-
 RESET_CAUSES = ("power_on", "watchdog", "soft", "hard", "deep_sleep", "unknown")
 
 

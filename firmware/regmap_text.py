@@ -139,5 +139,19 @@ TEXT = {
 }
 
 
+# Status word (input 3): (regmap constant name, meaning).
+STATUS_BITS = (
+    ("ST_ARMED", "armed: outputs follow the host's commands"),
+    ("ST_SAFE_STATE", "safe state: outputs at their safe values"),
+    ("ST_COMM_LOST", "comm-loss timeout tripped since the last arm"),
+    ("ST_INTERLOCK", "an interlock is blocking a command (see input 4)"),
+    ("ST_WDT_RESET", "last reset was caused by the watchdog"),
+    ("ST_QUALITY_BAD", "at least one measurement is bad"),
+    ("ST_QUALITY_UNCERTAIN", "at least one measurement is uncertain"),
+    ("ST_CONFIG_ERROR", "board config rejected; defaults in use"),
+    ("ST_SAMPLING_OVERRUN", "sampling could not keep its rate"),
+)
+
+
 def describe(profile, name):
     return TEXT.get("%s.%s" % (profile, name), TEXT.get(name, ""))

@@ -10,7 +10,7 @@ exits with status 3 (the supervisor of the process restarts it, like a reset).
 """
 
 import sys
-import termios
+import termios  # type: ignore[import-not-found]  # unix port only
 import time
 
 _BAUDS = {9600: "B9600", 57600: "B57600", 115200: "B115200", 230400: "B230400",

@@ -1,0 +1,199 @@
+"""`greenedge`: one command line for the whole system.
+
+Subcommands:
+  regmap    print the register map (md, csv, json)
+  docs      regenerate docs/registers.md (--check: fail if it is stale)
+  device    run one firmware device on the MicroPython unix port, serving a tty
+  firmware  build a deployable .mpy folder for a board / flash it with mpremote
+
+Errors a user can cause print one line on stderr and exit with status 2.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from controller import mpvm
+from firmware import regmap
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS_REGISTERS = ROOT / "docs" / "registers.md"
+ARCHES = {"armv6m": "RP2040", "xtensawin": "ESP32", "armv7emsp": "STM32F4", "x64": "unix port"}
+BOARD_HAL = {"armv6m": "rp2", "xtensawin": "esp32", "armv7emsp": "stm32"}
+
+
+class UserError(Exception):
+    """An error the user can fix; printed without a traceback."""
+
+
+def cmd_regmap(a):
+    from controller import registers
+    profiles = [a.profile] if a.profile else list(regmap.PROFILES)
+    if a.format == "json":
+        if a.profile:
+            print(registers.to_json(a.profile))
+        else:
+            print(json.dumps({p: json.loads(registers.to_json(p)) for p in profiles}, indent=1))
+    elif a.format == "csv":
+        if not a.profile:
+            raise UserError("--format csv needs --profile (one table per profile)")
+        sys.stdout.write(registers.to_csv(a.profile))
+    else:
+        print("\n".join(registers.to_markdown(p) for p in profiles))
+    return 0
+
+
+def cmd_docs(a):
+    from controller import registers
+    text = registers.docs_markdown()
+    if a.check:
+        have = DOCS_REGISTERS.read_text() if DOCS_REGISTERS.exists() else ""
+        if have != text:
+            raise UserError("%s is stale: run `greenedge docs`" % DOCS_REGISTERS)
+        print("%s is current" % DOCS_REGISTERS)
+        return 0
+    DOCS_REGISTERS.parent.mkdir(parents=True, exist_ok=True)
+    DOCS_REGISTERS.write_text(text)
+    print("wrote %s" % DOCS_REGISTERS)
+    return 0
+
+
+def cmd_device(a):
+    if not os.path.exists(a.port):
+        raise UserError("serial port %s does not exist" % a.port)
+    extra = []
+    if a.comm_loss_s is not None:
+        extra += ["--comm-loss-s", str(a.comm_loss_s)]
+    argv, env = mpvm.device_command(a.profile, a.unit, a.port, a.baud, a.heap, extra)
+    try:
+        return subprocess.call(argv, env=env)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _board_config(a):
+    hal = a.hal or BOARD_HAL.get(a.arch)
+    if hal is None:
+        raise UserError("--arch %s is not a board architecture" % a.arch)
+    cfg = {"profile": a.profile, "unit": a.unit, "baud": a.baud, "parity": a.parity,
+           "hal": hal, "uart": {"id": a.uart_id, "tx": a.tx, "rx": a.rx, "de": a.de},
+           "model": ARCHES[a.arch]}
+    if a.comm_loss_s is not None:
+        cfg["comm_loss_timeout_s"] = a.comm_loss_s
+    # Validate with the firmware's own rules, so a bad board config fails here.
+    sys.path.insert(0, str(ROOT / "firmware"))
+    try:
+        import fwconfig
+        fwconfig.validate(cfg)
+    except ValueError as e:
+        raise UserError(str(e))
+    finally:
+        sys.path.pop(0)
+    return cfg
+
+
+def cmd_firmware_build(a):
+    cfg = _board_config(a)
+    out = Path(a.out or ("build/firmware-%s-%s" % (a.profile, a.arch)))
+    if out.exists() and any(out.iterdir()) and not (out / "config.json").exists():
+        raise UserError("%s exists and is not a firmware folder; choose another --out" % out)
+    try:
+        files = mpvm.compile_firmware(out, a.arch)
+    except RuntimeError as e:
+        raise UserError(str(e))
+    (out / "config.json").write_text(json.dumps(cfg, indent=1) + "\n")
+    size = sum(f.stat().st_size for f in files)
+    print("built %d modules (%d bytes) + config.json for %s (%s) in %s"
+          % (len(files), size, a.profile, ARCHES[a.arch], out))
+    return 0
+
+
+def cmd_firmware_flash(a):
+    src = Path(a.dir)
+    if not (src / "config.json").exists() or not (src / "main.py").exists():
+        raise UserError("%s is not a built firmware folder (run `greenedge firmware build`)" % src)
+    base = [sys.executable, "-m", "mpremote", "connect", a.port]
+    cmd = base + ["fs", "cp", "-r"] + [str(p) for p in sorted(src.iterdir())] + [":"]
+    if a.dry_run:
+        print(" ".join(cmd))
+        return 0
+    r = subprocess.run(cmd)
+    if r.returncode != 0:
+        raise UserError("mpremote failed on %s (exit %d): is the board connected?"
+                        % (a.port, r.returncode))
+    subprocess.run(base + ["reset"])
+    print("flashed %s to %s and reset the board" % (src, a.port))
+    return 0
+
+
+def _unit(s):
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError("unit id must be an integer, got %r" % s)
+    if not 1 <= v <= 247:
+        raise argparse.ArgumentTypeError("unit id %d outside 1..247" % v)
+    return v
+
+
+def build_parser():
+    ap = argparse.ArgumentParser(prog="greenedge", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("regmap", help="print the register map")
+    p.add_argument("--profile", choices=regmap.PROFILES)
+    p.add_argument("--format", choices=("md", "csv", "json"), default="md")
+    p.set_defaults(func=cmd_regmap)
+
+    p = sub.add_parser("docs", help="regenerate docs/registers.md")
+    p.add_argument("--check", action="store_true", help="fail if the file is stale")
+    p.set_defaults(func=cmd_docs)
+
+    p = sub.add_parser("device", help="run a firmware device on the unix port")
+    p.add_argument("--profile", choices=regmap.PROFILES, required=True)
+    p.add_argument("--unit", type=_unit, required=True)
+    p.add_argument("--port", required=True, help="tty path")
+    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--heap", default="64K", help="MicroPython heap size (default 64K)")
+    p.add_argument("--comm-loss-s", type=float, help="comm-loss timeout override")
+    p.set_defaults(func=cmd_device)
+
+    fw = sub.add_parser("firmware", help="build or flash board firmware")
+    fsub = fw.add_subparsers(dest="fwcmd", required=True)
+    p = fsub.add_parser("build", help="compile a deployable folder for a board")
+    p.add_argument("--profile", choices=regmap.PROFILES, required=True)
+    p.add_argument("--arch", choices=sorted(ARCHES), required=True)
+    p.add_argument("--out")
+    p.add_argument("--unit", type=_unit, default=1)
+    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--parity", choices=("E", "O", "N"), default="E")
+    p.add_argument("--hal", choices=("rp2", "esp32", "stm32"))
+    p.add_argument("--uart-id", type=int, default=0)
+    p.add_argument("--tx", type=int, default=0)
+    p.add_argument("--rx", type=int, default=1)
+    p.add_argument("--de", type=int, default=2, help="RS-485 driver-enable pin")
+    p.add_argument("--comm-loss-s", type=float)
+    p.set_defaults(func=cmd_firmware_build)
+    p = fsub.add_parser("flash", help="copy a built folder to a board with mpremote")
+    p.add_argument("--port", required=True)
+    p.add_argument("--dir", required=True, help="folder from `greenedge firmware build`")
+    p.add_argument("--dry-run", action="store_true", help="print the mpremote command only")
+    p.set_defaults(func=cmd_firmware_flash)
+    return ap
+
+
+def main(argv=None):
+    ap = build_parser()
+    a = ap.parse_args(argv)
+    try:
+        return a.func(a)
+    except (UserError, mpvm.ToolMissing) as e:
+        print("greenedge: %s" % e, file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

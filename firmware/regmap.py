@@ -37,7 +37,7 @@ MAP_VERSION = const(1)
 FW_VERSION = (1, 0, 0)
 VENDOR = "GreenEdge"
 
-PROFILES = ("motor", "compressor", "scr")
+PROFILES = ("motor", "compressor", "scr", "fgd")
 PROFILE_IDS = {"motor": 1, "compressor": 2, "scr": 3, "fgd": 4}
 
 COIL = "coil"

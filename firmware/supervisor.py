@@ -80,6 +80,9 @@ class Supervisor:
             self.comm_lost = True
             self.trips += 1
             bank.ir[_IR_TRIPS] = self.trips & 0xFFFF
+            # One line for the log (USB REPL on a board, stdout on the unix port).
+            print("comm loss: no frame for %d ms, outputs to safe state"
+                  % ticks_diff(now_ms, self._last_frame_ms))
         safe = self.outputs.update()
         up = ticks_diff(now_ms, self._boot_ms) // 1000
         bank.ir[_IR_UPTIME] = (up >> 16) & 0xFFFF

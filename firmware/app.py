@@ -45,6 +45,5 @@ def main(argv):
     gc.collect()
     dev = Device(cfg, uart, hal.Wdt(cfg["wdt_ms"]), hal.reset_cause(cfg["reset_cause"]))
     gc.collect()
-    print("greenedge device: %s unit %d on %s ready" % (cfg["profile"], cfg["unit"], cfg["port"]))
     asyncio.run(dev.run())
 

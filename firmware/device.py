@@ -7,6 +7,7 @@ leaves right after the 3.5-character silence; otherwise it waits on the UART.
 """
 
 import asyncio
+from asyncio import StreamReader  # load the lazy submodule before the bank fills the heap
 from time import ticks_ms, ticks_us
 
 import regmap
@@ -41,7 +42,8 @@ class Device:
         rtu = self.rtu
         uart = self.uart
         chunk = self._chunk
-        stream = asyncio.StreamReader(uart.port)
+        stream = StreamReader(uart.port)
+        print("greenedge device: %s unit %d ready" % (self.cfg["profile"], self.cfg["unit"]))
         while True:
             sup.report(bit)
             if rtu.wait_us(ticks_us()) < 0:
@@ -73,8 +75,7 @@ class Device:
             await asyncio.sleep_ms(100)
 
     async def run(self):
-        tasks = [asyncio.create_task(self.rtu_task()),
-                 asyncio.create_task(self.supervisor_task())]
+        asyncio.create_task(self.supervisor_task())
         if self.wdt is not None:
-            tasks.append(asyncio.create_task(self.wdt_task()))
-        await asyncio.gather(*tasks)
+            asyncio.create_task(self.wdt_task())
+        await self.rtu_task()

@@ -29,14 +29,17 @@ class Outputs:
         self.safe_addr = array("H", [0] * self.n)
         self.fb_table = []
         self.fb_addr = array("H", [0] * self.n)
-        for i, (cmd, safe, fb) in enumerate(outs):
-            t, a, _, _ = bank.addr(cmd)
-            self.cmd_table.append(t == regmap.COIL)
-            self.cmd_addr[i] = a
-            self.safe_addr[i] = bank.addr(safe)[1]
-            t, a, _, _ = bank.addr(fb)
-            self.fb_table.append(t == regmap.DISCRETE)
-            self.fb_addr[i] = a
+        names = []
+        for o in outs:
+            names.extend(o)
+        found = bank.lookup(names)
+        for i in range(self.n):
+            cmd, safe, fb = found[3 * i], found[3 * i + 1], found[3 * i + 2]
+            self.cmd_table.append(cmd[0] == regmap.COIL)
+            self.cmd_addr[i] = cmd[1]
+            self.safe_addr[i] = safe[1]
+            self.fb_table.append(fb[0] == regmap.DISCRETE)
+            self.fb_addr[i] = fb[1]
         self.actual = array("i", [0] * self.n)
         self.safe_state = True
         self.update()

@@ -44,7 +44,7 @@ class RegBank:
         n = {}
         for t in regmap.TABLES:
             n[t] = 0
-        meas = []  # addresses of measured points: quality slots in address order
+        n_meas = 0  # measured points: each owns a quality slot
         # Two streaming passes over the map (sizes, then kinds and limits) so the
         # point list never sits in RAM as a whole.
         for p in regmap.iter_points(profile):
@@ -53,8 +53,7 @@ class RegBank:
             if end > n[table]:
                 n[table] = end
             if table == regmap.INPUT and p[regmap.F_ADDR] >= regmap.MEAS_BASE:
-                meas.append(p[regmap.F_ADDR])
-        meas.sort()
+                n_meas += 1
         self.n_co = n[regmap.COIL]
         self.n_di = n[regmap.DISCRETE]
         self.n_ir = n[regmap.INPUT]
@@ -70,8 +69,6 @@ class RegBank:
         self.hr_type = bytearray(self.n_hr)
         # Range keys per holding register: min_hi, min_lo, max_hi, max_lo.
         self.hr_lim = array("H", bytes(8 * self.n_hr))
-        self._addr = {}
-        self._quality_index = {}
         kinds = {regmap.COIL: self.co_kind, regmap.DISCRETE: self.di_kind,
                  regmap.INPUT: self.ir_kind, regmap.HOLDING: self.hr_kind}
         for p in regmap.iter_points(profile):
@@ -87,9 +84,6 @@ class RegBank:
             else:
                 kind[a] = K_RW2
                 kind[a + 1] = K_RW2B
-            self._addr[name] = (table, a, t, p[regmap.F_SCALE])
-            if table == regmap.INPUT and a >= regmap.MEAS_BASE:
-                self._quality_index[name] = meas.index(a)
             if rw and table == regmap.HOLDING:
                 tc = _TYPE_CODES[t]
                 self.hr_type[a] = tc
@@ -102,39 +96,61 @@ class RegBank:
                 self.hr_lim[4 * a + 2] = khi[0]
                 self.hr_lim[4 * a + 3] = khi[1]
             if rw and p[regmap.F_DEFAULT] is not None:
-                self.set(name, p[regmap.F_DEFAULT])
+                self._store(table, a, p, p[regmap.F_DEFAULT])
         regmap.release(profile)
         self.ir[0] = regmap.MAP_VERSION
         self.ir[1] = regmap.PROFILE_IDS[profile]
         self.ir[2] = (regmap.FW_VERSION[0] << 8) | regmap.FW_VERSION[1]
-        self.n_quality = len(meas)
+        self.n_quality = n_meas
         # Every measured slot starts bad (not yet measured); unused slots not wired.
         for k in range(regmap.QUALITY_WORDS * 8):
             self.set_quality(k, regmap.Q_BAD if k < self.n_quality else regmap.Q_NOT_WIRED)
 
     # ---- named access (setup and slow paths; allocation allowed) ----------
+    # No name table is kept in RAM: lookups walk the map once per call.
+    def lookup(self, names):
+        """[(table, address, type, scale)] for names, in order, in one pass."""
+        found = [None] * len(names)
+        for p in regmap.iter_points(self.profile):
+            n = p[regmap.F_NAME]
+            for i in range(len(names)):
+                if names[i] == n:
+                    found[i] = (p[regmap.F_TABLE], p[regmap.F_ADDR], p[regmap.F_TYPE],
+                                p[regmap.F_SCALE])
+        regmap.release(self.profile)
+        for i in range(len(names)):
+            if found[i] is None:
+                raise ValueError("no point %r in profile %s" % (names[i], self.profile))
+        return found
+
     def addr(self, name):
-        """(table, address, type, scale) of a point."""
-        try:
-            return self._addr[name]
-        except KeyError:
-            raise ValueError("no point %r in profile %s" % (name, self.profile))
+        return self.lookup((name,))[0]
 
     def quality_slot(self, name):
-        return self._quality_index[name]
+        table, a, _, _ = self.addr(name)
+        if table != regmap.INPUT or a < regmap.MEAS_BASE:
+            raise ValueError("%r has no quality slot" % (name,))
+        slot = 0
+        for p in regmap.iter_points(self.profile):
+            if p[regmap.F_TABLE] == regmap.INPUT and regmap.MEAS_BASE <= p[regmap.F_ADDR] < a:
+                slot += 1
+        regmap.release(self.profile)
+        return slot
+
+    def _store(self, table, a, p, value):
+        if table == regmap.COIL:
+            self.co[a] = 1 if value else 0
+        elif table == regmap.DISCRETE:
+            self.di[a] = 1 if value else 0
+        else:
+            regs = self.ir if table == regmap.INPUT else self.hr
+            words = regmap.encode(p, value)
+            for i in range(len(words)):
+                regs[a + i] = words[i]
 
     def set(self, name, value):
         table, a, t, scale = self.addr(name)
-        if table == regmap.COIL:
-            self.co[a] = 1 if value else 0
-            return
-        if table == regmap.DISCRETE:
-            self.di[a] = 1 if value else 0
-            return
-        words = regmap.encode((name, table, a, t, scale), value)
-        regs = self.ir if table == regmap.INPUT else self.hr
-        for i in range(len(words)):
-            regs[a + i] = words[i]
+        self._store(table, a, (name, table, a, t, scale), value)
 
     def get(self, name):
         table, a, t, scale = self.addr(name)

@@ -20,7 +20,7 @@ SCR = registers.point_map("scr")
 MOTOR = registers.point_map("motor")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def client(bus):
     c = ModbusSerialClient(bus["master"], baudrate=115200, timeout=0.5, retries=0)
     assert c.connect()
@@ -29,12 +29,10 @@ def client(bus):
 
 
 @pytest.fixture
-def raw(bus, client):
-    client.close()  # one master on the line at a time
+def raw(bus):
     with RawPort(bus["master"]) as p:
         p.drain()
         yield p
-    client.connect()
 
 
 def counters(client, unit):
@@ -121,8 +119,7 @@ def test_multi_write_with_one_bad_value_changes_nothing(client):
     assert client.read_holding_registers(48, count=5, device_id=5).registers == before
 
 
-def test_minimalmodbus_as_second_master(bus, client):
-    client.close()
+def test_minimalmodbus_as_second_master(bus):
     inst = minimalmodbus.Instrument(bus["master"], 6)
     inst.serial.baudrate = 115200
     inst.serial.timeout = 0.5
@@ -146,7 +143,6 @@ def test_minimalmodbus_as_second_master(bus, client):
             inst.read_registers(3, 2)  # hole
     finally:
         inst.serial.close()
-        client.connect()
 
 
 def test_unknown_function_raw(raw):

@@ -65,7 +65,7 @@ class Supervisor:
         if table == regmap.HOLDING and addr <= _ARM < addr + qty and self.bank.hr[_ARM] == 1:
             self.comm_lost = False
             self._last_frame_ms = self._now_ms
-        self.outputs.update()
+        self.refresh(self.outputs.update())
 
     def tick(self, now_ms):
         self._now_ms = now_ms
@@ -83,10 +83,18 @@ class Supervisor:
             # One line for the log (USB REPL on a board, stdout on the unix port).
             print("comm loss: no frame for %d ms, outputs to safe state"
                   % ticks_diff(now_ms, self._last_frame_ms))
-        safe = self.outputs.update()
+        self.refresh(self.outputs.update())
         up = ticks_diff(now_ms, self._boot_ms) // 1000
         bank.ir[_IR_UPTIME] = (up >> 16) & 0xFFFF
         bank.ir[_IR_UPTIME + 1] = up & 0xFFFF
+        alive = self.reported | self.waiting
+        if self.wdt is not None and alive & self.tasks == self.tasks:
+            self.wdt.feed()
+            self.reported = 0
+
+    def refresh(self, safe):
+        """Status word and state inputs, right after anything that changes them."""
+        bank = self.bank
         st = self.extra_status
         if not safe:
             st |= regmap.ST_ARMED
@@ -115,7 +123,3 @@ class Supervisor:
         bank.di[_DI_COMM_LOST] = 1 if self.comm_lost else 0
         bank.di[_DI_INTERLOCK] = 1 if self.interlocks else 0
         bank.di[_DI_QBAD] = 1 if qbad else 0
-        alive = self.reported | self.waiting
-        if self.wdt is not None and alive & self.tasks == self.tasks:
-            self.wdt.feed()
-            self.reported = 0

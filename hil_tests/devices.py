@@ -37,6 +37,19 @@ class DeviceProcess:
         self.stop()
         raise RuntimeError("device did not start: %s\n%s" % (" ".join(self.argv), "".join(lines)))
 
+    def wait_line(self, text, timeout_s):
+        """The next output line containing text, or None after timeout_s."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([self.proc.stdout], [], [], 0.05)
+            if r:
+                line = self.proc.stdout.readline()
+                if not line:
+                    return None
+                if text in line:
+                    return line.strip()
+        return None
+
     def alive(self):
         return self.proc.poll() is None
 

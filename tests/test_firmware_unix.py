@@ -18,8 +18,9 @@ def run_mpy(script, heap="64K", timeout=60):
                           env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def test_frame_handler_exact_bytes_without_allocation():
-    r = run_mpy(HERE / "mpy" / "test_rtu_logic.py")
+@pytest.mark.parametrize("script", ["test_rtu_logic.py", "test_supervisor_logic.py"])
+def test_firmware_logic_on_unix_port(script):
+    r = run_mpy(HERE / "mpy" / script)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "FAIL" not in r.stdout
     assert r.stdout.strip().endswith("ALL OK")

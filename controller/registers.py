@@ -28,16 +28,17 @@ class Point:
     min: Optional[float]
     max: Optional[float]
     default: Optional[float]
+    count: int
     description: str
 
     @property
     def words(self) -> int:
-        return regmap.WORDS[self.type]
+        return regmap.size(self.raw)
 
     @property
     def raw(self):
         return (self.name, self.table, self.address, self.type, self.scale, self.unit,
-                self.access, self.min, self.max, self.default)
+                self.access, self.min, self.max, self.default, self.count)
 
     def encode(self, value):
         if self.access == "rw" and not (self.min <= value <= self.max):
@@ -46,7 +47,11 @@ class Point:
         return regmap.encode(self.raw, value)
 
     def decode(self, words, offset=0):
-        return regmap.decode(self.raw, words, offset)
+        """Engineering value; a list of them for an array point."""
+        if self.count == 1:
+            return regmap.decode(self.raw, words, offset)
+        w = regmap.WORDS[self.type]
+        return [regmap.decode(self.raw, words, offset + i * w) for i in range(self.count)]
 
 
 def points(profile):
@@ -59,7 +64,7 @@ def point_map(profile):
 
 
 FIELDS = ("name", "table", "address", "type", "scale", "unit", "access", "min", "max",
-          "default", "description")
+          "default", "count", "description")
 
 
 def to_json(profile):
@@ -88,7 +93,8 @@ def to_markdown(profile):
     order = {t: i for i, t in enumerate(regmap.TABLES)}
     for p in sorted(points(profile), key=lambda p: (order[p.table], p.address)):
         lines.append("| %s %s | %d | `%s` | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-            TABLE_CODES[p.table], p.table, p.address, p.name, p.type, _num(p.scale), p.unit,
+            TABLE_CODES[p.table], p.table, p.address, p.name,
+            p.type if p.count == 1 else "%s[%d]" % (p.type, p.count), _num(p.scale), p.unit,
             p.access, _num(p.min), _num(p.max), _num(p.default), p.description))
     outs = regmap.outputs(profile)
     lines += ["", "Outputs (bit i of `safe_hold_mask`): " + ", ".join(

@@ -49,10 +49,11 @@ class RegBank:
         # point list never sits in RAM as a whole.
         for p in regmap.iter_points(profile):
             table = p[regmap.F_TABLE]
-            end = p[regmap.F_ADDR] + regmap.WORDS[p[regmap.F_TYPE]]
+            end = p[regmap.F_ADDR] + regmap.size(p)
             if end > n[table]:
                 n[table] = end
-            if table == regmap.INPUT and p[regmap.F_ADDR] >= regmap.MEAS_BASE:
+            if table == regmap.INPUT and p[regmap.F_ADDR] >= regmap.MEAS_BASE \
+                    and p[regmap.F_COUNT] == 1:
                 n_meas += 1
         self.n_co = n[regmap.COIL]
         self.n_di = n[regmap.DISCRETE]
@@ -77,7 +78,7 @@ class RegBank:
             words = regmap.WORDS[t]
             rw = p[regmap.F_ACCESS] == "rw"
             if not rw:
-                for i in range(words):
+                for i in range(regmap.size(p)):
                     kind[a + i] = K_RO
             elif words == 1:
                 kind[a] = K_RW1
@@ -132,7 +133,8 @@ class RegBank:
             raise ValueError("%r has no quality slot" % (name,))
         slot = 0
         for p in regmap.iter_points(self.profile):
-            if p[regmap.F_TABLE] == regmap.INPUT and regmap.MEAS_BASE <= p[regmap.F_ADDR] < a:
+            if p[regmap.F_TABLE] == regmap.INPUT and regmap.MEAS_BASE <= p[regmap.F_ADDR] < a \
+                    and p[regmap.F_COUNT] == 1:
                 slot += 1
         regmap.release(self.profile)
         return slot

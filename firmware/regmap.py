@@ -4,7 +4,7 @@ Importable by MicroPython (the firmware builds its register bank from it) and by
 CPython (the host's poll planner, the CLI and the docs generator read it).
 
 A point is a plain tuple (see the F_* indexes below):
-    (name, table, address, type, scale, unit, access, min, max, default)
+    (name, table, address, type, scale, unit, access, min, max, default, count)
 - table: 'coil', 'discrete', 'input' or 'holding' (Modbus 0x/1x/3x/4x).
 - address: zero-based protocol address (what goes in the PDU).
 - type: 'u16', 'i16', 'u32', 'i32', 'f32', or 'bit' for coils and discrete inputs.
@@ -13,6 +13,8 @@ A point is a plain tuple (see the F_* indexes below):
 - scale: engineering value = raw * scale (f32 points have scale 1).
 - access: 'ro' or 'rw'. min/max are in engineering units and bound every write.
 - default: value at power-up for rw points (the firmware's safe boot image).
+- count: 1 for a scalar; n for a read-only array of n values of the type
+  (e.g. a waveform capture), n * words registers long.
 
 Layout rules (the same for every profile):
 - input 0..8 identity and status, 16..19 quality words, 32.. measurements;
@@ -57,6 +59,7 @@ F_ACCESS = const(6)
 F_MIN = const(7)
 F_MAX = const(8)
 F_DEFAULT = const(9)
+F_COUNT = const(10)
 
 QUALITY_BASE = const(16)
 QUALITY_WORDS = const(4)
@@ -80,8 +83,13 @@ RESET_CAUSES = ("power_on", "watchdog", "soft", "hard", "deep_sleep", "unknown")
 
 
 def point(name, table, addr, typ, scale=1, unit="", access="ro", lo=None, hi=None,
-          default=None):
-    return (name, table, addr, typ, scale, unit, access, lo, hi, default)
+          default=None, count=1):
+    return (name, table, addr, typ, scale, unit, access, lo, hi, default, count)
+
+
+def size(p):
+    """Registers (or bits) a point occupies."""
+    return WORDS[p[F_TYPE]] * p[F_COUNT]
 
 
 def _common(n_outputs):
@@ -125,6 +133,7 @@ def metering_points():
         point("frequency_hz", INPUT, 43, "u16", 0.01, "Hz"),
         point("energy_kwh", INPUT, 44, "u32", 0.001, "kWh"),
         point("thd_i_pct", INPUT, 46, "u16", 0.1, "%"),
+        point("wave_i_l1_a", INPUT, 128, "i16", 0.01, "A", count=128),
     ]
 
 
@@ -179,7 +188,7 @@ def points(profile):
 def quality_slots(pts):
     """Measured points that own a quality slot, in slot order."""
     return [p for p in sorted(pts, key=lambda p: p[F_ADDR])
-            if p[F_TABLE] == INPUT and p[F_ADDR] >= MEAS_BASE]
+            if p[F_TABLE] == INPUT and p[F_ADDR] >= MEAS_BASE and p[F_COUNT] == 1]
 
 
 def find(pts, name):

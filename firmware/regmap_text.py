@@ -6,6 +6,7 @@ spend RAM on prose.
 """
 
 TEXT = {
+    'wave_i_l1_a': 'L1 current samples of the latest captured mains cycles (scope)',
     'analyzer_blowback': 'outlet analyzer in blow-back',
     'analyzer_cal': 'outlet analyzer calibrating',
     'analyzer_fault': 'outlet analyzer fault',

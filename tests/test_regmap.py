@@ -19,7 +19,7 @@ PROFILES = regmap.PROFILES
 def test_no_two_points_share_a_register(profile):
     used = {}
     for p in regmap.points(profile):
-        for w in range(regmap.WORDS[p[regmap.F_TYPE]]):
+        for w in range(regmap.size(p)):
             key = (p[regmap.F_TABLE], p[regmap.F_ADDR] + w)
             assert key not in used, "%s overlaps %s at %s" % (p[0], used[key], key)
             used[key] = p[0]
@@ -79,7 +79,7 @@ def test_bad_profile_is_named():
 
 
 def _pt(t, scale=1):
-    return ("x", regmap.HOLDING, 0, t, scale, "", "rw", None, None, None)
+    return ("x", regmap.HOLDING, 0, t, scale, "", "rw", None, None, None, 1)
 
 
 @given(st.integers(-0x80000000, 0x7FFFFFFF))

@@ -1,0 +1,148 @@
+"""modbus: the firmware device's turnaround and throughput on an emulated line.
+
+Both devices sit on their own timed virtual line (115200 baud, 11-bit chars):
+- GreenEdge: the real firmware on the MicroPython unix port (motor profile, 64 KB heap);
+- peer: a plain pymodbus serial server (the named peer) on the same kind of line.
+The same pymodbus sync client reads 10 registers (input 32..41) and 100 registers
+(input 128..227) from each. Turnaround (end of the request on the wire to the first
+reply byte leaving the device) comes from the line's own log, so it is what a
+line analyser would see; transactions/s are wall-clock at the host.
+Physical limit per transaction: request + reply bytes at 11 bits each plus two
+3.5-character gaps (1.75 ms each above 19200 baud).
+"""
+
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pymodbus.client import ModbusSerialClient
+
+from hil_tests.devices import DeviceProcess
+from hil_tests.vline import VirtualLine
+
+BAUD = 115200
+CHAR_S = 11 / BAUD
+GAP_S = 0.00175
+
+
+def limit_tx_per_s(n_regs):
+    wire = (8 + 5 + 2 * n_regs) * CHAR_S
+    return 1.0 / (wire + 2 * GAP_S)
+
+
+def _pct(xs, q):
+    xs = sorted(xs)
+    if not xs:
+        return float("nan")
+    k = min(len(xs) - 1, max(0, int(round(q / 100 * (len(xs) - 1)))))
+    return xs[k]
+
+
+def _turnarounds(log_path, t0, t1):
+    """Device turnaround per transaction in [t0, t1], from the line log (seconds)."""
+    out = []
+    last_req_end = None
+    with open(log_path) as f:
+        for line in f:
+            ev = json.loads(line)
+            if ev.get("ev") != "tx" or not t0 <= ev["rx"] <= t1:
+                continue
+            if ev["src"] == 0:
+                last_req_end = ev["end"]
+            elif last_req_end is not None:
+                out.append(ev["rx"] - last_req_end)
+                last_req_end = None
+    return out
+
+
+def _phase(client, unit, addr, count, n):
+    for _ in range(10):
+        client.read_input_registers(addr, count=count, device_id=unit)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        r = client.read_input_registers(addr, count=count, device_id=unit)
+        if r.isError():
+            raise RuntimeError("benchmark read failed: %s" % r)
+    t1 = time.perf_counter()
+    return t0, t1, n / (t1 - t0)
+
+
+def _measure(line, log_path, unit, addr10, addr100, n10, n100):
+    client = ModbusSerialClient(line.ports[0], baudrate=BAUD, timeout=0.5, retries=0)
+    if not client.connect():
+        raise RuntimeError("cannot open %s" % line.ports[0])
+    try:
+        a0, a1, tps10 = _phase(client, unit, addr10, 10, n10)
+        b0, b1, tps100 = _phase(client, unit, addr100, 100, n100)
+    finally:
+        client.close()
+    line.stats()  # flushes the line log
+    ta = _turnarounds(log_path, a0, a1) + _turnarounds(log_path, b0, b1)
+    return {"tx_per_s_10": tps10, "tx_per_s_100": tps100,
+            "turnaround_p50_ms": 1000 * _pct(ta, 50), "turnaround_p99_ms": 1000 * _pct(ta, 99),
+            "turnaround_max_ms": 1000 * max(ta), "samples": len(ta)}
+
+
+def run(quick=False):
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    n10, n100 = (100, 50) if quick else (1000, 400)
+    tmp = Path(tempfile.mkdtemp(prefix="ge-bench-"))
+    log_a, log_b = tmp / "greenedge.jsonl", tmp / "peer.jsonl"
+    with VirtualLine(2, baud=BAUD, log_path=log_a) as line, \
+            DeviceProcess("motor", 1, line.ports[1]):
+        ge = _measure(line, log_a, 1, 32, 128, n10, n100)
+    peer_script = Path(__file__).resolve().parent / "peers" / "pymodbus_rtu_server.py"
+    with VirtualLine(2, baud=BAUD, log_path=log_b) as line:
+        peer = subprocess.Popen([sys.executable, str(peer_script), line.ports[1], str(BAUD)],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            if "ready" not in peer.stdout.readline():
+                raise RuntimeError("pymodbus peer server did not start")
+            time.sleep(0.5)  # the server opens the port after printing ready
+            pe = _measure(line, log_b, 1, 0, 0, n10, n100)
+        finally:
+            peer.kill()
+            peer.wait()
+    res = {
+        "turnaround_p50_ms": round(ge["turnaround_p50_ms"], 3),
+        "turnaround_p99_ms": round(ge["turnaround_p99_ms"], 3),
+        "turnaround_max_ms": round(ge["turnaround_max_ms"], 3),
+        "tx_per_s_10": round(ge["tx_per_s_10"], 1),
+        "tx_per_s_100": round(ge["tx_per_s_100"], 1),
+        "peer": "pymodbus %s ModbusSerialServer" % __import__("pymodbus").__version__,
+        "peer_turnaround_p50_ms": round(pe["turnaround_p50_ms"], 3),
+        "peer_turnaround_p99_ms": round(pe["turnaround_p99_ms"], 3),
+        "peer_tx_per_s_10": round(pe["tx_per_s_10"], 1),
+        "peer_tx_per_s_100": round(pe["tx_per_s_100"], 1),
+        "limit_tx_per_s_10": round(limit_tx_per_s(10), 1),
+        "limit_tx_per_s_100": round(limit_tx_per_s(100), 1),
+        "baud": BAUD,
+        "transactions": {"10": n10, "100": n100},
+    }
+    res["ratio_tx_per_s_10_vs_peer"] = round(res["tx_per_s_10"] / res["peer_tx_per_s_10"], 2)
+    res["ratio_tx_per_s_100_vs_peer"] = round(res["tx_per_s_100"] / res["peer_tx_per_s_100"], 2)
+    res["ratio_turnaround_p99_peer_vs_greenedge"] = round(
+        res["peer_turnaround_p99_ms"] / res["turnaround_p99_ms"], 2)
+    res["utilisation_10"] = round(res["tx_per_s_10"] / res["limit_tx_per_s_10"], 3)
+    res["utilisation_100"] = round(res["tx_per_s_100"] / res["limit_tx_per_s_100"], 3)
+    return res
+
+
+def report(r):
+    return "\n".join([
+        "modbus RTU device at %d baud (emulated line), pymodbus sync client" % r["baud"],
+        "                     GreenEdge fw   %s" % r["peer"],
+        "turnaround p50 ms    %8.3f       %8.3f" % (r["turnaround_p50_ms"], r["peer_turnaround_p50_ms"]),
+        "turnaround p99 ms    %8.3f       %8.3f" % (r["turnaround_p99_ms"], r["peer_turnaround_p99_ms"]),
+        "tx/s, 10 registers   %8.1f       %8.1f   (limit %.1f)" % (r["tx_per_s_10"], r["peer_tx_per_s_10"], r["limit_tx_per_s_10"]),
+        "tx/s, 100 registers  %8.1f       %8.1f   (limit %.1f)" % (r["tx_per_s_100"], r["peer_tx_per_s_100"], r["limit_tx_per_s_100"]),
+        "ratio tx/s vs peer   %.2fx (10)  %.2fx (100); p99 turnaround peer/greenedge %.2fx" % (
+            r["ratio_tx_per_s_10_vs_peer"], r["ratio_tx_per_s_100_vs_peer"],
+            r["ratio_turnaround_p99_peer_vs_greenedge"]),
+    ])

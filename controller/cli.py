@@ -129,6 +129,12 @@ def cmd_firmware_flash(a):
     return 0
 
 
+def cmd_not_built(a):
+    raise UserError("`greenedge %s` is not built yet: the virtual plant, its strategies "
+                    "and the HIL bench arrive with their own issues. Available now: regmap, "
+                    "docs, device, firmware." % a.cmd)
+
+
 def _unit(s):
     try:
         v = int(s)
@@ -182,6 +188,9 @@ def build_parser():
     p.add_argument("--dir", required=True, help="folder from `greenedge firmware build`")
     p.add_argument("--dry-run", action="store_true", help="print the mpremote command only")
     p.set_defaults(func=cmd_firmware_flash)
+    for name in ("demo",):
+        p = sub.add_parser(name, help="(not built yet)")
+        p.set_defaults(func=cmd_not_built)
     return ap
 
 

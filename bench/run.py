@@ -1,7 +1,7 @@
 """Benchmarks: `python bench/run.py NAME [--json]`.
 
 Each benchmark measures GreenEdge beside a named peer in the same run and prints
-ratios; --json prints one JSON object. Names: modbus.
+ratios; --json prints one JSON object. Names: modbus, kernels.
 """
 
 import argparse
@@ -15,6 +15,7 @@ if str(ROOT) not in sys.path:
 
 BENCHES = {
     "modbus": "bench.modbus_bench",
+    "kernels": "bench.kernels_bench",
 }
 
 

@@ -5,7 +5,9 @@ Design (layers, top to bottom):
 - PidBank, a Python class owning struct-of-arrays numpy buffers (float64, int8):
   tunings and limits (read-only views: set them with configure(), which validates
   and raises ValueError naming the loop and the value), inputs the caller writes
-  in place (sp, pv, ff, u_man, u_track, mode, held), outputs and state.
+  in place (sp, pv, ff, u_man, u_track, mode, held), outputs and state. Inside,
+  configure() derives a per-loop coefficient block (one cache line per loop:
+  no division and few live pointers in the hot loop).
 - _step_all(): one nogil loop over the loops that are due.
 - _step_one(): the per-loop law, inline, no Python objects.
 
@@ -14,7 +16,7 @@ that are due, keeping each loop's schedule without drift):
   P = kp (b sp - pv)
   D = tf/(tf+dt) D + kp td/(tf+dt) ((c sp - pv) - previous)   (filtered, N = td/tf)
   v = P + I + D + ff                                          (feedforward before limits)
-  auto:   u = clamp(v, umin, umax), then |u - u_prev| <= rate dt
+  auto:   u = clamp(v, umin, umax), then |u - previous u| <= rate dt
           I += kp dt/ti (sp - pv) + dt/tt (u - v)             (back-calculation)
           u_man <- u                                          (manual starts from here)
   manual: u = clamp(u_man, umin, umax); I = u - P - D - ff    (tracking: bumpless back)
@@ -37,8 +39,45 @@ PARAMS = ("kp", "ti", "td", "tf", "b", "c", "tt", "umin", "umax", "rate", "dt")
 INPUTS = ("sp", "pv", "ff", "u_man", "u_track")
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
+# Per-loop blocks, one cache line each (array of structs inside the kernel):
+# K: derived coefficients, refreshed by configure(); S: dynamic state.
+cdef enum:
+    K_KP = 0
+    K_B = 1
+    K_C = 2
+    K_UMIN = 3
+    K_UMAX = 4
+    K_RDT = 5       # rate dt: largest output move per sample (+inf: none)
+    K_AD = 6        # tf / (tf + dt): derivative filter pole
+    K_BD = 7        # kp td / (tf + dt): derivative gain
+    K_KI = 8        # kp dt / ti: integral gain per sample
+    K_KT = 9        # dt / tt: back-calculation gain per sample
+    K_DT = 10
+    K_W = 11
+    S_I = 0
+    S_D = 1
+    S_EPREV = 2
+    S_KPLAST = 3
+    S_BLAST = 4
+    S_INIT = 5
+    S_W = 6
+
+
+cdef struct Rows:
+    # Raw pointers taken once at construction: few enough to stay in registers.
+    double* K
+    double* S
+    double* sp
+    double* pv
+    double* ff
+    double* u_man
+    double* u_track
+    double* t_next
+    signed char* mode
+    signed char* held
+    double* u
+
+
 cdef inline double _clamp(double x, double lo, double hi) noexcept nogil:
     if x < lo:
         return lo
@@ -47,77 +86,67 @@ cdef inline double _clamp(double x, double lo, double hi) noexcept nogil:
     return x
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
-@cython.cdivision(True)
-cdef void _step_one(Py_ssize_t i, double[:, ::1] p, double[:, ::1] x,
-                    double[:, ::1] s, signed char[::1] mode, signed char[::1] held,
-                    double[::1] u) noexcept nogil:
-    cdef double kp = p[0, i], ti = p[1, i], td = p[2, i], tf = p[3, i]
-    cdef double b = p[4, i], c = p[5, i], tt = p[6, i]
-    cdef double umin = p[7, i], umax = p[8, i], rate = p[9, i], dt = p[10, i]
-    cdef double sp = x[0, i], pv = x[1, i], ff = x[2, i]
-    # state rows: 0 I, 1 D, 2 e_d previous, 3 u previous, 4 kp last, 5 b last, 6 init
-    cdef double I = s[0, i], D = s[1, i]
+cdef inline void _step_one(Py_ssize_t i, Rows* r) noexcept nogil:
+    cdef double* k = r.K + i * K_W
+    cdef double* st = r.S + i * S_W
+    cdef double kp = k[K_KP], b = k[K_B]
+    cdef double sp = r.sp[i], pv = r.pv[i], ff = r.ff[i]
+    cdef double I = st[S_I], D = st[S_D]
     cdef double e_p = b * sp - pv
-    cdef double e_d = c * sp - pv
-    cdef double P, v, a, lo, hi
-    if s[6, i] == 0.0:
-        s[2, i] = e_d
-        s[3, i] = _clamp(x[3, i], umin, umax)
-        s[4, i] = kp
-        s[5, i] = b
-        s[6, i] = 1.0
+    cdef double e_d = k[K_C] * sp - pv
+    cdef double P, v, a, umin = k[K_UMIN], umax = k[K_UMAX], du
+    if st[S_INIT] == 0.0:
+        st[S_EPREV] = e_d
+        r.u[i] = _clamp(r.u_man[i], umin, umax)
+        st[S_KPLAST] = kp
+        st[S_BLAST] = b
+        st[S_INIT] = 1.0
         D = 0.0
-    if kp != s[4, i] or b != s[5, i]:
-        I += s[4, i] * (s[5, i] * sp - pv) - kp * e_p
-        s[4, i] = kp
-        s[5, i] = b
+    if kp != st[S_KPLAST] or b != st[S_BLAST]:
+        I += st[S_KPLAST] * (st[S_BLAST] * sp - pv) - kp * e_p
+        st[S_KPLAST] = kp
+        st[S_BLAST] = b
     P = kp * e_p
-    if td > 0.0:
-        D = (tf / (tf + dt)) * D + (kp * td / (tf + dt)) * (e_d - s[2, i])
+    if k[K_BD] != 0.0:
+        D = k[K_AD] * D + k[K_BD] * (e_d - st[S_EPREV])
     else:
         D = 0.0
-    s[2, i] = e_d
+    st[S_EPREV] = e_d
     v = P + I + D + ff
-    if mode[i] == MANUAL:
-        a = _clamp(x[3, i], umin, umax)
+    if r.mode[i] == MANUAL:
+        a = _clamp(r.u_man[i], umin, umax)
         I = a - P - D - ff
-    elif held[i]:
-        a = x[4, i]
+    elif r.held[i]:
+        a = r.u_track[i]
         I = a - P - D - ff
     else:
         a = _clamp(v, umin, umax)
-        if isfinite(rate):
-            lo = s[3, i] - rate * dt
-            hi = s[3, i] + rate * dt
-            a = _clamp(a, lo, hi)
-        I += kp * dt / ti * (sp - pv) + dt / tt * (a - v)
-        x[3, i] = a
-    s[0, i] = I
-    s[1, i] = D
-    s[3, i] = a
-    u[i] = a
+        du = k[K_RDT]  # +inf when there is no rate limit: the clamp is then a no-op
+        a = _clamp(a, r.u[i] - du, r.u[i] + du)
+        I += k[K_KI] * (sp - pv) + k[K_KT] * (a - v)
+        r.u_man[i] = a
+    st[S_I] = I
+    st[S_D] = D
+    r.u[i] = a  # also the previous output for the next rate limit
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
-cdef Py_ssize_t _step_all(double now, bint timed, double[:, ::1] p, double[:, ::1] x,
-                          double[:, ::1] s, double[::1] t_next, signed char[::1] mode,
-                          signed char[::1] held, double[::1] u) noexcept nogil:
-    cdef Py_ssize_t i, n = u.shape[0], stepped = 0
+cdef Py_ssize_t _step_all(double now, bint timed, Py_ssize_t n, Rows* r) noexcept nogil:
+    cdef Py_ssize_t i, stepped = 0
     cdef double dt
+    if not timed:
+        for i in range(n):
+            _step_one(i, r)
+        return n
     for i in range(n):
-        if timed:
-            if isnan(t_next[i]):
-                t_next[i] = now
-            if now < t_next[i] - 1e-9:
-                continue
-            dt = p[10, i]
-            t_next[i] += dt
-            if t_next[i] <= now:  # fell behind by a whole period: do not burst
-                t_next[i] = now + dt
-        _step_one(i, p, x, s, mode, held, u)
+        if isnan(r.t_next[i]):
+            r.t_next[i] = now
+        if now < r.t_next[i] - 1e-9:
+            continue
+        dt = r.K[i * K_W + K_DT]
+        r.t_next[i] += dt
+        if r.t_next[i] <= now:  # fell behind by a whole period: do not burst
+            r.t_next[i] = now + dt
+        _step_one(i, r)
         stepped += 1
     return stepped
 
@@ -131,14 +160,15 @@ def _check_finite(name, arr):
 cdef class PidBank:
     """N PID loops. See the module docstring for the law and the units."""
 
-    cdef double[:, ::1] _p
     cdef double[:, ::1] _x
-    cdef double[:, ::1] _s
+    cdef double[:, ::1] _K
+    cdef double[:, ::1] _S
     cdef double[::1] _t_next
     cdef double[::1] _u
     cdef signed char[::1] _mode
     cdef signed char[::1] _held
-    cdef readonly object params, inputs, state, t_next, u, mode, held
+    cdef Rows rows
+    cdef readonly object params, inputs, state, t_next, u, mode, held, _Kblock, _Sblock
     cdef readonly Py_ssize_t n
 
     def __init__(self, Py_ssize_t n):
@@ -150,20 +180,54 @@ cdef class PidBank:
                         umin=-INFINITY, umax=INFINITY, rate=INFINITY, dt=1.0)
         for k, name in enumerate(PARAMS):
             self.params[k] = defaults[name]
+        self._Kblock = np.zeros((n, K_W))
+        self._Sblock = np.zeros((n, S_W))
         self.inputs = np.zeros((len(INPUTS), n))
-        self.state = np.zeros((7, n))
+        # State rows as a (6, n) view: I, D, previous e_d, last kp, last b, init flag.
+        self.state = self._Sblock.T[:6]
         self.t_next = np.full(n, np.nan)
         self.u = np.zeros(n)
         self.mode = np.full(n, AUTO, dtype=np.int8)
         self.held = np.zeros(n, dtype=np.int8)
-        self._p = self.params
         self._x = self.inputs
-        self._s = self.state
+        self._K = self._Kblock
+        self._S = self._Sblock
         self._t_next = self.t_next
         self._u = self.u
         self._mode = self.mode
         self._held = self.held
+        self._derive()
+        self._bind()
         self.params.flags.writeable = False  # tunings change only through configure()
+
+    def _derive(self):
+        g = {k: self.params[PARAMS.index(k)] for k in PARAMS}
+        K = self._Kblock
+        K[:, K_KP] = g["kp"]
+        K[:, K_B] = g["b"]
+        K[:, K_C] = g["c"]
+        K[:, K_UMIN] = g["umin"]
+        K[:, K_UMAX] = g["umax"]
+        K[:, K_RDT] = g["rate"] * g["dt"]
+        K[:, K_AD] = g["tf"] / (g["tf"] + g["dt"])
+        K[:, K_BD] = g["kp"] * g["td"] / (g["tf"] + g["dt"])
+        K[:, K_KI] = g["kp"] * g["dt"] / g["ti"]
+        K[:, K_KT] = g["dt"] / g["tt"]
+        K[:, K_DT] = g["dt"]
+
+    cdef void _bind(self):
+        cdef Rows* r = &self.rows
+        r.K = &self._K[0, 0]
+        r.S = &self._S[0, 0]
+        r.sp = &self._x[0, 0]
+        r.pv = &self._x[1, 0]
+        r.ff = &self._x[2, 0]
+        r.u_man = &self._x[3, 0]
+        r.u_track = &self._x[4, 0]
+        r.t_next = &self._t_next[0]
+        r.mode = &self._mode[0]
+        r.held = &self._held[0]
+        r.u = &self._u[0]
 
     # Inputs, written in place by the caller: bank.sp[i] = ..., bank.pv[:] = ...
     @property
@@ -236,6 +300,7 @@ cdef class PidBank:
         self.params.flags.writeable = True
         self.params[...] = new
         self.params.flags.writeable = False
+        self._derive()
 
     def set_mode(self, idx, auto):
         """Auto (True) or manual (False) for loops idx; transfer is bumpless both ways."""
@@ -250,12 +315,13 @@ cdef class PidBank:
             now = now_s
             if isnan(now):
                 raise ValueError("now_s is NaN")
+        if self.n < 64:  # releasing the GIL costs more than a few loops
+            return _step_all(now, timed, self.n, &self.rows)
         with nogil:
-            k = _step_all(now, timed, self._p, self._x, self._s, self._t_next,
-                          self._mode, self._held, self._u)
+            k = _step_all(now, timed, self.n, &self.rows)
         return k
 
     def reset(self):
         """Forget the dynamic state (next step re-initialises without a kick)."""
-        self.state[...] = 0.0
+        self._Sblock[...] = 0.0
         self.t_next[...] = np.nan

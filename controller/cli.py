@@ -5,6 +5,7 @@ Subcommands:
   docs      regenerate docs/registers.md (--check: fail if it is stale)
   device    run one firmware device on the MicroPython unix port, serving a tty
   firmware  build a deployable .mpy folder for a board / flash it with mpremote
+  sim       model-in-the-loop run: a plant simulator and a control strategy
 
 Errors a user can cause print one line on stderr and exit with status 2.
 """
@@ -129,10 +130,39 @@ def cmd_firmware_flash(a):
     return 0
 
 
+def cmd_sim(a):
+    from controller import sim
+    from controller.loops import NotAvailable
+    from controller.tomlcfg import ConfigError
+    try:
+        r = sim.run(a.plant, a.strategy, a.scenario, a.hours, a.seed, a.plot)
+    except (NotAvailable, ConfigError) as e:
+        raise UserError(str(e))
+    if a.json:
+        print(json.dumps(r, sort_keys=True))
+        return 0
+    print("%s / %s / %s: %.1f h simulated in %.2f s" % (r["plant"], r["strategy"], r["scenario"],
+                                                          r["hours"], r["wall_s"]))
+    for k, v in r.items():
+        if k not in ("plant", "strategy", "scenario", "hours", "wall_s"):
+            print("  %-28s %s" % (k, v))
+    return 0
+
+
 def cmd_not_built(a):
     raise UserError("`greenedge %s` is not built yet: the virtual plant, its strategies "
                     "and the HIL bench arrive with their own issues. Available now: regmap, "
                     "docs, device, firmware." % a.cmd)
+
+
+def _positive(s):
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a number, got %r" % s)
+    if not v > 0:
+        raise argparse.ArgumentTypeError("must be > 0, got %r" % s)
+    return v
 
 
 def _unit(s):
@@ -188,6 +218,16 @@ def build_parser():
     p.add_argument("--dir", required=True, help="folder from `greenedge firmware build`")
     p.add_argument("--dry-run", action="store_true", help="print the mpremote command only")
     p.set_defaults(func=cmd_firmware_flash)
+    p = sub.add_parser("sim", help="model-in-the-loop run of one plant with a strategy")
+    p.add_argument("--plant", choices=("fan", "pump", "compressor", "scr", "fgd"), required=True)
+    p.add_argument("--strategy", choices=("baseline", "optimized"), default="baseline")
+    p.add_argument("--scenario", help="name in hil_tests/scenarios or a TOML file")
+    p.add_argument("--hours", type=_positive, help="override the scenario length")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--plot", metavar="DIR", help="write PNG trend plots to DIR")
+    p.set_defaults(func=cmd_sim)
+
     for name in ("demo",):
         p = sub.add_parser(name, help="(not built yet)")
         p.set_defaults(func=cmd_not_built)

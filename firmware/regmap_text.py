@@ -6,6 +6,9 @@ spend RAM on prose.
 """
 
 TEXT = {
+    'damper_cmd_pct': 'outlet damper / throttle valve command (100 = open)',
+    'damper_safe_pct': 'damper position in safe state',
+    'damper_pos_pct': 'damper position as driven',
     'wave_i_l1_a': 'L1 current samples of the latest captured mains cycles (scope)',
     'analyzer_blowback': 'outlet analyzer in blow-back',
     'analyzer_cal': 'outlet analyzer calibrating',

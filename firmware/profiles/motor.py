@@ -7,6 +7,7 @@ Points are listed with explicit addresses; see regmap for the layout rules.
 OUTPUTS = (
     ("speed_ref_pct", "speed_safe_pct", "speed_actual_pct"),
     ("run_cmd", "run_safe", "running"),
+    ("damper_cmd_pct", "damper_safe_pct", "damper_pos_pct"),
 )
 
 
@@ -18,6 +19,7 @@ def points(rm):
     yield point("speed_actual_pct", INPUT, 48, "u16", 0.01, "%")
     yield point("process_pv", INPUT, 49, "f32", 1, "eng")
     yield point("motor_temp_c", INPUT, 51, "i16", 0.1, "C")
+    yield point("damper_pos_pct", INPUT, 52, "u16", 0.01, "%")
     yield point("running", DISCRETE, 8, "bit")
     yield point("drive_fault", DISCRETE, 9, "bit")
     yield point("at_speed", DISCRETE, 10, "bit")
@@ -25,7 +27,9 @@ def points(rm):
     yield point("fault_reset", COIL, 1, "bit", 1, "", "rw", 0, 1, 0)
     yield point("speed_safe_pct", HOLDING, 16, "u16", 0.01, "%", "rw", 0, 100, 50)
     yield point("run_safe", HOLDING, 17, "u16", 1, "", "rw", 0, 1, 1)
+    yield point("damper_safe_pct", HOLDING, 18, "u16", 0.01, "%", "rw", 0, 100, 100)
     yield point("speed_ref_pct", HOLDING, 32, "u16", 0.01, "%", "rw", 0, 100, 0)
+    yield point("damper_cmd_pct", HOLDING, 33, "u16", 0.01, "%", "rw", 0, 100, 100)
     yield point("ramp_up_pct_s", HOLDING, 48, "u16", 0.01, "%/s", "rw", 0.1, 100, 5)
     yield point("ramp_down_pct_s", HOLDING, 49, "u16", 0.01, "%/s", "rw", 0.1, 100, 5)
     yield point("min_speed_pct", HOLDING, 50, "u16", 0.01, "%", "rw", 0, 100, 20)

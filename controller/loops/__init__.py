@@ -1,0 +1,32 @@
+"""Control strategies behind one interface (see base.Strategy).
+
+STRATEGIES[plant][name] -> class. Baselines are what plants run today; the
+optimised strategies arrive with their own issue.
+"""
+
+from importlib import import_module
+
+STRATEGIES = {
+    "fan": {"baseline": ("controller.loops.fan_pump", "DamperBaseline")},
+    "pump": {"baseline": ("controller.loops.fan_pump", "DamperBaseline")},
+    "compressor": {"baseline": ("controller.loops.compressor", "CascadeBaseline")},
+    "scr": {"baseline": ("controller.loops.denox", "PiBaseline")},
+    "fgd": {"baseline": ("controller.loops.desox", "AllPumpsBaseline")},
+}
+
+
+class NotAvailable(ValueError):
+    pass
+
+
+def strategy_class(plant, name):
+    if plant not in STRATEGIES:
+        raise ValueError("unknown plant %r (known: %s)" % (plant, ", ".join(STRATEGIES)))
+    if name not in STRATEGIES[plant]:
+        if name == "optimized":
+            raise NotAvailable("the optimized %s strategy is not available yet: it arrives with "
+                               "the strategies issue; run --strategy baseline" % plant)
+        raise ValueError("unknown strategy %r for %s (known: %s)"
+                         % (name, plant, ", ".join(STRATEGIES[plant])))
+    mod, cls = STRATEGIES[plant][name]
+    return getattr(import_module(mod), cls)

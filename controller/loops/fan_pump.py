@@ -1,0 +1,29 @@
+"""Fans and pumps. Baseline: fixed speed (direct on line), flow held by a PI on
+the outlet damper / throttle valve: what most plants run today."""
+
+from cython_ext import load
+from controller.loops.base import Strategy, good
+
+
+class DamperBaseline(Strategy):
+    plant_options = {"drive": "dol"}
+
+    def __init__(self, params=None):
+        super().__init__(params)
+        self.pid = load("pid").PidBank(1)
+        self.pid.configure(kp=20.0, ti=5.0, umin=5.0, umax=100.0, dt=self.period_s)
+        self.pid.u_man[0] = 100.0
+
+    def run(self, t_s, snap):
+        d = snap["drive"]
+        sp = snap["process"]["flow_sp_m3s"]
+        design = snap["process"]["flow_design_m3s"]  # flows in fractions of design
+        if good(d["process_pv"]):
+            self.pid.set_mode(0, True)
+            self.pid.sp[0] = sp / design
+            self.pid.pv[0] = d["process_pv"] / design
+        else:
+            self.pid.set_mode(0, False)  # flow unknown: hold the damper where it is
+        self.pid.step()
+        return {"drive": {"run_cmd": 1, "speed_ref_pct": 100.0,
+                          "damper_cmd_pct": float(self.pid.u[0])}}

@@ -1,0 +1,105 @@
+"""Wet limestone FGD absorber (device "fgd", fgd profile).
+
+Removal eta = 1 - exp(-NTU), NTU from the number of running recirculation pumps
+(L/G) and pH; limestone inventory M drives pH = 5.5 + log10(M/M_ref)
+(cython_ext.plants.FgdInventory). Pumps draw pump_kw each while running; the
+oxidation blower draws blower_kw_max x command; the limestone feeder delivers
+feeder_max_kmol_s x command. Outlet SO2 reaches the host through an analyzer
+with dead time and lag; pH through a probe that can drift or stick.
+"""
+
+import numpy as np
+
+from cython_ext import load
+from hil_tests.plants.analyzer import Analyzer
+from hil_tests.plants.base import Plant
+
+M_SO2 = 64.066
+M_CACO3 = 100.087
+
+
+class FgdPlant(Plant):
+    DEVICES = {"fgd": "fgd"}
+    PARAMS = {
+        "flow_full_nm3h": (2.0e6, 1e3, 1e8), "pumps": (5, 1, 5), "pump_kw": (730.0, 1.0, 1e4),
+        "feeder_max_kmol_s": (0.04, 1e-4, 10.0), "blower_kw_max": (800.0, 0.0, 1e4),
+        "M0_kmol": (100.0, 1e-3, 1e5), "M_ref_kmol": (100.0, 1e-3, 1e5), "tau_bleed_h": (15.0, 0.1, 500.0),
+        "analyzer_dead_time_s": (60.0, 0.0, 900.0), "analyzer_lag_s": (20.0, 0.1, 600.0),
+        "analyzer_noise_mg": (0.2, 0.0, 50.0), "ph_noise": (0.005, 0.0, 0.5),
+        "o2_pct": (6.0, 0.0, 20.0),
+    }
+    SPEC = {"profiles": {"load_pct": (0.0, 120.0), "so2_in_mg_nm3": (0.0, 10000.0)},
+            "events": {"pump_trip": {"pump": (1, 5)}, "ph_drift": {"ph_per_h": (-2, 2)},
+                       "ph_stuck": {}, "so2_step": {"frac": (-0.9, 3.0)},
+                       "analyzer_fault": {}, "wire_break": {}}}
+
+    def __init__(self, name, scenario, params=None, options=None):
+        super().__init__(name, scenario, params, options)
+        p = self.p
+        self.inv = load("plants").FgdInventory(p["M0_kmol"], p["M_ref_kmol"], p["tau_bleed_h"] * 3600)
+        dt = scenario.step_s
+        self.an = Analyzer(dt, p["analyzer_dead_time_s"], p["analyzer_lag_s"])
+        for i in range(1, 6):
+            self.cmd["fgd"]["pump%d_run" % i] = 0
+        self.cmd["fgd"].update(feeder_cmd_pct=0.0, blower_cmd_pct=0.0)
+        self._rng = np.random.default_rng(scenario.seed + 41)
+        self._ph_stuck = None
+        self.running = [0] * 5
+        self.so2_in = self.so2_out = 0.0
+        self.q_nm3h = 1.0
+        self.feed_kmol_s = 0.0
+        self.pump_kw = [0.0] * 5
+        self.blower_kw = 0.0
+        self.so2_kmol_s = 0.0
+        self.ph, self.eta = self.inv.step(0.0, 0.0, 0.0, 0.0)
+
+    def step(self, t_s, dt_s):
+        sc, p = self.sc, self.p
+        load_pct = sc.profiles["load_pct"](t_s)
+        self.q_nm3h = max(p["flow_full_nm3h"] * load_pct / 100.0, 1.0)
+        so2 = sc.profiles["so2_in_mg_nm3"](t_s)
+        so2 *= 1 + sum(e.fields["frac"] for e in sc.active("so2_step", t_s))
+        self.so2_in = max(so2, 0.0)
+        tripped = {int(e.fields["pump"]) for e in sc.active("pump_trip", t_s)}
+        c = self.cmd["fgd"]
+        self.running = [int(bool(c["pump%d_run" % i]) and i not in tripped and i <= p["pumps"])
+                        for i in range(1, 6)]
+        self.pump_kw = [p["pump_kw"] * r for r in self.running]
+        self.feed_kmol_s = p["feeder_max_kmol_s"] * min(max(c["feeder_cmd_pct"], 0.0), 100.0) / 100
+        self.blower_kw = p["blower_kw_max"] * min(max(c["blower_cmd_pct"], 0.0), 100.0) / 100
+        so2_kmol_s = self.so2_in * 1e-6 * self.q_nm3h / 3600.0 / M_SO2
+        self.so2_kmol_s = so2_kmol_s
+        ph, eta = self.inv.step(dt_s, self.feed_kmol_s, so2_kmol_s, float(sum(self.running)))
+        self.ph, self.eta = ph, eta
+        self.so2_out = self.so2_in * (1 - eta)
+        self.an.step(self.so2_out)
+        self.t_s = t_s + dt_s
+
+    def measure(self):
+        sc, t, p = self.sc, self.t_s, self.p
+        ph = self.ph + p["ph_noise"] * self._rng.standard_normal()
+        ph += sum(e.fields["ph_per_h"] * (t - e.at_s) / 3600 for e in sc.active("ph_drift", t))
+        if sc.active("ph_stuck", t):
+            self._ph_stuck = ph if self._ph_stuck is None else self._ph_stuck
+            ph = self._ph_stuck
+        else:
+            self._ph_stuck = None
+        fault = bool(sc.active("analyzer_fault", t) or sc.active("wire_break", t))
+        so2 = self.an.reading() + p["analyzer_noise_mg"] * self._rng.standard_normal()
+        c = self.cmd["fgd"]
+        m = {"so2_in_mg_nm3": self.so2_in, "so2_out_mg_nm3": float("nan") if fault else max(so2, 0.0),
+             "ph": ph, "o2_pct": p["o2_pct"], "flue_gas_flow_nm3h": self.q_nm3h,
+             "limestone_feed_tph": self.feed_kmol_s * M_CACO3 * 3.6, "blower_power_kw": self.blower_kw,
+             "feeder_pos_pct": c["feeder_cmd_pct"], "blower_pos_pct": c["blower_cmd_pct"],
+             "so2_analyzer_fault": int(fault)}
+        for i in range(5):
+            m["pump%d_running" % (i + 1)] = self.running[i]
+            m["pump%d_power_kw" % (i + 1)] = self.pump_kw[i]
+        return {"fgd": m, "process": {}}
+
+    def truth(self):
+        kw = {"pump%d" % (i + 1): self.pump_kw[i] for i in range(5)}
+        kw["blower"] = self.blower_kw
+        return {"power_kw": kw, "so2_out_mg_nm3": self.so2_out, "o2_pct": self.p["o2_pct"],
+                "ph": self.ph, "limestone_kmol_s": self.feed_kmol_s, "so2_in_mg_nm3": self.so2_in,
+                "so2_absorbed_kmol_s": self.inv.absorbed_kmol_s, "inventory_kmol": self.inv.M_kmol}

@@ -1,7 +1,7 @@
 """Benchmarks: `python bench/run.py NAME [--json]`.
 
 Each benchmark measures GreenEdge beside a named peer in the same run and prints
-ratios; --json prints one JSON object. Names: modbus, kernels.
+ratios; --json prints one JSON object. Names: modbus, kernels, plants.
 """
 
 import argparse
@@ -16,6 +16,7 @@ if str(ROOT) not in sys.path:
 BENCHES = {
     "modbus": "bench.modbus_bench",
     "kernels": "bench.kernels_bench",
+    "plants": "bench.plants_bench",
 }
 
 

@@ -21,6 +21,7 @@ Each plant names the profiles it needs and the event kinds it understands (with
 their fields); anything else is an error naming the file, the key and the line.
 """
 
+import bisect
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +45,20 @@ class Profile:
     _t_last: float = None
 
     def base(self, t_s):
-        return float(np.interp(t_s, self.t_s, self.v))
+        """Linear interpolation, held flat beyond the ends (np.interp semantics)."""
+        ts, vs = self._tl, self._vl
+        if t_s <= ts[0]:
+            return vs[0]
+        if t_s >= ts[-1]:
+            return vs[-1]
+        i = bisect.bisect_right(ts, t_s)
+        t0, t1 = ts[i - 1], ts[i]
+        return vs[i - 1] + (vs[i] - vs[i - 1]) * (t_s - t0) / (t1 - t0)
+
+    def __post_init__(self):
+        # Plain lists: bisect on floats is ~10x cheaper than np.interp on one scalar.
+        self._tl = [float(x) for x in self.t_s]
+        self._vl = [float(x) for x in self.v]
 
     def __call__(self, t_s):
         """Base value times (1 + noise * n), n a unit AR(1) process (time constant noise_tau_s)."""

@@ -18,9 +18,11 @@ def run_mpy(script, heap="64K", timeout=60):
                           env=env, capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.parametrize("script", ["test_rtu_logic.py", "test_supervisor_logic.py"])
+@pytest.mark.parametrize("script", ["test_rtu_logic.py", "test_supervisor_logic.py",
+                                    "test_metering.py"])
 def test_firmware_logic_on_unix_port(script):
-    r = run_mpy(HERE / "mpy" / script)
+    # Heap for the test's own synthesis; the kernels run under heap_lock inside.
+    r = run_mpy(HERE / "mpy" / script, heap="2M")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "FAIL" not in r.stdout
     assert r.stdout.strip().endswith("ALL OK")

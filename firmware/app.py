@@ -7,8 +7,6 @@ A bad config prints one line naming the key and exits with status 2.
 
 import sys
 
-import fwconfig
-
 
 def _board_hal(name):
     if name == "rp2":
@@ -22,8 +20,14 @@ def _board_hal(name):
     return hal
 
 
-def main(argv):
+def boot(argv):
+    """Config -> HAL -> Device; returns the device, ready for asyncio.run(dev.run()).
+
+    The config parser is dropped from memory before the device is built: on a
+    64 KB heap every kilobyte of init-only code counts.
+    """
     import gc
+    import fwconfig
     try:
         if sys.platform == "linux":
             cfg = fwconfig.from_argv(argv)
@@ -39,11 +43,12 @@ def main(argv):
     except ValueError as e:
         print("greenedge device: %s" % e)
         sys.exit(2)
+    sys.modules.pop("fwconfig", None)
+    del fwconfig
     gc.collect()
-    import asyncio
     from device import Device
     gc.collect()
     dev = Device(cfg, uart, hal.Wdt(cfg["wdt_ms"]), hal.reset_cause(cfg["reset_cause"]))
     gc.collect()
-    asyncio.run(dev.run())
+    return dev
 

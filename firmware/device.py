@@ -11,7 +11,7 @@ import asyncio
 from asyncio import StreamReader  # load the lazy submodule before the bank fills the heap
 from time import ticks_ms, ticks_us
 
-import regmap
+from regmap import FW_VERSION, VENDOR
 from modbus_rtu import RtuServer
 from outputs import Outputs
 from regbank import RegBank
@@ -28,7 +28,7 @@ class Device:
         self.bank = RegBank(profile)
         if cfg["comm_loss_timeout_s"] is not None:
             self.bank.set("comm_loss_timeout_s", cfg["comm_loss_timeout_s"])
-        ident = (regmap.VENDOR, profile, "%d.%d.%d" % regmap.FW_VERSION, "",
+        ident = (VENDOR, profile, "%d.%d.%d" % FW_VERSION, "",
                  "GreenEdge %s device" % profile, cfg["model"] or cfg["hal"],
                  "unit %d" % cfg["unit"])
         self.rtu = RtuServer(self.bank, cfg["unit"], cfg["baud"], ident)

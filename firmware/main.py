@@ -1,6 +1,17 @@
 """Board entry point: kept tiny so nothing is compiled on the device heap."""
+import gc
 import sys
 
 import app
 
-app.main(sys.argv[1:])
+dev = app.boot(sys.argv[1:])
+# Init-only code gives its RAM back: the boot sequence and the register map
+# (the bank holds everything the running device needs; codec stays).
+for _m in [m for m in sys.modules if m in ("app", "regmap", "profiles") or m.startswith("profiles.")]:
+    del sys.modules[_m]
+del app
+gc.collect()
+
+import asyncio  # noqa: E402
+
+asyncio.run(dev.run())

@@ -22,7 +22,7 @@ from micropython import const
 from time import ticks_diff
 
 import regbank
-import regmap
+from regmap import COIL, HOLDING
 
 _BUF = const(260)
 
@@ -275,7 +275,7 @@ class RtuServer:
         if e:
             return -e
         bank.hr[addr] = self._u16(4)
-        e = self._notify(regmap.HOLDING, addr, 1)
+        e = self._notify(HOLDING, addr, 1)
         if e:
             return e
         return self._echo(n)
@@ -295,7 +295,7 @@ class RtuServer:
         hr = bank.hr
         for i in range(qty):
             hr[addr + i] = self._u16(7 + 2 * i)
-        e = self._notify(regmap.HOLDING, addr, qty)
+        e = self._notify(HOLDING, addr, qty)
         if e:
             return e
         return self._echo(8)
@@ -311,7 +311,7 @@ class RtuServer:
         if e:
             return -e
         self.bank.co[addr] = 1 if v else 0
-        e = self._notify(regmap.COIL, addr, 1)
+        e = self._notify(COIL, addr, 1)
         if e:
             return e
         return self._echo(n)
@@ -331,7 +331,7 @@ class RtuServer:
         rx = self.rx
         for i in range(qty):
             co[addr + i] = (rx[7 + (i >> 3)] >> (i & 7)) & 1
-        e = self._notify(regmap.COIL, addr, qty)
+        e = self._notify(COIL, addr, qty)
         if e:
             return e
         return self._echo(8)

@@ -1,69 +1,223 @@
 """Outputs: what the device drives, decided on the device.
 
-Each output of the profile (regmap.OUTPUTS) follows the host's command while the
-device is armed, and its safe value (or holds its last value, per
-safe_hold_mask) while disarmed: at boot, after a comm-loss trip, and whenever the
-host writes arm = 0. The driven value is written to the output's feedback point
-and handed to the HAL's driver (a pin, a DAC, the sim plant link).
+Target: each output of the profile (regmap.outputs) follows the host's command
+while armed, and its safe value (or holds, per safe_hold_mask) while disarmed:
+at boot, after a comm-loss trip, or when the host writes arm = 0.
 
-Values are raw register units (0.01 % for positions and speeds, 0/1 for run and
-load commands), so this runs with integers only.
+Shaping (profile RULES), applied to every target, armed or not:
+- analog ("a"): clamp to min..max (when non-zero), move out of the resonance
+  band to its nearer edge, then ramp at most rate x dt towards it;
+- run relay ("r"): minimum on and off times and a starts-per-hour limit; a
+  command held back by them shows as interlock bit 2;
+- pass ("p"): as commanded.
+Interlocks, independent of the host, bits in input 4 and the status word:
+  bit 0 scr: catalyst below min_catalyst_temp_c (or temperature unknown) -> no NH3
+  bit 1 scr: flue-gas flow below min_flue_gas_flow_nm3h (or unknown) -> no NH3
+  bit 2 a run relay command is delayed (min on/off time, starts per hour)
+  bit 3 compressor: discharge pressure above max_pressure_bar -> unloaded
+        (released 0.2 bar below)
+Values are raw register units (0.01 % for positions and speeds, 0/1 for relays),
+integers throughout.
 """
 
 from array import array
+from time import ticks_diff, ticks_ms
 
-import regmap
+from regmap import COIL, DISCRETE, Q_BAD
 
 _ARM = 0
 _HOLD_MASK = 2
+IL_TEMP = 1
+IL_FLOW = 2
+IL_RELAY = 4
+IL_PRESSURE = 8
+_HOUR_MS = 3600000
 
 
 class Outputs:
-    def __init__(self, bank, profile, driver=None):
+    def __init__(self, bank, profile, driver=None, now_ms=None):
         self.bank = bank
+        self.profile = profile
         self.driver = driver  # driver(index, raw) or None
+        import regmap
         outs = regmap.outputs(profile)
+        rules = regmap.rules(profile)
         self.n = len(outs)
-        self.cmd_table = []
-        self.cmd_addr = array("H", [0] * self.n)
-        self.safe_addr = array("H", [0] * self.n)
-        self.fb_table = []
-        self.fb_addr = array("H", [0] * self.n)
+        # One walk of the map for every name this module needs.
         names = []
         for o in outs:
             names.extend(o)
+        for r in rules:
+            for x in r[1:]:
+                if x is not None and x not in names:
+                    names.append(x)
         found = bank.lookup(names)
+        where = {}
+        for k in range(len(names)):
+            where[names[k]] = found[k]
+        self.cmd_coil = []
+        self.fb_di = []
+        self.cmd_addr = array("H", [0] * self.n)
+        self.safe_addr = array("H", [0] * self.n)
+        self.fb_addr = array("H", [0] * self.n)
+        # Per output: kind and the holding addresses of its settings (0xFFFF: none).
+        self.kind = []
+        self.reg = []
         for i in range(self.n):
-            cmd, safe, fb = found[3 * i], found[3 * i + 1], found[3 * i + 2]
-            self.cmd_table.append(cmd[0] == regmap.COIL)
+            cmd, safe, fb = where[outs[i][0]], where[outs[i][1]], where[outs[i][2]]
+            self.cmd_coil.append(cmd[0] == COIL)
             self.cmd_addr[i] = cmd[1]
             self.safe_addr[i] = safe[1]
-            self.fb_table.append(fb[0] == regmap.DISCRETE)
+            self.fb_di.append(fb[0] == DISCRETE)
             self.fb_addr[i] = fb[1]
+            r = rules[i]
+            self.kind.append(r[0])
+            regs = array("H", [0xFFFF] * 6)
+            for k in range(len(r) - 1):
+                if r[1 + k] is not None:
+                    regs[k] = where[r[1 + k]][1]
+            self.reg.append(regs)
+        del where, found, names
+        self._interlock_points(profile)
         self.actual = array("i", [0] * self.n)
+        self.t_change = [0] * self.n
+        self.starts = [[] for _ in range(self.n)]
+        self.interlocks = 0
         self.safe_state = True
-        self.update()
+        self._last_ms = ticks_ms() if now_ms is None else now_ms
+        # Boot: relays may switch at once (no history), analog outputs start at target.
+        self._boot = True
+        self.update(self._last_ms)
+        self._boot = False
+
+    def _interlock_points(self, profile):
+        self.il = None
+        if profile == "scr":
+            f = self.bank.lookup(("flue_gas_temp_c", "min_catalyst_temp_c", "flue_gas_flow_nm3h",
+                                  "min_flue_gas_flow_nm3h", "dosing_blocked"))
+            self.il = [p[1] for p in f]
+            self.q_temp = self.bank.quality_slot("flue_gas_temp_c")
+            self.q_flow = self.bank.quality_slot("flue_gas_flow_nm3h")
+        elif profile == "compressor":
+            f = self.bank.lookup(("discharge_pressure_bar", "max_pressure_bar", "high_pressure_unload"))
+            self.il = [p[1] for p in f]
+            self.q_p = self.bank.quality_slot("discharge_pressure_bar")
+        self.hp_latched = False
 
     def armed(self):
         return self.bank.hr[_ARM] == 1
 
-    def update(self):
-        """Decide and drive every output once; returns True in safe state."""
+    def _target(self, i, armed, hold):
+        bank = self.bank
+        if armed:
+            if self.cmd_coil[i]:
+                return bank.co[self.cmd_addr[i]]
+            return bank.hr[self.cmd_addr[i]]
+        if hold & (1 << i):
+            return self.actual[i]
+        return bank.hr[self.safe_addr[i]]
+
+    def _analog(self, i, target, dt_ms):
+        hr = self.bank.hr
+        reg = self.reg[i]
+        if target:
+            if reg[2] != 0xFFFF and target < hr[reg[2]]:
+                target = hr[reg[2]]
+            if reg[3] != 0xFFFF and target > hr[reg[3]]:
+                target = hr[reg[3]]
+        if reg[4] != 0xFFFF and reg[5] != 0xFFFF:
+            lo, hi = hr[reg[4]], hr[reg[5]]
+            if lo < target < hi:
+                target = lo if target - lo < hi - target else hi
+        if self._boot:
+            return target
+        cur = self.actual[i]
+        up = hr[reg[0]] * dt_ms // 1000 if reg[0] != 0xFFFF else target
+        down = hr[reg[1]] * dt_ms // 1000 if reg[1] != 0xFFFF else cur
+        if target > cur + up:
+            return cur + up
+        if target < cur - down:
+            return cur - down
+        return target
+
+    def _relay(self, i, target, now):
+        cur = self.actual[i]
+        target = 1 if target else 0
+        if target == cur or self._boot:
+            if target and not cur:
+                self.starts[i].append(now)
+            if target != cur:
+                self.t_change[i] = now
+            return target
+        hr = self.bank.hr
+        reg = self.reg[i]
+        since = ticks_diff(now, self.t_change[i])
+        if target:
+            st = [t for t in self.starts[i] if ticks_diff(now, t) < _HOUR_MS]
+            self.starts[i] = st
+            if since < hr[reg[1]] * 1000 or len(st) >= hr[reg[2]]:
+                self.interlocks |= IL_RELAY
+                return cur
+            st.append(now)
+        elif since < hr[reg[0]] * 1000:
+            self.interlocks |= IL_RELAY
+            return cur
+        self.t_change[i] = now
+        return target
+
+    def _interlock(self):
+        bank = self.bank
+        il = self.il
+        if self.profile == "scr":
+            ir, hr = bank.ir, bank.hr
+            t = ir[il[0]]
+            t = t - 0x10000 if t & 0x8000 else t
+            tmin = hr[il[1]]
+            tmin = tmin - 0x10000 if tmin & 0x8000 else tmin
+            if t < tmin or bank.get_quality(self.q_temp) == Q_BAD:
+                self.interlocks |= IL_TEMP
+            fh, fl = ir[il[2]], ir[il[2] + 1]
+            mh, ml = hr[il[3]], hr[il[3] + 1]
+            if fh < mh or (fh == mh and fl < ml) or bank.get_quality(self.q_flow) == Q_BAD:
+                self.interlocks |= IL_FLOW
+            bank.di[il[4]] = 1 if self.interlocks & (IL_TEMP | IL_FLOW) else 0
+        elif self.profile == "compressor":
+            p = bank.ir[il[0]]
+            pmax = bank.hr[il[1]]
+            if p > pmax or bank.get_quality(self.q_p) == Q_BAD and p > pmax - 200:
+                self.hp_latched = True
+            elif p < pmax - 200:
+                self.hp_latched = False
+            if self.hp_latched:
+                self.interlocks |= IL_PRESSURE
+            bank.di[il[2]] = 1 if self.hp_latched else 0
+
+    def update(self, now_ms=None):
+        """Decide, shape and drive every output once; returns True in safe state."""
+        now = ticks_ms() if now_ms is None else now_ms
+        dt = ticks_diff(now, self._last_ms)
+        if dt < 0:  # a caller on another clock (tests) or a time jump: no ramp step
+            dt = 0
+        self._last_ms = now
         bank = self.bank
         armed = self.armed()
         hold = bank.hr[_HOLD_MASK]
+        self.interlocks = 0
+        if self.il is not None:
+            self._interlock()
         for i in range(self.n):
-            if armed:
-                if self.cmd_table[i]:
-                    v = bank.co[self.cmd_addr[i]]
-                else:
-                    v = bank.hr[self.cmd_addr[i]]
-            elif hold & (1 << i):
-                v = self.actual[i]
-            else:
-                v = bank.hr[self.safe_addr[i]]
+            v = self._target(i, armed, hold)
+            k = self.kind[i]
+            if k == "a":
+                v = self._analog(i, v, dt)
+            elif k == "r":
+                v = self._relay(i, v, now)
+            if self.interlocks & (IL_TEMP | IL_FLOW) and self.profile == "scr":
+                v = 0  # no NH3: valve closed and dosing off
+            if self.interlocks & IL_PRESSURE and self.profile == "compressor" and i == 1:
+                v = 0  # unloaded
             self.actual[i] = v
-            if self.fb_table[i]:
+            if self.fb_di[i]:
                 bank.di[self.fb_addr[i]] = 1 if v else 0
             else:
                 bank.ir[self.fb_addr[i]] = v

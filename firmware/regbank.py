@@ -11,7 +11,7 @@ with one bad value changes nothing.
 
 from array import array
 
-import regmap
+from regmap import QUALITY_BASE as _QBASE
 
 from micropython import const
 
@@ -35,11 +35,13 @@ _TYPE_NAMES = ("u16", "i16", "u32", "i32", "f32")
 
 
 def _key(tc, hi, lo):
-    return regmap.sort_key(_TYPE_NAMES[tc], hi, lo)
+    from codec import sort_key
+    return sort_key(_TYPE_NAMES[tc], hi, lo)
 
 
 class RegBank:
     def __init__(self, profile):
+        import regmap
         self.profile = profile
         n = {}
         for t in regmap.TABLES:
@@ -98,7 +100,6 @@ class RegBank:
                 self.hr_lim[4 * a + 3] = khi[1]
             if rw and p[regmap.F_DEFAULT] is not None:
                 self._store(table, a, p, p[regmap.F_DEFAULT])
-        regmap.release(profile)
         self.ir[0] = regmap.MAP_VERSION
         self.ir[1] = regmap.PROFILE_IDS[profile]
         self.ir[2] = (regmap.FW_VERSION[0] << 8) | regmap.FW_VERSION[1]
@@ -111,6 +112,7 @@ class RegBank:
     # No name table is kept in RAM: lookups walk the map once per call.
     def lookup(self, names):
         """[(table, address, type, scale)] for names, in order, in one pass."""
+        import regmap
         found = [None] * len(names)
         for p in regmap.iter_points(self.profile):
             n = p[regmap.F_NAME]
@@ -118,7 +120,6 @@ class RegBank:
                 if names[i] == n:
                     found[i] = (p[regmap.F_TABLE], p[regmap.F_ADDR], p[regmap.F_TYPE],
                                 p[regmap.F_SCALE])
-        regmap.release(self.profile)
         for i in range(len(names)):
             if found[i] is None:
                 raise ValueError("no point %r in profile %s" % (names[i], self.profile))
@@ -128,6 +129,7 @@ class RegBank:
         return self.lookup((name,))[0]
 
     def quality_slot(self, name):
+        import regmap
         table, a, _, _ = self.addr(name)
         if table != regmap.INPUT or a < regmap.MEAS_BASE:
             raise ValueError("%r has no quality slot" % (name,))
@@ -136,10 +138,10 @@ class RegBank:
             if p[regmap.F_TABLE] == regmap.INPUT and regmap.MEAS_BASE <= p[regmap.F_ADDR] < a \
                     and p[regmap.F_COUNT] == 1:
                 slot += 1
-        regmap.release(self.profile)
         return slot
 
     def _store(self, table, a, p, value):
+        import regmap
         if table == regmap.COIL:
             self.co[a] = 1 if value else 0
         elif table == regmap.DISCRETE:
@@ -151,10 +153,12 @@ class RegBank:
                 regs[a + i] = words[i]
 
     def set(self, name, value):
+        import regmap
         table, a, t, scale = self.addr(name)
         self._store(table, a, (name, table, a, t, scale), value)
 
     def get(self, name):
+        import regmap
         table, a, t, scale = self.addr(name)
         if table == regmap.COIL:
             return self.co[a]
@@ -164,12 +168,12 @@ class RegBank:
         return regmap.decode((name, table, a, t, scale), regs, a)
 
     def set_quality(self, slot, q):
-        w = regmap.QUALITY_BASE + (slot >> 3)
+        w = _QBASE + (slot >> 3)
         sh = (slot & 7) << 1
         self.ir[w] = (self.ir[w] & ~(3 << sh) & 0xFFFF) | ((q & 3) << sh)
 
     def get_quality(self, slot):
-        return (self.ir[regmap.QUALITY_BASE + (slot >> 3)] >> ((slot & 7) << 1)) & 3
+        return (self.ir[_QBASE + (slot >> 3)] >> ((slot & 7) << 1)) & 3
 
     # ---- frame-handler checks (allocation-free) -----------------------------
     def check_read(self, kind, addr, qty):

@@ -47,7 +47,13 @@ DISCRETE = "discrete"
 INPUT = "input"
 HOLDING = "holding"
 TABLES = (COIL, DISCRETE, INPUT, HOLDING)
-WORDS = {"bit": 1, "u16": 1, "i16": 1, "u32": 2, "i32": 2, "f32": 2}
+_PKG = __name__[:-len("regmap")]  # "" on a device, "firmware." on the host
+_codec = __import__(_PKG + "codec", None, None, ["encode"])
+# One codec for firmware and host (see codec.py); re-exported here.
+WORDS = _codec.WORDS
+encode = _codec.encode
+decode = _codec.decode
+sort_key = _codec.sort_key
 
 F_NAME = const(0)
 F_TABLE = const(1)
@@ -142,13 +148,15 @@ def check_profile(profile):
         raise ValueError("unknown profile %r (one of %s)" % (profile, ", ".join(PROFILES)))
 
 
-_PKG = __name__[:-len("regmap")]  # "" on a device, "firmware." on the host
-
-
 def _profile_module(profile):
     check_profile(profile)
     # Lazy: a device loads only its own profile (each costs RAM on a board).
     return __import__(_PKG + "profiles." + profile, None, None, ["points"])
+
+
+def rules(profile):
+    """Output shaping rules of a profile (see profiles/motor.py)."""
+    return _profile_module(profile).RULES
 
 
 def _this():
@@ -204,69 +212,3 @@ def raw_limits(p):
     if p[F_TYPE] == "f32":
         return lo, hi
     return int(round(lo / p[F_SCALE])), int(round(hi / p[F_SCALE]))
-
-
-def encode(p, value):
-    """Engineering value -> list of register words (high word first)."""
-    t = p[F_TYPE]
-    if t == "bit":
-        return [1 if value else 0]
-    if t == "f32":
-        import struct
-        b = struct.pack(">f", value)
-        return [(b[0] << 8) | b[1], (b[2] << 8) | b[3]]
-    raw = int(round(value / p[F_SCALE]))
-    if t == "u16":
-        if not 0 <= raw <= 0xFFFF:
-            raise ValueError("%s: %r out of u16 range" % (p[F_NAME], value))
-        return [raw]
-    if t == "i16":
-        if not -0x8000 <= raw <= 0x7FFF:
-            raise ValueError("%s: %r out of i16 range" % (p[F_NAME], value))
-        return [raw & 0xFFFF]
-    if t == "u32":
-        if not 0 <= raw <= 0xFFFFFFFF:
-            raise ValueError("%s: %r out of u32 range" % (p[F_NAME], value))
-        return [(raw >> 16) & 0xFFFF, raw & 0xFFFF]
-    if t == "i32":
-        if not -0x80000000 <= raw <= 0x7FFFFFFF:
-            raise ValueError("%s: %r out of i32 range" % (p[F_NAME], value))
-        raw &= 0xFFFFFFFF
-        return [(raw >> 16) & 0xFFFF, raw & 0xFFFF]
-    raise ValueError("%s: unknown type %r" % (p[F_NAME], t))
-
-
-def decode(p, words, offset=0):
-    """Register words (high word first) -> engineering value."""
-    t = p[F_TYPE]
-    w0 = words[offset]
-    if t == "bit":
-        return 1 if w0 else 0
-    if t == "u16":
-        return w0 * p[F_SCALE]
-    if t == "i16":
-        return (w0 - 0x10000 if w0 & 0x8000 else w0) * p[F_SCALE]
-    w1 = words[offset + 1]
-    if t == "f32":
-        import struct
-        return struct.unpack(">f", bytes((w0 >> 8, w0 & 0xFF, w1 >> 8, w1 & 0xFF)))[0]
-    raw = (w0 << 16) | w1
-    if t == "i32" and raw & 0x80000000:
-        raw -= 0x100000000
-    return raw * p[F_SCALE]
-
-
-def sort_key(t, hi, lo):
-    """Words -> (key_hi, key_lo): two small ints that order like the value.
-
-    Lets the firmware range-check any type without building floats or big ints
-    (allocation-free on a 32-bit MCU): compare key_hi first, then key_lo.
-    For 16-bit types hi is the only word and key_lo is 0.
-    """
-    if t == "i16" or t == "i32":
-        return hi ^ 0x8000, lo
-    if t == "f32":
-        if hi & 0x8000:
-            return (~hi) & 0xFFFF, (~lo) & 0xFFFF
-        return hi | 0x8000, lo
-    return hi, lo

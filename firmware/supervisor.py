@@ -13,7 +13,8 @@ tick() takes the time in ms, so tests drive it with any clock.
 
 from time import ticks_diff
 
-import regmap
+from regmap import (HOLDING, Q_BAD, Q_UNCERTAIN, ST_ARMED, ST_COMM_LOST, ST_INTERLOCK,
+                    ST_QUALITY_BAD, ST_QUALITY_UNCERTAIN, ST_SAFE_STATE, ST_WDT_RESET)
 
 _ARM = 0
 _TIMEOUT = 1
@@ -40,14 +41,13 @@ class Supervisor:
         self.waiting = 0  # bit set while a task is blocked on I/O
         self.comm_lost = False
         self.trips = 0
-        self.interlocks = 0
         self.extra_status = 0
         self._seen = rtu.frames_for_me
         self._last_frame_ms = now_ms
         self._boot_ms = now_ms
         bank.ir[5] = reset_cause
         if reset_cause == 1:
-            self.extra_status |= regmap.ST_WDT_RESET
+            self.extra_status |= ST_WDT_RESET
         rtu.write_hook = self.on_write
 
     def register(self):
@@ -62,10 +62,10 @@ class Supervisor:
 
     def on_write(self, table, addr, qty):
         # Arming clears the comm-loss latch and restarts the timer.
-        if table == regmap.HOLDING and addr <= _ARM < addr + qty and self.bank.hr[_ARM] == 1:
+        if table == HOLDING and addr <= _ARM < addr + qty and self.bank.hr[_ARM] == 1:
             self.comm_lost = False
             self._last_frame_ms = self._now_ms
-        self.refresh(self.outputs.update())
+        self.refresh(self.outputs.update(self._now_ms))
 
     def tick(self, now_ms):
         self._now_ms = now_ms
@@ -83,7 +83,7 @@ class Supervisor:
             # One line for the log (USB REPL on a board, stdout on the unix port).
             print("comm loss: no frame for %d ms, outputs to safe state"
                   % ticks_diff(now_ms, self._last_frame_ms))
-        self.refresh(self.outputs.update())
+        self.refresh(self.outputs.update(now_ms))
         up = ticks_diff(now_ms, self._boot_ms) // 1000
         bank.ir[_IR_UPTIME] = (up >> 16) & 0xFFFF
         bank.ir[_IR_UPTIME + 1] = up & 0xFFFF
@@ -97,29 +97,30 @@ class Supervisor:
         bank = self.bank
         st = self.extra_status
         if not safe:
-            st |= regmap.ST_ARMED
+            st |= ST_ARMED
         else:
-            st |= regmap.ST_SAFE_STATE
+            st |= ST_SAFE_STATE
         if self.comm_lost:
-            st |= regmap.ST_COMM_LOST
-        if self.interlocks:
-            st |= regmap.ST_INTERLOCK
+            st |= ST_COMM_LOST
+        il = self.outputs.interlocks
+        if il:
+            st |= ST_INTERLOCK
         qbad = False
         qunc = False
         for k in range(bank.n_quality):
             q = bank.get_quality(k)
-            if q == regmap.Q_BAD:
+            if q == Q_BAD:
                 qbad = True
-            elif q == regmap.Q_UNCERTAIN:
+            elif q == Q_UNCERTAIN:
                 qunc = True
         if qbad:
-            st |= regmap.ST_QUALITY_BAD
+            st |= ST_QUALITY_BAD
         if qunc:
-            st |= regmap.ST_QUALITY_UNCERTAIN
+            st |= ST_QUALITY_UNCERTAIN
         bank.ir[_IR_STATUS] = st
-        bank.ir[4] = self.interlocks
+        bank.ir[4] = il
         bank.di[_DI_ARMED] = 0 if safe else 1
         bank.di[_DI_SAFE] = 1 if safe else 0
         bank.di[_DI_COMM_LOST] = 1 if self.comm_lost else 0
-        bank.di[_DI_INTERLOCK] = 1 if self.interlocks else 0
+        bank.di[_DI_INTERLOCK] = 1 if il else 0
         bank.di[_DI_QBAD] = 1 if qbad else 0

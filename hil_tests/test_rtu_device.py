@@ -57,7 +57,9 @@ def test_read_functions_pymodbus(client):
     r = client.read_holding_registers(1, count=1, device_id=5)
     assert SCR["comm_loss_timeout_s"].decode(r.registers) == pytest.approx(10.0)
     r = client.read_discrete_inputs(0, count=5, device_id=5)
-    assert r.bits[:5] == [False, True, False, False, True]  # safe state, quality bad
+    # safe state; interlock active (no catalyst temperature measured yet: no NH3);
+    # quality bad (nothing measured yet)
+    assert r.bits[:5] == [False, True, False, True, True]
     r = client.read_coils(0, count=1, device_id=5)
     assert r.bits[0] is False
 

@@ -7,6 +7,14 @@ OUTPUTS = (
     ("speed_ref_pct", "speed_safe_pct", "speed_actual_pct"),
 )
 
+# Output shaping (see profiles/motor.py). Loading is never delayed: unloading is
+# the safe direction and the maximum-pressure interlock must act at once.
+RULES = (
+    ("r", "min_on_s", "min_off_s", "max_starts_per_h"),
+    ("p",),
+    ("a", "speed_ramp_pct_s", "speed_ramp_pct_s", None, None, None, None),
+)
+
 
 def points(rm):
     """Yield the profile's points; rm is the regmap module (profiles import nothing)."""

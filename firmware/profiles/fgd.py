@@ -8,6 +8,12 @@ OUTPUTS = tuple(
     ("blower_cmd_pct", "blower_safe_pct", "blower_pos_pct"),
 )
 
+# Output shaping (see profiles/motor.py).
+RULES = tuple(("r", "pump_min_on_s", "pump_min_off_s", "max_starts_per_h") for _ in range(5)) + (
+    ("a", "feeder_rate_pct_s", "feeder_rate_pct_s", None, None, None, None),
+    ("p",),
+)
+
 
 def points(rm):
     """Yield the profile's points; rm is the regmap module (profiles import nothing)."""

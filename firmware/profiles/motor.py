@@ -10,6 +10,16 @@ OUTPUTS = (
     ("damper_cmd_pct", "damper_safe_pct", "damper_pos_pct"),
 )
 
+# Output shaping, per output (OUTPUTS order): ("a", ramp up, ramp down, min, max,
+# skip low, skip high) setting registers for analog outputs, ("r", min on, min
+# off, starts per hour) for run relays, ("p",) passed through.
+RULES = (
+    ("a", "ramp_up_pct_s", "ramp_down_pct_s", "min_speed_pct", "max_speed_pct",
+     "skip_low_pct", "skip_high_pct"),
+    ("p",),
+    ("p",),
+)
+
 
 def points(rm):
     """Yield the profile's points; rm is the regmap module (profiles import nothing)."""

@@ -6,6 +6,12 @@ OUTPUTS = (
     ("dosing_enable", "dosing_enable_safe", "dosing_active"),
 )
 
+# Output shaping (see profiles/motor.py).
+RULES = (
+    ("a", "valve_rate_pct_s", "valve_rate_pct_s", None, None, None, None),
+    ("p",),
+)
+
 
 def points(rm):
     """Yield the profile's points; rm is the regmap module (profiles import nothing)."""

@@ -49,7 +49,7 @@ def driver(i, v):
     driven[i] = v
 
 
-out = Outputs(bank, "fgd", driver)
+out = Outputs(bank, "fgd", driver, now_ms=0)
 wdt = Wdt()
 sup = Supervisor(bank, srv, out, wdt, reset_cause=1, now_ms=0)
 a = sup.register()
@@ -74,19 +74,40 @@ check("reset cause", bank.ir[5], 1)
 # Boot: disarmed, pumps at their safe value 1 (run), feeder 0, blower 100 %.
 check("boot safe pumps", [driven[i] for i in range(5)], [1, 1, 1, 1, 1])
 check("boot safe feeder/blower", (driven[5], driven[6]), (0, 10000))
-# Arm through the protocol: pump commands (coils all 0) and feeder command follow.
+# Arm through the protocol with all pump coils on and the feeder at 40 %.
+send(srv, frame(b"\x02\x0f\x00\x00\x00\x05\x01\x1f"))
 send(srv, frame(b"\x02\x06\x00\x20\x0f\xa0"))  # feeder 40.00 %
 send(srv, frame(b"\x02\x06\x00\x00\x00\x01"))  # arm
-check("armed pumps follow coils", [driven[i] for i in range(5)], [0, 0, 0, 0, 0])
-check("armed feeder follows", driven[5], 4000)
-check("feedback register", bank.get("feeder_pos_pct") > 39.99, True)
-# Comm loss: default timeout 10.0 s from the last frame, noticed at the tick at 250 ms.
 sup.tick(250)
-sup.tick(10200)
+check("armed pumps follow coils", [driven[i] for i in range(5)], [1, 1, 1, 1, 1])
+# Feeder ramps at feeder_rate_pct_s (default 1 %/s): 20 % after 20 s, 40 % after 40 s.
+for t in range(5250, 20251, 5000):
+    send(srv, frame(b"\x02\x08\x00\x00\x00\x00"))  # keep the link alive
+    sup.tick(t)
+check("feeder ramping (1 %/s from the arm tick)", abs(driven[5] - 2000) <= 10, True)
+for t in range(25250, 45251, 5000):
+    send(srv, frame(b"\x02\x08\x00\x00\x00\x00"))
+    sup.tick(t)
+check("feeder at command", driven[5], 4000)
+check("feedback register", bank.get("feeder_pos_pct") > 39.99, True)
+# Pump 1 off: held on until its minimum run time (300 s from boot), flagged meanwhile.
+send(srv, frame(b"\x02\x05\x00\x00\x00\x00"))
+sup.tick(45300)
+check("min on time holds the pump", driven[0], 1)
+check("relay interlock bit", bank.ir[4] & 4, 4)
+check("interlock in status", bank.ir[3] & 0x0008, 0x0008)
+for t in range(50000, 300001, 5000):
+    send(srv, frame(b"\x02\x08\x00\x00\x00\x00"))
+    sup.tick(t)
+check("released after min on time", driven[0], 0)
+check("interlock clear", bank.ir[4], 0)
+# Comm loss: default timeout 10.0 s from the last frame, noticed at the tick after it.
+sup.tick(300050)
+sup.tick(310000)
 check("no trip before timeout", bank.hr[0], 1)
-sup.tick(10300)
+sup.tick(310200)
 check("trip after timeout", bank.hr[0], 0)
-check("safe after trip", (driven[0], driven[5]), (1, 0))
+check("safe after trip: feeder ramps down", driven[5] < 4000, True)
 check("comm lost status", bank.ir[3] & 0x0006, 0x0006)
 
 # A write hook that fails is a device failure (exception 04), counted as exception.

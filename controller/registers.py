@@ -54,6 +54,13 @@ class Point:
         return [regmap.decode(self.raw, words, offset + i * w) for i in range(self.count)]
 
 
+def quality_slots(pts):
+    """Measured points that own a quality slot, in slot order (as the firmware counts)."""
+    return [p for p in sorted(pts, key=lambda p: p[regmap.F_ADDR])
+            if p[regmap.F_TABLE] == regmap.INPUT and p[regmap.F_ADDR] >= regmap.MEAS_BASE
+            and p[regmap.F_COUNT] == 1]
+
+
 def points(profile):
     return [Point(*p, description=regmap_text.describe(profile, p[regmap.F_NAME]))
             for p in regmap.points(profile)]

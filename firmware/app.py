@@ -48,7 +48,16 @@ def boot(argv):
     gc.collect()
     from device import Device
     gc.collect()
-    dev = Device(cfg, uart, hal.Wdt(cfg["wdt_ms"]), hal.reset_cause(cfg["reset_cause"]))
+    adc = None
+    store = None
+    if cfg["metering"] and cfg["profile"] in ("motor", "compressor") and cfg["hal"] == "sim":
+        from hal.simadc import Adc
+        adc = Adc(cfg["set_rate_hz"])
+    if cfg["state_dir"]:
+        from persist import EnergyStore
+        store = EnergyStore(cfg["state_dir"] + "/energy_%d.dat" % cfg["unit"], cfg["energy_step_wh"])
+    dev = Device(cfg, uart, hal.Wdt(cfg["wdt_ms"]), hal.reset_cause(cfg["reset_cause"]),
+                 adc=adc, store=store)
     gc.collect()
     return dev
 

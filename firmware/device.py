@@ -21,7 +21,7 @@ _SUP_PERIOD_MS = 50
 
 
 class Device:
-    def __init__(self, cfg, uart, wdt=None, reset_cause=0, driver=None):
+    def __init__(self, cfg, uart, wdt=None, reset_cause=0, driver=None, adc=None, store=None):
         profile = cfg["profile"]
         self.cfg = cfg
         self.uart = uart
@@ -36,6 +36,10 @@ class Device:
         self.wdt = wdt
         self.sup = Supervisor(self.bank, self.rtu, self.outputs, wdt, reset_cause, ticks_ms())
         self._chunk = bytearray(64)
+        self.metering = None
+        if adc is not None and profile in ("motor", "compressor"):
+            from meterdev import MeteringTask  # only metering boards pay for it
+            self.metering = MeteringTask(self, adc, store)
 
     async def rtu_task(self):
         bit = self.sup.register()
@@ -83,6 +87,8 @@ class Device:
 
     async def run(self):
         asyncio.create_task(self.supervisor_task())
+        if self.metering is not None:
+            asyncio.create_task(self.metering.run())
         if self.wdt is not None:
             asyncio.create_task(self.wdt_task())
         await self.rtu_task()

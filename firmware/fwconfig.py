@@ -19,6 +19,12 @@ DEFAULTS = {
     "comm_loss_timeout_s": None,  # None: the register map default
     "model": "",
     "reset_cause": None,
+    "metering": False,        # run the metering task (motor and compressor profiles)
+    "set_rate_hz": 2400,      # metering sample sets per second
+    "nominal_hz": 50,
+    "rated_kw": 160.0,        # sim load model and current calibration
+    "state_dir": None,        # where the energy counter is kept ("/" on a board)
+    "energy_step_wh": 1000,   # energy saved every this many Wh (the most a power cut loses)
 }
 
 _BAUDS = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
@@ -53,6 +59,10 @@ def validate(cfg):
     if out["parity"] not in ("E", "O", "N"):
         raise ValueError("config parity: %r is not E, O or N" % (out["parity"],))
     _int(out, "wdt_ms", 100, 8000)
+    _int(out, "set_rate_hz", 500, 20000)
+    _int(out, "energy_step_wh", 1, 1000000)
+    if out["nominal_hz"] not in (50, 60):
+        raise ValueError("config nominal_hz: %r is not 50 or 60" % (out["nominal_hz"],))
     if out["comm_loss_timeout_s"] is not None:
         v = out["comm_loss_timeout_s"]
         if not isinstance(v, (int, float)) or not 0.5 <= v <= 3600:
@@ -71,7 +81,9 @@ def validate(cfg):
 _OPTS = {"--profile": ("profile", str), "--unit": ("unit", int), "--port": ("port", str),
          "--baud": ("baud", int), "--wdt-ms": ("wdt_ms", int),
          "--comm-loss-s": ("comm_loss_timeout_s", float), "--model": ("model", str),
-         "--reset-cause": ("reset_cause", int)}
+         "--reset-cause": ("reset_cause", int), "--set-rate": ("set_rate_hz", int),
+         "--state-dir": ("state_dir", str), "--energy-step-wh": ("energy_step_wh", int),
+         "--rated-kw": ("rated_kw", float), "--metering": ("metering", int)}
 
 
 def from_argv(argv):

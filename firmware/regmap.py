@@ -125,22 +125,20 @@ def _common(n_outputs):
 
 
 def metering_points():
-    """Three-phase metering block shared by the motor and compressor profiles."""
-    return [
-        point("voltage_l1_v", INPUT, 32, "u16", 0.1, "V"),
-        point("voltage_l2_v", INPUT, 33, "u16", 0.1, "V"),
-        point("voltage_l3_v", INPUT, 34, "u16", 0.1, "V"),
-        point("current_l1_a", INPUT, 35, "u16", 0.01, "A"),
-        point("current_l2_a", INPUT, 36, "u16", 0.01, "A"),
-        point("current_l3_a", INPUT, 37, "u16", 0.01, "A"),
-        point("power_kw", INPUT, 38, "i32", 0.001, "kW"),
-        point("apparent_power_kva", INPUT, 40, "u32", 0.001, "kVA"),
-        point("power_factor", INPUT, 42, "i16", 0.001, ""),
-        point("frequency_hz", INPUT, 43, "u16", 0.01, "Hz"),
-        point("energy_kwh", INPUT, 44, "u32", 0.001, "kWh"),
-        point("thd_i_pct", INPUT, 46, "u16", 0.1, "%"),
-        point("wave_i_l1_a", INPUT, 128, "i16", 0.01, "A", count=128),
-    ]
+    """Three-phase metering block shared by the motor and compressor profiles (yields)."""
+    yield point("voltage_l1_v", INPUT, 32, "u16", 0.1, "V")
+    yield point("voltage_l2_v", INPUT, 33, "u16", 0.1, "V")
+    yield point("voltage_l3_v", INPUT, 34, "u16", 0.1, "V")
+    yield point("current_l1_a", INPUT, 35, "u16", 0.01, "A")
+    yield point("current_l2_a", INPUT, 36, "u16", 0.01, "A")
+    yield point("current_l3_a", INPUT, 37, "u16", 0.01, "A")
+    yield point("power_kw", INPUT, 38, "i32", 0.001, "kW")
+    yield point("apparent_power_kva", INPUT, 40, "u32", 0.001, "kVA")
+    yield point("power_factor", INPUT, 42, "i16", 0.001, "")
+    yield point("frequency_hz", INPUT, 43, "u16", 0.01, "Hz")
+    yield point("energy_kwh", INPUT, 44, "u32", 0.001, "kWh")
+    yield point("thd_i_pct", INPUT, 46, "u16", 0.1, "%")
+    yield point("wave_i_l1_a", INPUT, 128, "i16", 0.01, "A", count=128)
 
 
 def check_profile(profile):
@@ -191,24 +189,3 @@ def release(profile):
 def points(profile):
     """All points of a profile (common block first), as a list of tuples."""
     return list(iter_points(profile))
-
-
-def quality_slots(pts):
-    """Measured points that own a quality slot, in slot order."""
-    return [p for p in sorted(pts, key=lambda p: p[F_ADDR])
-            if p[F_TABLE] == INPUT and p[F_ADDR] >= MEAS_BASE and p[F_COUNT] == 1]
-
-
-def find(pts, name):
-    for p in pts:
-        if p[F_NAME] == name:
-            return p
-    raise KeyError(name)
-
-
-def raw_limits(p):
-    """(raw_min, raw_max) of a rw point, as integers, or floats for f32."""
-    lo, hi = p[F_MIN], p[F_MAX]
-    if p[F_TYPE] == "f32":
-        return lo, hi
-    return int(round(lo / p[F_SCALE])), int(round(hi / p[F_SCALE]))

@@ -47,7 +47,6 @@ def test_writable_points_have_range_and_default_inside(profile):
             assert p.table in (regmap.COIL, regmap.HOLDING), p
             assert p.min is not None and p.max is not None and p.min <= p.max, p
             assert p.min <= p.default <= p.max, p
-            lo, hi = regmap.raw_limits(p.raw)
             p.encode(p.min)
             p.encode(p.max)
         else:
@@ -69,7 +68,7 @@ def test_outputs_name_real_points(profile):
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_quality_slots_fit(profile):
-    slots = regmap.quality_slots(regmap.points(profile))
+    slots = registers.quality_slots(regmap.points(profile))
     assert 0 < len(slots) <= regmap.QUALITY_WORDS * 8
 
 

@@ -1,7 +1,7 @@
 """Benchmarks: `python bench/run.py NAME [--json]`.
 
 Each benchmark measures GreenEdge beside a named peer in the same run and prints
-ratios; --json prints one JSON object. Names: modbus, kernels, plants.
+ratios; --json prints one JSON object. Names: modbus, kernels, plants, metering.
 """
 
 import argparse
@@ -17,6 +17,7 @@ BENCHES = {
     "modbus": "bench.modbus_bench",
     "kernels": "bench.kernels_bench",
     "plants": "bench.plants_bench",
+    "metering": "bench.metering_bench",
 }
 
 

@@ -42,7 +42,7 @@ class MeteringTask:
         start_wh = self.store.saved if self.store is not None else 0
         self.meter = Meter(self.set_rate, cfg.get("nominal_hz", 50), 5,
                            [self.cal_v] * 3 + [self.cal_i] * 3, energy_wh=start_wh)
-        self.sbuf = array("H", [0] * (6 * _CHUNK))
+        self.sbuf = array("H", bytes(12 * _CHUNK))
         found = self.bank.lookup(_METER_POINTS)
         self.m_where = [(None, f[0], f[1], f[2], f[3]) for f in found]
         self.m_slots = [self.bank.quality_slot(n) for n in _METER_POINTS]
@@ -92,6 +92,9 @@ class MeteringTask:
         meter, adc, buf = self.meter, self.adc, self.sbuf
         t_last = ticks_us()
         owed = 0  # sets due, in units of 1/1e6 set
+        report = self.cfg.get("metering") == 2  # diagnostic mode: a status line every 5 s
+        t_rep = t_last
+        sets_rep = 0
         while True:
             self.sup.report(bit)
             self._load_model()
@@ -106,5 +109,12 @@ class MeteringTask:
                 r = meter.poll()
                 if r is not None:
                     self._publish(r)
+            if report and ticks_diff(now, t_rep) >= 5000000:
+                import gc
+                print("metering: %d sets in %d ms, backlog %d sets, heap in use %d"
+                      % (self.sets - sets_rep, ticks_diff(now, t_rep) // 1000,
+                         owed // 1000000, gc.mem_alloc()))
+                t_rep = now
+                sets_rep = self.sets
             await asyncio.sleep_ms(10)
 

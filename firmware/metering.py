@@ -54,19 +54,6 @@ _NWORDS = const(96)
 
 
 @micropython.viper
-def _add(st: ptr32, k: int, x: int):
-    # lo stays in [0, 2^29): |x| < 2^29, so one carry or borrow is enough.
-    lo = int(st[k]) + x
-    if lo >= _BASE:
-        lo -= _BASE
-        st[k + 1] = int(st[k + 1]) + 1
-    elif lo < 0:
-        lo += _BASE
-        st[k + 1] = int(st[k + 1]) - 1
-    st[k] = lo
-
-
-@micropython.viper
 def _zero(st: ptr32, base: int):
     q = 0
     while q < 30:
@@ -133,11 +120,48 @@ def _feed(buf: ptr16, nsets: int, st: ptr32, wave: ptr16) -> int:
             st[_S_VPREV + p] = raw  # stored unsigned (see _HB)
             vc = vp + ((int(st[_S_PHI + p]) * (v - vp)) >> 8)
             a = _ACC + 10 * p
-            _add(st, a, vc)
-            _add(st, a + 2, vc * vc)
-            _add(st, a + 4, i)
-            _add(st, a + 6, i * i)
-            _add(st, a + 8, vc * i)
+            # Five two-word sums, written out: a viper call per sum costs more
+            # than the sum. lo stays in [0, 2^29): |x| < 2^29, one carry or borrow.
+            lo = int(st[a + 0]) + (vc)
+            if lo >= _BASE:
+                lo -= _BASE
+                st[a + 1] = int(st[a + 1]) + 1
+            elif lo < 0:
+                lo += _BASE
+                st[a + 1] = int(st[a + 1]) - 1
+            st[a + 0] = lo
+            lo = int(st[a + 2]) + (vc * vc)
+            if lo >= _BASE:
+                lo -= _BASE
+                st[a + 3] = int(st[a + 3]) + 1
+            elif lo < 0:
+                lo += _BASE
+                st[a + 3] = int(st[a + 3]) - 1
+            st[a + 2] = lo
+            lo = int(st[a + 4]) + (i)
+            if lo >= _BASE:
+                lo -= _BASE
+                st[a + 5] = int(st[a + 5]) + 1
+            elif lo < 0:
+                lo += _BASE
+                st[a + 5] = int(st[a + 5]) - 1
+            st[a + 4] = lo
+            lo = int(st[a + 6]) + (i * i)
+            if lo >= _BASE:
+                lo -= _BASE
+                st[a + 7] = int(st[a + 7]) + 1
+            elif lo < 0:
+                lo += _BASE
+                st[a + 7] = int(st[a + 7]) - 1
+            st[a + 6] = lo
+            lo = int(st[a + 8]) + (vc * i)
+            if lo >= _BASE:
+                lo -= _BASE
+                st[a + 9] = int(st[a + 9]) + 1
+            elif lo < 0:
+                lo += _BASE
+                st[a + 9] = int(st[a + 9]) - 1
+            st[a + 8] = lo
             p += 1
         w = st[_S_WAVE]
         if w < st[_S_WMAX]:
@@ -202,9 +226,9 @@ class Meter:
         self.cal = list(cal) if cal else [1.0] * 6
         if len(self.cal) != 6:
             raise ValueError("cal needs 6 values (V1 V2 V3 I1 I2 I3), got %d" % len(self.cal))
-        self.st = array("i", [0] * _NWORDS)
+        self.st = array("i", bytes(4 * _NWORDS))  # from bytes: no temporary list
         per_block = int(set_rate_hz * cycles / 45) + 2  # room for 45 Hz blocks
-        self.wave = array("H", [0] * (2 * per_block))
+        self.wave = array("H", bytes(4 * per_block))
         self.st[_S_WMAX] = per_block
         self.st[_S_CPB] = cycles
         self.st[_S_HYST] = hyst_counts

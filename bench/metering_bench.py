@@ -3,7 +3,7 @@
 - native_vs_bytecode: per-sample-set cost of Meter.feed with the viper kernel
   against the same source compiled as plain bytecode (decorators and viper
   annotations stripped), same synthetic signal, same results checked equal.
-- sample_sets_per_s: what a whole device (motor profile, 96 KB heap) sustains
+- sample_sets_per_s: what a whole device (motor profile, 72 KB heap) sustains
   while a pymodbus client polls it back to back over the emulated line: the
   highest configured set rate (from a fixed ladder) whose backlog stays under one
   chunk, and the sets it processed per second there.
@@ -74,7 +74,7 @@ def _bytecode_build():
 def _device_rate(rate):
     """(sustained, sets_per_s, heap_peak) for a device sampling at rate while polled."""
     from pymodbus.client import ModbusSerialClient
-    with VirtualLine(2) as line, DeviceProcess("motor", 1, line.ports[1], heap="96K",
+    with VirtualLine(2) as line, DeviceProcess("motor", 1, line.ports[1], heap="72K",
                                                extra=["--metering", "2", "--set-rate", str(rate)]) as dev:
         c = ModbusSerialClient(line.ports[0], baudrate=115200, timeout=0.5, retries=0)
         c.connect()
@@ -127,7 +127,7 @@ def run(quick=False):
         "configured_set_rate": best[0] if best else 0,
         "modbus_polls_during_run": best[3] if best else 0,
         "heap_peak_bytes": best[2] if best else None,
-        "heap_bytes": 96 * 1024,
+        "heap_bytes": 72 * 1024,
         "platform": "MicroPython unix port (x64 viper)",
         "stopped_at": limit,
     }

@@ -68,7 +68,15 @@ def cmd_device(a):
     extra = []
     if a.comm_loss_s is not None:
         extra += ["--comm-loss-s", str(a.comm_loss_s)]
-    argv, env = mpvm.device_command(a.profile, a.unit, a.port, a.baud, a.heap, extra)
+    heap = a.heap
+    if a.metering:
+        if a.profile not in ("motor", "compressor"):
+            raise UserError("--metering: the %s profile has no metering points" % a.profile)
+        extra += ["--metering", "1", "--set-rate", str(a.set_rate)]
+        if a.state_dir:
+            extra += ["--state-dir", a.state_dir]
+        heap = heap or "72K"
+    argv, env = mpvm.device_command(a.profile, a.unit, a.port, a.baud, heap or "64K", extra)
     try:
         return subprocess.call(argv, env=env)
     except KeyboardInterrupt:
@@ -193,8 +201,12 @@ def build_parser():
     p.add_argument("--unit", type=_unit, required=True)
     p.add_argument("--port", required=True, help="tty path")
     p.add_argument("--baud", type=int, default=115200)
-    p.add_argument("--heap", default="64K", help="MicroPython heap size (default 64K)")
+    p.add_argument("--heap", help="MicroPython heap size (default 64K, 72K with --metering)")
     p.add_argument("--comm-loss-s", type=float, help="comm-loss timeout override")
+    p.add_argument("--metering", action="store_true",
+                   help="sample V/I from the synthetic ADC and meter (motor, compressor)")
+    p.add_argument("--set-rate", type=int, default=2400, help="metering sample sets per second")
+    p.add_argument("--state-dir", help="keep the energy counter here across restarts")
     p.set_defaults(func=cmd_device)
 
     fw = sub.add_parser("firmware", help="build or flash board firmware")

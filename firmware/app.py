@@ -48,16 +48,7 @@ def boot(argv):
     gc.collect()
     from device import Device
     gc.collect()
-    adc = None
-    store = None
-    if cfg["metering"] and cfg["profile"] in ("motor", "compressor") and cfg["hal"] == "sim":
-        from hal.simadc import Adc
-        adc = Adc(cfg["set_rate_hz"])
-    if cfg["state_dir"]:
-        from persist import EnergyStore
-        store = EnergyStore(cfg["state_dir"] + "/energy_%d.dat" % cfg["unit"], cfg["energy_step_wh"])
-    dev = Device(cfg, uart, hal.Wdt(cfg["wdt_ms"]), hal.reset_cause(cfg["reset_cause"]),
-                 adc=adc, store=store)
+    dev = Device(cfg, uart, hal.Wdt(cfg["wdt_ms"]), hal.reset_cause(cfg["reset_cause"]))
     gc.collect()
     return dev
 

@@ -7,8 +7,8 @@ The RTU task busy-waits only while a frame is in progress (at most the
 the UART through asyncio.
 """
 
-import asyncio
-from asyncio import StreamReader  # load the lazy submodule before the bank fills the heap
+# asyncio is imported by the tasks, not here: main.py loads it after the
+# register map has left the heap (it is the largest boot-time user of RAM).
 from time import ticks_ms, ticks_us
 
 from regmap import FW_VERSION, VENDOR
@@ -21,7 +21,7 @@ _SUP_PERIOD_MS = 50
 
 
 class Device:
-    def __init__(self, cfg, uart, wdt=None, reset_cause=0, driver=None, adc=None, store=None):
+    def __init__(self, cfg, uart, wdt=None, reset_cause=0, driver=None):
         profile = cfg["profile"]
         self.cfg = cfg
         self.uart = uart
@@ -37,9 +37,17 @@ class Device:
         self.sup = Supervisor(self.bank, self.rtu, self.outputs, wdt, reset_cause, ticks_ms())
         self._chunk = bytearray(64)
         self.metering = None
-        if adc is not None and profile in ("motor", "compressor"):
-            from meterdev import MeteringTask  # only metering boards pay for it
-            self.metering = MeteringTask(self, adc, store)
+        self.meter_plan = None
+        if cfg.get("metering") and profile in ("motor", "compressor"):
+            # Resolve the metering registers now, while the map is loaded; the
+            # metering code itself is loaded by meterdev.start() after the map
+            # has been dropped, so the two never share the heap.
+            names = ("voltage_l1_v", "voltage_l2_v", "voltage_l3_v", "current_l1_a",
+                     "current_l2_a", "current_l3_a", "power_kw", "apparent_power_kva",
+                     "power_factor", "frequency_hz", "energy_kwh", "thd_i_pct")
+            found = self.bank.lookup(names)
+            self.meter_plan = ([(None, f[0], f[1], f[2], f[3]) for f in found],
+                               self.bank.quality_slots(names))
 
     async def rtu_task(self):
         bit = self.sup.register()
@@ -47,7 +55,8 @@ class Device:
         rtu = self.rtu
         uart = self.uart
         chunk = self._chunk
-        stream = StreamReader(uart.port)
+        import asyncio
+        stream = asyncio.StreamReader(uart.port)
         print("greenedge device: %s unit %d ready" % (self.cfg["profile"], self.cfg["unit"]))
         while True:
             sup.report(bit)
@@ -73,6 +82,7 @@ class Device:
                 await asyncio.sleep_ms(0)  # let the other tasks run between frames
 
     async def supervisor_task(self):
+        import asyncio
         bit = self.sup.register()
         while True:
             self.sup.report(bit)
@@ -80,12 +90,14 @@ class Device:
             await asyncio.sleep_ms(_SUP_PERIOD_MS)
 
     async def wdt_task(self):
+        import asyncio
         while True:
             if self.wdt.expired(ticks_ms()):
                 self.wdt.fire()
             await asyncio.sleep_ms(100)
 
     async def run(self):
+        import asyncio
         asyncio.create_task(self.supervisor_task())
         if self.metering is not None:
             asyncio.create_task(self.metering.run())

@@ -5,13 +5,20 @@ import sys
 import app
 
 dev = app.boot(sys.argv[1:])
-# Init-only code gives its RAM back: the boot sequence and the register map
-# (the bank holds everything the running device needs; codec stays).
-for _m in [m for m in sys.modules if m in ("app", "regmap", "profiles") or m.startswith("profiles.")]:
+# Init-only code gives its RAM back: the boot code and the register map (the bank
+# holds everything the running device needs; codec stays).
+for _m in [m for m in sys.modules
+           if m in ("app", "regmap", "regsetup", "profiles") or m.startswith("profiles.")]:
     del sys.modules[_m]
 del app
 gc.collect()
+if dev.meter_plan is not None:
+    import meterdev
+    meterdev.start(dev)
+    del meterdev
+    gc.collect()
 
 import asyncio  # noqa: E402
+from asyncio import StreamReader  # noqa: E402,F401  (lazy submodule: load it now, once)
 
 asyncio.run(dev.run())

@@ -8,20 +8,16 @@ the sample source is the synthetic ADC of hal/simadc.py; on a board, a
 hardware-paced ADC with the same fill(buf, nsets) interface.
 """
 
-import asyncio
 from time import ticks_diff, ticks_us
 
 from micropython import const
 
-_METER_POINTS = ("voltage_l1_v", "voltage_l2_v", "voltage_l3_v", "current_l1_a", "current_l2_a",
-                 "current_l3_a", "power_kw", "apparent_power_kva", "power_factor", "frequency_hz",
-                 "energy_kwh", "thd_i_pct")
 _METER_KEYS = ("v1", "v2", "v3", "i1", "i2", "i3", "p", "s", "pf", "freq", "wh", "thd_i")
-_CHUNK = const(64)
+_CHUNK = const(32)
 
 
 class MeteringTask:
-    def __init__(self, dev, adc, store):
+    def __init__(self, dev, adc, store, plan):
         self.dev = dev
         self.bank = dev.bank
         self.outputs = dev.outputs
@@ -43,9 +39,7 @@ class MeteringTask:
         self.meter = Meter(self.set_rate, cfg.get("nominal_hz", 50), 5,
                            [self.cal_v] * 3 + [self.cal_i] * 3, energy_wh=start_wh)
         self.sbuf = array("H", bytes(12 * _CHUNK))
-        found = self.bank.lookup(_METER_POINTS)
-        self.m_where = [(None, f[0], f[1], f[2], f[3]) for f in found]
-        self.m_slots = [self.bank.quality_slot(n) for n in _METER_POINTS]
+        self.m_where, self.m_slots = plan  # resolved by Device (map order: _METER_KEYS)
         self.sets = 0
 
     def _load_model(self):
@@ -88,6 +82,7 @@ class MeteringTask:
     async def run(self):
         """Feed the meter at set_rate_hz in real time (the sim ADC stands in for a
         hardware-paced ADC), publish each finished block to the registers."""
+        import asyncio
         bit = self.sup.register()
         meter, adc, buf = self.meter, self.adc, self.sbuf
         t_last = ticks_us()
@@ -118,3 +113,18 @@ class MeteringTask:
                 sets_rep = self.sets
             await asyncio.sleep_ms(10)
 
+
+
+def start(dev):
+    """Second boot stage (main.py), after the register map and the boot code
+    have left the heap: attach the sample source and the energy store."""
+    cfg = dev.cfg
+    if dev.meter_plan is None or cfg["hal"] != "sim":
+        return  # boards: a hardware-paced ADC HAL plugs in here
+    from hal.simadc import Adc
+    store = None
+    if cfg["state_dir"]:
+        from persist import EnergyStore
+        store = EnergyStore(cfg["state_dir"] + "/energy_%d.dat" % cfg["unit"], cfg["energy_step_wh"])
+    dev.metering = MeteringTask(dev, Adc(cfg["set_rate_hz"]), store, dev.meter_plan)
+    dev.meter_plan = None

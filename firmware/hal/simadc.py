@@ -9,7 +9,7 @@ import micropython
 # One cycle of sin in Q14, 256 points: the synthetic ADC runs on integers (DDS).
 def _table():
     from math import pi, sin
-    t = array("h", [0] * 256)
+    t = array("h", bytes(512))
     for k in range(256):
         t[k] = int(round(16384 * sin(2 * pi * k / 256)))
     return t

@@ -5,8 +5,9 @@ while armed, and its safe value (or holds, per safe_hold_mask) while disarmed:
 at boot, after a comm-loss trip, or when the host writes arm = 0.
 
 Shaping (profile RULES), applied to every target, armed or not:
-- analog ("a"): clamp to min..max (when non-zero), move out of the resonance
-  band to its nearer edge, then ramp at most rate x dt towards it;
+- analog ("a"): move out of the resonance band to its nearer edge, clamp to
+  min..max (when non-zero; the limits win over the band), then ramp at most
+  rate x dt towards it;
 - run relay ("r"): minimum on and off times and a starts-per-hour limit; a
   command held back by them shows as interlock bit 2;
 - pass ("p"): as commanded.
@@ -80,6 +81,7 @@ class Outputs:
         del where, found, names
         self._interlock_points(profile)
         self.actual = array("i", [0] * self.n)
+        self.carry = array("i", [0] * self.n)
         self.t_change = [0] * self.n
         self.starts = [[] for _ in range(self.n)]
         self.interlocks = 0
@@ -120,24 +122,35 @@ class Outputs:
     def _analog(self, i, target, dt_ms):
         hr = self.bank.hr
         reg = self.reg[i]
+        # Out of the resonance band first, then the clamps: the limits win.
+        if reg[4] != 0xFFFF and reg[5] != 0xFFFF:
+            lo, hi = hr[reg[4]], hr[reg[5]]
+            if lo < target < hi:
+                target = lo if target - lo < hi - target else hi
         if target:
             if reg[2] != 0xFFFF and target < hr[reg[2]]:
                 target = hr[reg[2]]
             if reg[3] != 0xFFFF and target > hr[reg[3]]:
                 target = hr[reg[3]]
-        if reg[4] != 0xFFFF and reg[5] != 0xFFFF:
-            lo, hi = hr[reg[4]], hr[reg[5]]
-            if lo < target < hi:
-                target = lo if target - lo < hi - target else hi
         if self._boot:
             return target
         cur = self.actual[i]
-        up = hr[reg[0]] * dt_ms // 1000 if reg[0] != 0xFFFF else target
-        down = hr[reg[1]] * dt_ms // 1000 if reg[1] != 0xFFFF else cur
-        if target > cur + up:
-            return cur + up
-        if target < cur - down:
-            return cur - down
+        if target == cur:
+            self.carry[i] = 0
+            return target
+        rate = reg[0] if target > cur else reg[1]
+        if rate == 0xFFFF:
+            return target
+        # Budget in milli-units with the remainder carried: slow ramps on a fast
+        # tick still move (0.1 %/s at 50 ms is half a unit per tick).
+        budget = hr[rate] * dt_ms + self.carry[i]
+        step = budget // 1000
+        self.carry[i] = budget - step * 1000
+        if target > cur + step:
+            return cur + step
+        if target < cur - step:
+            return cur - step
+        self.carry[i] = 0
         return target
 
     def _relay(self, i, target, now):

@@ -7,11 +7,15 @@ optimised strategies arrive with their own issue.
 from importlib import import_module
 
 STRATEGIES = {
-    "fan": {"baseline": ("controller.loops.fan_pump", "DamperBaseline")},
-    "pump": {"baseline": ("controller.loops.fan_pump", "DamperBaseline")},
-    "compressor": {"baseline": ("controller.loops.compressor", "CascadeBaseline")},
+    "fan": {"baseline": ("controller.loops.fan_pump", "DamperBaseline"),
+            "optimized": ("controller.loops.fan_pump", "VsdStrategy")},
+    "pump": {"baseline": ("controller.loops.fan_pump", "DamperBaseline"),
+             "optimized": ("controller.loops.fan_pump", "VsdStrategy")},
+    "compressor": {"baseline": ("controller.loops.compressor", "CascadeBaseline"),
+                   "optimized": ("controller.loops.compressor", "SequencerStrategy")},
     "scr": {"baseline": ("controller.loops.denox", "PiBaseline")},
-    "fgd": {"baseline": ("controller.loops.desox", "AllPumpsBaseline")},
+    "fgd": {"baseline": ("controller.loops.desox", "AllPumpsBaseline"),
+            "optimized": ("controller.loops.desox", "PumpStagingStrategy")},
 }
 
 

@@ -41,3 +41,91 @@ class CascadeBaseline(Strategy):
         self.pid.step()
         out["vsd"] = {"run_cmd": 1, "load_cmd": 1, "speed_ref_pct": float(self.pid.u[0])}
         return out
+
+
+class SequencerStrategy(Strategy):
+    """Master sequencer: one narrow pressure band at the lowest setpoint that
+    holds the minimum header pressure, the VSD machine as PI trim, fixed
+    machines loaded and unloaded by the VSD's position.
+
+    - VSD: PI on header pressure at SETPOINT (6.35 bar(g) for a 6.0 minimum)
+      while a spare machine can be loaded; with none left the setpoint rises to
+      RESERVE_SETPOINT so the receiver holds enough air to ride out a surge the
+      station cannot supply.
+    - Add a fixed machine when the VSD has been at full speed for ADD_S, or at
+      once when pressure falls ADD_BAR below the setpoint (surge, trip); the
+      machine with the fewest run hours goes first (run-hour equalisation).
+    - Remove one when the VSD has idled below DROP_PCT for DROP_S (the fixed
+      step is larger than the VSD's range, so it waits until the VSD could
+      still take the slack); the machine with the most run hours goes first.
+    - An unloaded machine stops after RUN_ON_S idle; starts per hour and minimum
+      run/stop times are enforced on the device as well.
+    - A tripped machine (fault) is never asked to run; its load moves at once.
+    - Pressure unknown: hold the current machines and put the VSD to full speed.
+    """
+
+    SETPOINT = 6.35           # with a spare machine to load: the least that holds 6.0
+    RESERVE_SETPOINT = 7.2    # every machine loaded: keep air in the receiver for surges
+    SP_RATE = 0.01            # bar/s: setpoint moves, never jumps
+    ADD_BAR = 0.2
+    ADD_S = 8.0
+    DROP_PCT = 30.0
+    DROP_S = 90.0
+    RUN_ON_S = 300.0
+
+    def __init__(self, params=None):
+        super().__init__(params)
+        self.pid = load("pid").PidBank(1)
+        self.pid.configure(kp=60.0, ti=15.0, umin=23.0, umax=100.0, dt=self.period_s, tt=5.0)
+        self.loaded = {m: False for m in MACHINES}
+        self.idle_since = {m: -1e9 for m in MACHINES}
+        self.full_since = None
+        self.low_since = None
+        self.last_change = -1e9
+        self.sp = self.SETPOINT
+
+    def run(self, t_s, snap):
+        p = snap["vsd"]["discharge_pressure_bar"]
+        faults = {m: bool(snap[m]["comp_fault"]) for m in MACHINES}
+        hours = {m: snap[m]["run_hours_h"] for m in MACHINES}
+        for m in MACHINES:
+            if faults[m] and self.loaded[m]:
+                self.loaded[m] = False
+                self.idle_since[m] = t_s
+        spare_left = any(not self.loaded[m] and not faults[m] for m in MACHINES)
+        want = self.SETPOINT if spare_left else self.RESERVE_SETPOINT
+        step = self.SP_RATE * self.period_s
+        self.sp += max(-step, min(step, want - self.sp))
+        if good(p):
+            self.pid.set_mode(0, True)
+            self.pid.sp[0], self.pid.pv[0] = self.sp, p
+        else:
+            self.pid.set_mode(0, False)
+            self.pid.u_man[0] = 100.0
+        self.pid.step()
+        speed = float(self.pid.u[0])
+        self.full_since = (self.full_since if self.full_since is not None else t_s) \
+            if speed >= 99.5 else None
+        self.low_since = (self.low_since if self.low_since is not None else t_s) \
+            if speed <= self.DROP_PCT else None
+        spare = [m for m in MACHINES if not self.loaded[m] and not faults[m]]
+        busy = [m for m in MACHINES if self.loaded[m]]
+        urgent = good(p) and p < self.sp - self.ADD_BAR and t_s - self.last_change > 3.0
+        if spare and (urgent or (self.full_since is not None and t_s - self.full_since >= self.ADD_S)):
+            m = min(spare, key=lambda x: hours[x])
+            self.loaded[m] = True
+            self.full_since = None
+            self.last_change = t_s
+        elif busy and good(p) and self.low_since is not None and t_s - self.low_since >= self.DROP_S:
+            m = max(busy, key=lambda x: hours[x])
+            self.loaded[m] = False
+            self.idle_since[m] = t_s
+            self.low_since = None
+            self.last_change = t_s
+        out = {}
+        for m in MACHINES:
+            run = not faults[m] and (self.loaded[m] or t_s - self.idle_since[m] < self.RUN_ON_S)
+            out[m] = {"run_cmd": int(run), "load_cmd": int(self.loaded[m] and run),
+                      "speed_ref_pct": 0.0}
+        out["vsd"] = {"run_cmd": 1, "load_cmd": 1, "speed_ref_pct": speed}
+        return out

@@ -27,3 +27,35 @@ class DamperBaseline(Strategy):
         self.pid.step()
         return {"drive": {"run_cmd": 1, "speed_ref_pct": 100.0,
                           "damper_cmd_pct": float(self.pid.u[0])}}
+
+
+class VsdStrategy(Strategy):
+    """Speed control on the VFD with the damper/throttle fully open: flow is held
+    by a PI on the speed reference (affinity laws: power ~ speed^3), with a
+    minimum speed (below it a pump with static head delivers nothing) and the
+    drive's resonance band left to the firmware's skip band. If the flow
+    measurement is lost the speed holds (manual, bumpless) rather than hunting."""
+
+    plant_options = {"drive": "vfd"}
+    MIN_SPEED_PCT = 20.0
+
+    def __init__(self, params=None):
+        super().__init__(params)
+        self.pid = load("pid").PidBank(1)
+        self.pid.configure(kp=40.0, ti=3.0, umin=self.MIN_SPEED_PCT, umax=100.0,
+                           dt=self.period_s, tt=2.0)
+        self.pid.u_man[0] = 60.0
+
+    def run(self, t_s, snap):
+        d = snap["drive"]
+        sp = snap["process"]["flow_sp_m3s"]
+        design = snap["process"]["flow_design_m3s"]
+        if good(d["process_pv"]):
+            self.pid.set_mode(0, True)
+            self.pid.sp[0] = sp / design
+            self.pid.pv[0] = d["process_pv"] / design
+        else:
+            self.pid.set_mode(0, False)
+        self.pid.step()
+        return {"drive": {"run_cmd": 1, "speed_ref_pct": float(self.pid.u[0]),
+                          "damper_cmd_pct": 100.0}}

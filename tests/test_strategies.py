@@ -40,3 +40,15 @@ def test_fgd_staging_answers_a_pump_trip():
     assert opt["so2_exceed_hours"] == 0
     assert opt["so2_hourly_max_mg_nm3"] < 30.0
     assert opt["ph_in_band_frac"] >= 0.99
+
+
+def test_scr_feedforward_smith_holds_every_hour():
+    # The acceptance's NH3 (-5 %), slip p95 (2.5 ppm) and std (half) aims are not
+    # met yet (docs/results.md); what holds already is asserted here.
+    base, opt = pair("scr", hours=12)  # ramps, the +25 % mill step, blow-backs
+    assert opt["nox_exceed_hours"] == 0
+    assert opt["nox_std_mg_nm3"] < 0.75 * base["nox_std_mg_nm3"]
+    assert opt["nh3_slip_p95_ppm"] < base["nh3_slip_p95_ppm"]
+    assert opt["nh3_kg"] < base["nh3_kg"]
+    dist = sim.run("scr", "optimized", "scr_disturbances")
+    assert dist["nox_exceed_hours"] == 0 and dist["nh3_slip_p95_ppm"] < 3.0

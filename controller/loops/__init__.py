@@ -13,7 +13,8 @@ STRATEGIES = {
              "optimized": ("controller.loops.fan_pump", "VsdStrategy")},
     "compressor": {"baseline": ("controller.loops.compressor", "CascadeBaseline"),
                    "optimized": ("controller.loops.compressor", "SequencerStrategy")},
-    "scr": {"baseline": ("controller.loops.denox", "PiBaseline")},
+    "scr": {"baseline": ("controller.loops.denox", "PiBaseline"),
+            "optimized": ("controller.loops.denox", "FeedforwardSmithStrategy")},
     "fgd": {"baseline": ("controller.loops.desox", "AllPumpsBaseline"),
             "optimized": ("controller.loops.desox", "PumpStagingStrategy")},
 }

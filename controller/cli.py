@@ -140,11 +140,9 @@ def cmd_firmware_flash(a):
 
 def cmd_sim(a):
     from controller import sim
-    from controller.loops import NotAvailable
-    from controller.tomlcfg import ConfigError
     try:
         r = sim.run(a.plant, a.strategy, a.scenario, a.hours, a.seed, a.plot)
-    except (NotAvailable, ConfigError) as e:
+    except ValueError as e:  # ConfigError is one: file, key and line
         raise UserError(str(e))
     if a.json:
         print(json.dumps(r, sort_keys=True))

@@ -29,9 +29,7 @@ def run(plant, strategy="baseline", scenario=None, hours=None, seed=None, plot_d
         trace_every_s=60.0):
     strat_cls = strategy_class(plant, strategy)
     cls = plant_class(plant)
-    sc = load_scenario(scenario or "%s_standard" % plant, cls.SPEC, hours, seed)
-    if sc.plant != plant:
-        raise ValueError("scenario %s is for plant %r, not %r" % (sc.path, sc.plant, plant))
+    sc = load_scenario(scenario or "%s_standard" % plant, cls.SPEC, hours, seed, plant)
     strat = strat_cls()
     pl = cls(plant, sc, options=strat.plant_options)
     kpi = KpiFrame(plant)

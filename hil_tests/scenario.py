@@ -118,17 +118,21 @@ def resolve(name_or_path):
     return cand
 
 
-def load_scenario(name_or_path, spec, hours=None, seed=None):
+def load_scenario(name_or_path, spec, hours=None, seed=None, plant=None):
     """Parse and validate a scenario against a plant's spec.
 
-    spec: {"profiles": {name: (lo, hi)}, "events": {kind: {field: (lo, hi)}}}
+    spec: {"profiles": {name: (lo, hi)}, "events": {kind: {field: (lo, hi)}}};
+    plant: the plant the caller runs (a scenario for another plant is an error).
     """
     path = resolve(name_or_path)
     data, text = load(path)
     top = Section(path, text, data)
     sc = top.table("scenario")
     name = sc.str("name", path.stem)
+    expected = plant
     plant = sc.str("plant")
+    if expected is not None and plant != expected:
+        raise sc._err("plant", "scenario is for plant %r, not %r" % (plant, expected))
     hrs = sc.num("hours", 24.0, 0.001, 24 * 366)
     sd = int(sc.num("seed", 0, 0, 2 ** 32 - 1))
     step_s = sc.num("step_s", 1.0, 0.01, 60.0)

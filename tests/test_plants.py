@@ -170,15 +170,14 @@ def test_fgd_limestone_balance_closes():
     assert fgd.inv.M_kmol - m0 == pytest.approx(fed - absorbed - bleed, rel=0.01)
 
 
-def test_same_seed_same_result_and_optimized_not_yet():
+def test_same_seed_same_result_and_unknown_strategy():
     a = sim.run("fan", hours=2, seed=5)
     b = sim.run("fan", hours=2, seed=5)
     for k in a:
         if k not in ("wall_s", "computational_time_ratio"):
             assert a[k] == b[k], k
-    from controller.loops import NotAvailable
-    with pytest.raises(NotAvailable, match="not available yet"):
-        sim.run("scr", strategy="optimized")
+    with pytest.raises(ValueError, match="unknown strategy 'mpc' for scr"):
+        sim.run("scr", strategy="mpc")
 
 
 def test_sim_cli_json_and_plot(tmp_path):
@@ -195,8 +194,8 @@ def test_sim_cli_json_and_plot(tmp_path):
     png = list(tmp_path.glob("*.png"))
     assert png and png[0].read_bytes()[:4] == b"\x89PNG"
     r = subprocess.run([sys.executable, "-m", "controller.cli", "sim", "--plant", "scr",
-                        "--strategy", "optimized"], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 2 and "not available yet" in r.stderr
+                        "--scenario", "fgd_standard"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "scenario.plant: scenario is for plant 'fgd', not 'scr'" in r.stderr
 
 
 BAD = [

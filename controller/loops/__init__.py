@@ -1,7 +1,7 @@
 """Control strategies behind one interface (see base.Strategy).
 
-STRATEGIES[plant][name] -> class. Baselines are what plants run today; the
-optimised strategies arrive with their own issue.
+STRATEGIES[plant][name] -> class. Baselines are what plants run today;
+"optimized" is GreenEdge's strategy for the plant (docs/results.md).
 """
 
 from importlib import import_module
@@ -20,17 +20,10 @@ STRATEGIES = {
 }
 
 
-class NotAvailable(ValueError):
-    pass
-
-
 def strategy_class(plant, name):
     if plant not in STRATEGIES:
         raise ValueError("unknown plant %r (known: %s)" % (plant, ", ".join(STRATEGIES)))
     if name not in STRATEGIES[plant]:
-        if name == "optimized":
-            raise NotAvailable("the optimized %s strategy is not available yet: it arrives with "
-                               "the strategies issue; run --strategy baseline" % plant)
         raise ValueError("unknown strategy %r for %s (known: %s)"
                          % (name, plant, ", ".join(STRATEGIES[plant])))
     mod, cls = STRATEGIES[plant][name]

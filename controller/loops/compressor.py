@@ -1,7 +1,9 @@
 """Compressed air. Baseline: cascaded pressure switches (each fixed machine loads
 below its cut-in and unloads above its cut-out, bands stacked downwards) with
 the VSD machine on a PI at the top of the cascade; motors stop after a run-on
-time unloaded. Typical of stations with no master controller."""
+time unloaded. Typical of stations with no master controller: stacked bands
+run the header 20-25 psi (1.4-1.7 bar) above what the users need (PLANT_MODELS
+section 2), here about 7.7 bar(g) for a 6.0 bar minimum."""
 
 from cython_ext import load
 from controller.loops.base import Strategy, good
@@ -10,8 +12,8 @@ MACHINES = ("c1", "c2", "c3")
 
 
 class CascadeBaseline(Strategy):
-    BANDS = {"c1": (6.9, 7.5), "c2": (6.7, 7.3), "c3": (6.5, 7.1)}
-    VSD_SP = 7.2
+    BANDS = {"c1": (7.4, 8.1), "c2": (7.2, 7.9), "c3": (7.0, 7.7)}
+    VSD_SP = 7.8
     RUN_ON_S = 600.0
 
     def __init__(self, params=None):
@@ -55,9 +57,10 @@ class SequencerStrategy(Strategy):
     - Add a fixed machine when the VSD has been at full speed for ADD_S, or at
       once when pressure falls ADD_BAR below the setpoint (surge, trip); the
       machine with the fewest run hours goes first (run-hour equalisation).
-    - Remove one when the VSD has idled below DROP_PCT for DROP_S (the fixed
-      step is larger than the VSD's range, so it waits until the VSD could
-      still take the slack); the machine with the most run hours goes first.
+    - Remove one when the VSD has idled below DROP_PCT for DROP_S, or sooner
+      when the VSD sits at its minimum with pressure above the setpoint (the
+      fixed step is larger than the VSD's range: in that gap one machine
+      alternates loaded/unloaded); the machine with the most run hours goes first.
     - An unloaded machine stops after RUN_ON_S idle; starts per hour and minimum
       run/stop times are enforced on the device as well.
     - A tripped machine (fault) is never asked to run; its load moves at once.
@@ -93,7 +96,8 @@ class SequencerStrategy(Strategy):
                 self.loaded[m] = False
                 self.idle_since[m] = t_s
         spare_left = any(not self.loaded[m] and not faults[m] for m in MACHINES)
-        want = self.SETPOINT if spare_left else self.RESERVE_SETPOINT
+        at_capacity = not spare_left
+        want = self.RESERVE_SETPOINT if at_capacity else self.SETPOINT
         step = self.SP_RATE * self.period_s
         self.sp += max(-step, min(step, want - self.sp))
         if good(p):
@@ -116,7 +120,10 @@ class SequencerStrategy(Strategy):
             self.loaded[m] = True
             self.full_since = None
             self.last_change = t_s
-        elif busy and good(p) and self.low_since is not None and t_s - self.low_since >= self.DROP_S:
+        elif busy and good(p) and self.low_since is not None and (
+                t_s - self.low_since >= self.DROP_S
+                or (speed <= 24.0 and p > self.sp + 0.15 and t_s - self.low_since >= 20.0)):
+            # Over-supplied with the VSD at its minimum (the control gap): unload one.
             m = max(busy, key=lambda x: hours[x])
             self.loaded[m] = False
             self.idle_since[m] = t_s

@@ -184,9 +184,15 @@ def test_other_units_frames_ignored(raw):
     assert raw.transact(frame(7, b"\x03\x00\x00\x00\x01"), timeout=0.05) == b""
     bus_count = raw.transact(frame(5, b"\x08\x00\x0b\x00\x00"))
     server = raw.transact(frame(5, b"\x08\x00\x0e\x00\x00"))
-    # Unit 5 counted the frames for 6 and 7, unit 6's reply and the count request
+    # Unit 5 counts the frames for 6 and 7, unit 6's reply and the count request
     # itself as bus messages (4), but only its own two requests as server messages.
-    assert struct.unpack(">H", bus_count[4:6])[0] == 4
+    # Unit 6's reply follows the request by ~2.4 ms on the wire; a host too busy to
+    # run unit 5 for that long hands it both at once: one frame with a bad CRC
+    # instead of two messages. The server count never changes.
+    errors = raw.transact(frame(5, b"\x08\x00\x0c\x00\x00"))
+    n_bus = struct.unpack(">H", bus_count[4:6])[0]
+    n_err = struct.unpack(">H", errors[4:6])[0]
+    assert (n_bus, n_err) in ((4, 0), (2, 1)), (n_bus, n_err)
     assert struct.unpack(">H", server[4:6])[0] == 2
 
 

@@ -2,23 +2,12 @@
 MicroPython VM, with an injected clock."""
 
 import os
-import sys
 
 import regbank
+from mpytest import check, finish
 from analog import AnalogInput, ne43
 from outputs import Outputs
 from persist import EnergyStore
-
-fails = 0
-
-
-def check(name, got, want):
-    global fails
-    if got != want:
-        fails += 1
-        print("FAIL", name, got, want)
-    else:
-        print("ok", name)
 
 
 # NE43 at every boundary: <= 3.6 bad, 3.6-3.8 uncertain, 3.8-20.5 good,
@@ -87,7 +76,4 @@ with open(path, "w") as f:
     f.write("999 1\n")                       # corrupt file: start from 0, no crash
 check("corrupt file -> 0", EnergyStore(path).saved, 0)
 
-if fails:
-    print("FAILED", fails)
-    sys.exit(1)
-print("ALL OK")
+finish()

@@ -5,21 +5,10 @@ x64 firmware build on MICROPYPATH. Prints one line per check and "ALL OK".
 """
 
 import micropython
-import sys
 
 import regbank
-from modbus_rtu import RtuServer, crc16
-
-fails = 0
-
-
-def frame(b):
-    b = bytearray(b)
-    c = crc16(b, len(b))
-    b.append(c & 0xFF)
-    b.append(c >> 8)
-    return b
-
+from mpytest import check, finish, frame
+from modbus_rtu import RtuServer
 
 def run(srv, req):
     for i in range(len(req)):
@@ -30,15 +19,6 @@ def run(srv, req):
     finally:
         micropython.heap_unlock()
     return bytes(srv.tx[:n])
-
-
-def check(name, got, want):
-    global fails
-    if got != want:
-        fails += 1
-        print("FAIL", name, got, want)
-    else:
-        print("ok", name)
 
 
 bank = regbank.RegBank("scr")
@@ -102,7 +82,4 @@ for sub in (0x0B, 0x0C, 0x0D, 0x0E, 0x0F):
 # exception replies, 27 for this unit or broadcast by the 0x0E read, 1 broadcast.
 check("counters", got, [25, 1, 14, 27, 1])
 
-if fails:
-    print("FAILED", fails)
-    sys.exit(1)
-print("ALL OK")
+finish()

@@ -1,22 +1,11 @@
 """Supervisor and outputs on the real MicroPython VM, with an injected clock."""
 
-import sys
 
 import regbank
-from modbus_rtu import RtuServer, crc16
+from mpytest import check, finish, frame
+from modbus_rtu import RtuServer
 from outputs import Outputs
 from supervisor import Supervisor
-
-fails = 0
-
-
-def check(name, got, want):
-    global fails
-    if got != want:
-        fails += 1
-        print("FAIL", name, got, want)
-    else:
-        print("ok", name)
 
 
 class Wdt:
@@ -24,14 +13,6 @@ class Wdt:
 
     def feed(self):
         self.feeds += 1
-
-
-def frame(b):
-    b = bytearray(b)
-    c = crc16(b, len(b))
-    b.append(c & 0xFF)
-    b.append(c >> 8)
-    return b
 
 
 def send(srv, req):
@@ -118,7 +99,4 @@ def broken(table, addr, qty):
 srv.write_hook = broken
 check("exception 04", send(srv, frame(b"\x02\x06\x00\x21\x00\x01")), bytes(frame(b"\x02\x86\x04")))
 
-if fails:
-    print("FAILED", fails)
-    sys.exit(1)
-print("ALL OK")
+finish()

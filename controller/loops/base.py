@@ -24,3 +24,19 @@ class Strategy:
 
 def good(x):
     return x is not None and not (isinstance(x, float) and math.isnan(x))
+
+
+def pi_step(pid, sp, pv, fallback=None):
+    """One step of loop 0 of a PID bank: auto on a good measurement; otherwise
+    manual, holding its output (or moving it to fallback). Transfer is bumpless
+    both ways. Returns the output."""
+    if good(pv):
+        pid.set_mode(0, True)
+        pid.sp[0] = sp
+        pid.pv[0] = pv
+    else:
+        pid.set_mode(0, False)
+        if fallback is not None:
+            pid.u_man[0] = fallback
+    pid.step()
+    return float(pid.u[0])

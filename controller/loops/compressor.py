@@ -6,7 +6,7 @@ run the header 20-25 psi (1.4-1.7 bar) above what the users need (PLANT_MODELS
 section 2), here about 7.7 bar(g) for a 6.0 bar minimum."""
 
 from cython_ext import load
-from controller.loops.base import Strategy, good
+from controller.loops.base import Strategy, good, pi_step
 
 MACHINES = ("c1", "c2", "c3")
 
@@ -39,9 +39,8 @@ class CascadeBaseline(Strategy):
                 self.loaded[m] = False
             run = self.loaded[m] or t_s - self.unloaded_since[m] < self.RUN_ON_S
             out[m] = {"run_cmd": int(run), "load_cmd": int(self.loaded[m]), "speed_ref_pct": 0.0}
-        self.pid.sp[0], self.pid.pv[0] = self.VSD_SP, p
-        self.pid.step()
-        out["vsd"] = {"run_cmd": 1, "load_cmd": 1, "speed_ref_pct": float(self.pid.u[0])}
+        vsd = pi_step(self.pid, self.VSD_SP, p)
+        out["vsd"] = {"run_cmd": 1, "load_cmd": 1, "speed_ref_pct": vsd}
         return out
 
 
@@ -100,14 +99,7 @@ class SequencerStrategy(Strategy):
         want = self.RESERVE_SETPOINT if at_capacity else self.SETPOINT
         step = self.SP_RATE * self.period_s
         self.sp += max(-step, min(step, want - self.sp))
-        if good(p):
-            self.pid.set_mode(0, True)
-            self.pid.sp[0], self.pid.pv[0] = self.sp, p
-        else:
-            self.pid.set_mode(0, False)
-            self.pid.u_man[0] = 100.0
-        self.pid.step()
-        speed = float(self.pid.u[0])
+        speed = pi_step(self.pid, self.sp, p, fallback=100.0)
         self.full_since = (self.full_since if self.full_since is not None else t_s) \
             if speed >= 99.5 else None
         self.low_since = (self.low_since if self.low_since is not None else t_s) \

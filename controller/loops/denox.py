@@ -4,7 +4,7 @@ to stay stable over the analyzer dead time; dosing enabled above the minimum
 catalyst temperature. The analyzer reading is corrected to 6 % O2."""
 
 from cython_ext import load
-from controller.loops.base import Strategy, good
+from controller.loops.base import Strategy, good, pi_step
 
 
 class PiBaseline(Strategy):
@@ -23,13 +23,8 @@ class PiBaseline(Strategy):
         nox = s["nox_out_mg_nm3"]
         o2 = s["o2_pct"]
         ok = good(nox) and not s.get("analyzer_fault", 0) and not s.get("analyzer_blowback", 0)
-        if ok:
-            self.pid.set_mode(0, True)
-            self.pid.sp[0] = self.SETPOINT_MG_NM3
-            self.pid.pv[0] = nox * 15.0 / (21.0 - o2)
-        else:
-            self.pid.set_mode(0, False)  # hold the valve until the analyzer is back
-        self.pid.step()
+        # Analyzer out: hold the valve until it is back.
+        pi_step(self.pid, self.SETPOINT_MG_NM3, nox * 15.0 / (21.0 - o2) if ok else float("nan"))
         enable = int(s["flue_gas_temp_c"] >= self.MIN_TEMP_C)
         return {"scr": {"dosing_enable": enable, "valve_cmd_pct": float(self.pid.u[0]) if enable else 0.0}}
 
@@ -123,11 +118,9 @@ class FeedforwardSmithStrategy(Strategy):
             self._u[0] = float(self.pid.u[0])
             self._pv[0] = nox_out * to6
             pv = self.smith.step(self._u, self._pv)[0]
-            self.pid.set_mode(0, True)
-            self.pid.sp[0], self.pid.pv[0] = sp6, pv
         else:
-            self.pid.set_mode(0, False)  # hold the trim
-        self.pid.step()
+            pv = float("nan")  # hold the trim
+        pi_step(self.pid, sp6, pv)
         kgh = max(0.0, ff + float(self.pid.u[0]))
         enable = int(s["flue_gas_temp_c"] >= self.MIN_TEMP_C)
         valve = min(100.0, 100.0 * kgh / self.NH3_MAX_KGH) if enable else 0.0

@@ -2,7 +2,7 @@
 by a PI on the limestone feeder, the oxidation blower at full output."""
 
 from cython_ext import load
-from controller.loops.base import Strategy, good
+from controller.loops.base import Strategy, good, pi_step
 
 
 class AllPumpsBaseline(Strategy):
@@ -16,12 +16,7 @@ class AllPumpsBaseline(Strategy):
 
     def run(self, t_s, snap):
         f = snap["fgd"]
-        if good(f["ph"]):
-            self.pid.set_mode(0, True)
-            self.pid.sp[0], self.pid.pv[0] = self.PH_SP, f["ph"]
-        else:
-            self.pid.set_mode(0, False)
-        self.pid.step()
+        pi_step(self.pid, self.PH_SP, f["ph"])
         cmd = {"pump%d_run" % i: 1 for i in range(1, 6)}
         cmd.update(feeder_cmd_pct=float(self.pid.u[0]), blower_cmd_pct=100.0)
         return {"fgd": cmd}
@@ -108,12 +103,7 @@ class PumpStagingStrategy(Strategy):
         # Feeder: feedforward on the SO2 that will be absorbed, PI trim on pH.
         so2_kmol_s = f["so2_in_mg_nm3"] * 1e-6 * f["flue_gas_flow_nm3h"] / 3600.0 / 64.066
         ff = 100.0 * 1.03 * so2_kmol_s / self.FEEDER_MAX_KMOL_S
-        if good(f["ph"]):
-            self.pid.set_mode(0, True)
-            self.pid.sp[0], self.pid.pv[0] = self.PH_SP, f["ph"]
-        else:
-            self.pid.set_mode(0, False)
-        self.pid.step()
+        pi_step(self.pid, self.PH_SP, f["ph"])
         feeder = min(100.0, max(0.0, ff + float(self.pid.u[0])))
         blower = min(100.0, max(40.0, 100.0 * so2_kmol_s / self.DESIGN_SO2_KMOL_S))
         cmd.update(feeder_cmd_pct=feeder, blower_cmd_pct=blower)

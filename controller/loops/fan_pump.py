@@ -2,7 +2,7 @@
 the outlet damper / throttle valve: what most plants run today."""
 
 from cython_ext import load
-from controller.loops.base import Strategy, good
+from controller.loops.base import Strategy, pi_step
 
 
 class DamperBaseline(Strategy):
@@ -18,13 +18,7 @@ class DamperBaseline(Strategy):
         d = snap["drive"]
         sp = snap["process"]["flow_sp_m3s"]
         design = snap["process"]["flow_design_m3s"]  # flows in fractions of design
-        if good(d["process_pv"]):
-            self.pid.set_mode(0, True)
-            self.pid.sp[0] = sp / design
-            self.pid.pv[0] = d["process_pv"] / design
-        else:
-            self.pid.set_mode(0, False)  # flow unknown: hold the damper where it is
-        self.pid.step()
+        pi_step(self.pid, sp / design, d["process_pv"] / design)  # flow unknown: damper holds
         return {"drive": {"run_cmd": 1, "speed_ref_pct": 100.0,
                           "damper_cmd_pct": float(self.pid.u[0])}}
 
@@ -50,12 +44,6 @@ class VsdStrategy(Strategy):
         d = snap["drive"]
         sp = snap["process"]["flow_sp_m3s"]
         design = snap["process"]["flow_design_m3s"]
-        if good(d["process_pv"]):
-            self.pid.set_mode(0, True)
-            self.pid.sp[0] = sp / design
-            self.pid.pv[0] = d["process_pv"] / design
-        else:
-            self.pid.set_mode(0, False)
-        self.pid.step()
+        pi_step(self.pid, sp / design, d["process_pv"] / design)  # flow unknown: speed holds
         return {"drive": {"run_cmd": 1, "speed_ref_pct": float(self.pid.u[0]),
                           "damper_cmd_pct": 100.0}}

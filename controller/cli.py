@@ -6,6 +6,11 @@ Subcommands:
   device    run one firmware device on the MicroPython unix port, serving a tty
   firmware  build a deployable .mpy folder for a board / flash it with mpremote
   sim       model-in-the-loop run: a plant simulator and a control strategy
+  run       the host service: poll the devices, run the loops, record (-c plant.toml)
+  check     validate a plant config without touching the bus
+  scan      find devices and their profiles on a serial line
+  export    historian samples as CSV
+  demo      the virtual plant: firmware, Modbus and service on a simulated plant
 
 Errors a user can cause print one line on stderr and exit with status 2.
 """
@@ -155,12 +160,6 @@ def cmd_sim(a):
     return 0
 
 
-def cmd_not_built(a):
-    raise UserError("`greenedge %s` is not built yet: the virtual plant, its strategies "
-                    "and the HIL bench arrive with their own issues. Available now: regmap, "
-                    "docs, device, firmware." % a.cmd)
-
-
 def _positive(s):
     try:
         v = float(s)
@@ -238,10 +237,22 @@ def build_parser():
     p.add_argument("--plot", metavar="DIR", help="write PNG trend plots to DIR")
     p.set_defaults(func=cmd_sim)
 
-    for name in ("demo",):
-        p = sub.add_parser(name, help="(not built yet)")
-        p.set_defaults(func=cmd_not_built)
+    from controller import cli_service, demo
+    cli_service.add_parsers(sub, _wrap)
+    demo.add_parser(sub, _wrap)
     return ap
+
+
+def _wrap(fn):
+    """Commands in other modules raise their own UserError: print it the same way."""
+    def run(a):
+        try:
+            return fn(a)
+        except Exception as e:
+            if type(e).__name__ == "UserError":
+                raise UserError(str(e))
+            raise
+    return run
 
 
 def main(argv=None):

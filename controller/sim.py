@@ -26,7 +26,8 @@ TRACE = {
 
 
 def run(plant, strategy="baseline", scenario=None, hours=None, seed=None, plot_dir=None,
-        trace_every_s=60.0):
+        trace_every_s=60.0, trace=None):
+    """trace: a list to receive the trend rows (every trace_every_s) without plotting."""
     strat_cls = strategy_class(plant, strategy)
     cls = plant_class(plant)
     sc = load_scenario(scenario or "%s_standard" % plant, cls.SPEC, hours, seed, plant)
@@ -36,7 +37,8 @@ def run(plant, strategy="baseline", scenario=None, hours=None, seed=None, plot_d
     dt = sc.step_s
     every = max(1, int(round(strat.period_s / dt)))
     steps = int(round(sc.hours * 3600.0 / dt))
-    trace = []
+    keep = plot_dir is not None or trace is not None
+    trace = [] if trace is None else trace
     cmds = {}
     t0 = time.perf_counter()
     t = 0.0
@@ -50,7 +52,7 @@ def run(plant, strategy="baseline", scenario=None, hours=None, seed=None, plot_d
         truth = pl.truth()
         kpi.add(t, dt, truth, cmds)
         t += dt
-        if plot_dir is not None and k % int(max(1, trace_every_s / dt)) == 0:
+        if keep and k % int(max(1, trace_every_s / dt)) == 0:
             row = {"t_h": t / 3600}
             for key, kind in TRACE[plant]:
                 row[key] = sum(truth["power_kw"].values()) if kind == "kw" else truth[key]

@@ -38,6 +38,7 @@ class Device:
         self._chunk = bytearray(64)
         self.metering = None
         self.meter_plan = None
+        self.tasks = []  # extra coroutines (plant link), started by run()
         if cfg.get("metering") and profile in ("motor", "compressor"):
             # Resolve the metering registers now, while the map is loaded; the
             # metering code itself is loaded by meterdev.start() after the map
@@ -101,6 +102,8 @@ class Device:
         asyncio.create_task(self.supervisor_task())
         if self.metering is not None:
             asyncio.create_task(self.metering.run())
+        for t in self.tasks:
+            asyncio.create_task(t)
         if self.wdt is not None:
             asyncio.create_task(self.wdt_task())
         await self.rtu_task()

@@ -25,6 +25,7 @@ DEFAULTS = {
     "rated_kw": 160.0,        # sim load model and current calibration
     "state_dir": None,        # where the energy counter is kept ("/" on a board)
     "energy_step_wh": 1000,   # energy saved every this many Wh (the most a power cut loses)
+    "link": None,             # unix port: UDP port of the HIL plant link (plantlink.py)
 }
 
 _BAUDS = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
@@ -71,6 +72,10 @@ def validate(cfg):
         raise ValueError("config hal: %r is not sim, rp2, esp32 or stm32" % (out["hal"],))
     if out["hal"] == "sim" and not out["port"]:
         raise ValueError("config port: the unix port needs a tty path")
+    if out["link"] is not None:
+        _int(out, "link", 1024, 65535)
+        if out["hal"] != "sim":
+            raise ValueError("config link: the plant link exists on the sim HAL only")
     if out["hal"] != "sim":
         u = out["uart"]
         if not isinstance(u, dict) or any(k not in u for k in ("id", "tx", "rx", "de")):
@@ -83,7 +88,8 @@ _OPTS = {"--profile": ("profile", str), "--unit": ("unit", int), "--port": ("por
          "--comm-loss-s": ("comm_loss_timeout_s", float), "--model": ("model", str),
          "--reset-cause": ("reset_cause", int), "--set-rate": ("set_rate_hz", int),
          "--state-dir": ("state_dir", str), "--energy-step-wh": ("energy_step_wh", int),
-         "--rated-kw": ("rated_kw", float), "--metering": ("metering", int)}
+         "--rated-kw": ("rated_kw", float), "--metering": ("metering", int),
+         "--link": ("link", int)}
 
 
 def from_argv(argv):

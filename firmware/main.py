@@ -12,6 +12,11 @@ for _m in [m for m in sys.modules
     del sys.modules[_m]
 del app
 gc.collect()
+if dev.cfg["link"]:
+    import plantlink
+    plantlink.start(dev)
+    del plantlink
+    gc.collect()
 if dev.meter_plan is not None:
     import meterdev
     meterdev.start(dev)

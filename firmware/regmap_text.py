@@ -82,6 +82,7 @@ TEXT = {
     'power_factor': 'signed: negative = leading/export',
     'power_kw': 'total real power',
     'process_pv': '4-20 mA process value (flow or duct pressure)',
+    'process_sp': '4-20 mA setpoint from the process (DCS demand, same units as process_pv)',
     'profile_id': '1 motor, 2 compressor, 3 scr, 4 fgd',
     'pump1_power_kw': 'recirculation pump 1 power',
     'pump1_run': 'run recirculation pump 1',

@@ -19,6 +19,16 @@ STRATEGIES = {
             "optimized": ("controller.loops.desox", "PumpStagingStrategy")},
 }
 
+# The devices a strategy reads and drives (role -> firmware profile) and the
+# process values it needs besides them (setpoints, design figures).
+_MOTOR = {"drive": "motor"}
+ROLES = {"fan": _MOTOR, "pump": _MOTOR,
+         "compressor": {m: "compressor" for m in ("c1", "c2", "c3", "vsd")},
+         "scr": {"scr": "scr"}, "fgd": {"fgd": "fgd"}}
+PROCESS = {"fan": ("flow_sp_m3s", "flow_design_m3s"),
+           "pump": ("flow_sp_m3s", "flow_design_m3s"),
+           "compressor": (), "scr": (), "fgd": ()}
+
 
 def strategy_class(plant, name):
     if plant not in STRATEGIES:

@@ -41,4 +41,4 @@ def points(rm):
     yield point("min_on_s", HOLDING, 49, "u16", 1, "s", "rw", 0, 3600, 30)
     yield point("min_off_s", HOLDING, 50, "u16", 1, "s", "rw", 0, 3600, 60)
     yield point("max_starts_per_h", HOLDING, 51, "u16", 1, "", "rw", 1, 60, 6)
-    yield point("speed_ramp_pct_s", HOLDING, 52, "u16", 0.01, "%/s", "rw", 0.1, 100, 10)
+    yield point("speed_ramp_pct_s", HOLDING, 52, "u16", 0.01, "%/s", "rw", 0.1, 600, 10)

@@ -44,5 +44,5 @@ def points(rm):
     yield point("blower_cmd_pct", HOLDING, 33, "u16", 0.01, "%", "rw", 0, 100, 0)
     yield point("pump_min_on_s", HOLDING, 48, "u16", 1, "s", "rw", 0, 7200, 300)
     yield point("pump_min_off_s", HOLDING, 49, "u16", 1, "s", "rw", 0, 7200, 300)
-    yield point("feeder_rate_pct_s", HOLDING, 50, "u16", 0.01, "%/s", "rw", 0.1, 100, 1)
+    yield point("feeder_rate_pct_s", HOLDING, 50, "u16", 0.01, "%/s", "rw", 0.1, 600, 1)
     yield point("max_starts_per_h", HOLDING, 51, "u16", 1, "", "rw", 1, 60, 4)

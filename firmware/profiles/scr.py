@@ -34,7 +34,7 @@ def points(rm):
     yield point("valve_safe_pct", HOLDING, 16, "u16", 0.01, "%", "rw", 0, 100, 0)
     yield point("dosing_enable_safe", HOLDING, 17, "u16", 1, "", "rw", 0, 1, 0)
     yield point("valve_cmd_pct", HOLDING, 32, "u16", 0.01, "%", "rw", 0, 100, 0)
-    yield point("valve_rate_pct_s", HOLDING, 48, "u16", 0.01, "%/s", "rw", 0.1, 100, 2)
+    yield point("valve_rate_pct_s", HOLDING, 48, "u16", 0.01, "%/s", "rw", 0.1, 600, 2)
     yield point("min_catalyst_temp_c", HOLDING, 49, "i16", 0.1, "C", "rw", 150, 400, 300)
     yield point("min_flue_gas_flow_nm3h", HOLDING, 50, "u32", 1, "Nm3/h", "rw", 0, 4000000,
                 200000)

@@ -1,0 +1,1 @@
+"""Fieldbus: poll planner (planner.py), line timing (timing.py), masters (master.py)."""

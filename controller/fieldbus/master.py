@@ -1,0 +1,322 @@
+"""Modbus master per line: one transaction in flight, dead devices isolated.
+
+A Line owns one pymodbus async client (RTU over pyserial, RTU over a TCP
+gateway, or Modbus TCP) and the devices on it. Its task loops: pending writes
+first (sent right after the loops ran), then the most overdue poll. Every
+device is polled round-robin as fast as the line allows (or at its poll
+period); its slow reads ride along every slow_s.
+
+Health: a timeout marks a device suspect, two in a row mark it down. A down
+device is probed with one read per backoff period (1 s doubling to 30 s), so
+it costs the line at most one timeout per period and the other devices keep
+their rate. Timeouts come from the baud rate and the device's turnaround
+(fieldbus/timing.py), not a blanket 3 s.
+
+Statistics: transactions, latency p50/p99, timeouts, garbled replies (bytes
+came back but no valid frame: CRC or framing), exception replies, and line
+utilisation = sum of the physical wire time of completed transactions over
+elapsed time (RTU lines).
+"""
+
+import asyncio
+import logging
+import math
+import time
+from collections import deque
+
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+from pymodbus.exceptions import ModbusException
+from pymodbus.framer import FramerType
+
+from controller.fieldbus import timing
+from controller.fieldbus.planner import plan_reads, plan_writes, quality_index
+from controller.registers import point_map
+from firmware import regmap
+
+log = logging.getLogger("greenedge.fieldbus")
+
+BACKOFF_START_S = 1.0
+BACKOFF_MAX_S = 30.0
+FAILS_TO_DOWN = 2
+
+
+class Device:
+    """One Modbus device: its plan, its latest values and its health."""
+
+    def __init__(self, name, unit, profile, poll_s=0.0, slow_s=5.0, extra=()):
+        self.name, self.unit, self.profile = name, unit, profile
+        self.points = point_map(profile)
+        self.reads = plan_reads(profile, extra)
+        self.fast = [r for r in self.reads if r.cls == "fast"]
+        self.slow = [r for r in self.reads if r.cls == "slow"]
+        self.qslot = quality_index(profile)
+        self.poll_s, self.slow_s = poll_s, slow_s
+        self.values = {}      # point -> value (engineering units)
+        self.t_value = {}     # point -> time.monotonic() of the read
+        self.quality = [regmap.Q_BAD] * (8 * regmap.QUALITY_WORDS)
+        self.up = False
+        self.ever_up = False
+        self.fails = 0
+        self.backoff_s = BACKOFF_START_S
+        self.next_poll = 0.0
+        self.next_slow = 0.0
+        self.slow_done = False  # one full slow pass since it came up
+        self.up_events = 0
+        self.down_events = 0
+        self.polls = 0
+
+    def point_quality(self, name):
+        k = self.qslot.get(name)
+        return regmap.Q_GOOD if k is None else self.quality[k]
+
+
+class LineStats:
+    def __init__(self):
+        self.tx = 0
+        self.timeouts = 0
+        self.garbled = 0
+        self.exceptions = 0
+        self.writes = 0
+        self.wire_s = 0.0
+        self.lat = deque(maxlen=4096)
+        self.t0 = time.monotonic()
+
+    def snapshot(self, limit_wire=True):
+        el = max(1e-9, time.monotonic() - self.t0)
+        lat = sorted(self.lat)
+
+        def pct(q):
+            return 1000.0 * lat[min(len(lat) - 1, int(q * len(lat)))] if lat else None
+        return {"tx": self.tx, "tx_per_s": self.tx / el, "timeouts": self.timeouts,
+                "garbled": self.garbled, "exceptions": self.exceptions, "writes": self.writes,
+                "latency_p50_ms": pct(0.5), "latency_p99_ms": pct(0.99),
+                "utilisation": (self.wire_s / el) if limit_wire else None}
+
+    def reset(self):
+        self.__init__()
+
+
+class Line:
+    """kind: "rtu" (port, baud, parity, stopbits), "rtu_tcp" (RTU frames through a
+    transparent TCP gateway: host, port, plus the serial baud behind it) or
+    "tcp" (Modbus TCP)."""
+
+    def __init__(self, name, kind, devices, port=None, host=None, tcp_port=502, baud=19200,
+                 parity="E", stopbits=1, turnaround_s=0.005, on_event=None):
+        self.name, self.kind = name, kind
+        self.devices = list(devices)
+        self.baud = baud
+        self.bits = timing.bits_per_char(parity, stopbits)
+        self.serial = kind in ("rtu", "rtu_tcp")
+        self.silence_s = timing.silence_s(baud, self.bits)
+        self._t_end = 0.0
+        self.turnaround_s = turnaround_s
+        self.stats = LineStats()
+        self.on_event = on_event or (lambda *a: None)
+        self._rx_bytes = 0
+        self._writes = deque()
+        self._wake = asyncio.Event()
+        self._stop = False
+        biggest = max((r.count for d in self.devices for r in d.reads), default=1)
+        if self.serial:
+            to = timing.timeout_s(3, biggest, baud, self.bits, turnaround_s)
+        else:
+            to = max(0.05, turnaround_s * 4)
+        self.timeout_s = to
+        if kind not in ("rtu", "rtu_tcp", "tcp"):
+            raise ValueError("line %s: kind %r is not rtu, rtu_tcp or tcp" % (name, kind))
+        self._conn = dict(port=port, host=host, tcp_port=tcp_port, parity=parity,
+                          stopbits=stopbits)
+        self.client = None  # pymodbus async clients are made inside the event loop
+
+    def _make_client(self):
+        kind, to, trace, c = self.kind, self.timeout_s, self._trace, self._conn
+        common = dict(timeout=to, retries=0, reconnect_delay=0.5, reconnect_delay_max=5,
+                      trace_packet=trace)
+        if kind == "rtu":
+            return AsyncModbusSerialClient(c["port"], framer=FramerType.RTU, baudrate=self.baud,
+                                           parity=c["parity"], stopbits=c["stopbits"], **common)
+        if kind == "rtu_tcp":
+            return AsyncModbusTcpClient(c["host"], port=c["tcp_port"], framer=FramerType.RTU,
+                                        **common)
+        return AsyncModbusTcpClient(c["host"], port=c["tcp_port"], **common)
+
+    def _trace(self, sending, data):
+        if not sending:
+            self._rx_bytes += len(data)
+        return data
+
+    # ---- writes ------------------------------------------------------------
+    def submit(self, device, values):
+        """Queue {point: value} for a device; sent before the next poll."""
+        self._writes.append((device, plan_writes(device.profile, values)))
+        self._wake.set()
+
+    # ---- one transaction -----------------------------------------------------
+    async def _tx(self, dev, fc, start, arg):
+        c = self.client
+        if self.serial:
+            # The master keeps the 3.5-character silence after a reply too
+            # (pymodbus does not): every device on the line must see the reply
+            # end before the next request starts, or it drops both as one frame.
+            wait = self._t_end + self.silence_s - time.perf_counter()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        self._rx_bytes = 0
+        t0 = time.perf_counter()
+        try:
+            return await self._tx_inner(c, dev, fc, start, arg, t0)
+        finally:
+            self._t_end = time.perf_counter()
+
+    async def _tx_inner(self, c, dev, fc, start, arg, t0):
+        try:
+            if fc == 1:
+                r = await c.read_coils(start, count=arg, device_id=dev.unit)
+            elif fc == 2:
+                r = await c.read_discrete_inputs(start, count=arg, device_id=dev.unit)
+            elif fc == 3:
+                r = await c.read_holding_registers(start, count=arg, device_id=dev.unit)
+            elif fc == 4:
+                r = await c.read_input_registers(start, count=arg, device_id=dev.unit)
+            elif fc == 16:
+                r = await c.write_registers(start, arg, device_id=dev.unit)
+            else:
+                r = await c.write_coils(start, [bool(b) for b in arg], device_id=dev.unit)
+        except (ModbusException, asyncio.TimeoutError, OSError) as e:
+            if self._rx_bytes:
+                self.stats.garbled += 1
+            else:
+                self.stats.timeouts += 1
+            log.debug("line %s unit %d fc %d: %s", self.name, dev.unit, fc, e)
+            return None
+        dt = time.perf_counter() - t0
+        self.stats.tx += 1
+        self.stats.lat.append(dt)
+        n = len(arg) if fc in (15, 16) else arg
+        if self.serial:
+            self.stats.wire_s += timing.transaction_s(fc, n, self.baud, self.bits)
+        if r.isError():
+            self.stats.exceptions += 1
+            self.on_event("exception", dev.name, "fc %d addr %d: exception %s"
+                          % (fc, start, getattr(r, "exception_code", "?")))
+            return False
+        return r
+
+    def _ok(self, dev, now):
+        dev.fails = 0
+        if not dev.up:
+            dev.up = True
+            dev.ever_up = True
+            dev.up_events += 1
+            dev.backoff_s = BACKOFF_START_S
+            dev.slow_done = False
+            dev.next_slow = now
+            self.on_event("device_up", dev.name, "unit %d on %s" % (dev.unit, self.name))
+
+    def _fail(self, dev, now):
+        dev.fails += 1
+        if dev.up and dev.fails >= FAILS_TO_DOWN:
+            dev.up = False
+            dev.down_events += 1
+            self.on_event("device_down", dev.name, "unit %d on %s: no reply" % (dev.unit, self.name))
+        if not dev.up:
+            dev.next_poll = now + dev.backoff_s
+            dev.backoff_s = min(BACKOFF_MAX_S, dev.backoff_s * 2)
+
+    def _store(self, dev, rd, r, now):
+        words = r.bits if rd.table in (regmap.COIL, regmap.DISCRETE) else r.registers
+        for p, off in rd.points:
+            if p.table in (regmap.COIL, regmap.DISCRETE):
+                v = 1 if words[off] else 0
+            else:
+                v = p.decode(words, off)
+            dev.values[p.name] = v
+            dev.t_value[p.name] = now
+        if rd.table == regmap.INPUT and rd.start <= regmap.QUALITY_BASE < rd.start + rd.count:
+            first = regmap.QUALITY_BASE - rd.start
+            n = min(regmap.QUALITY_WORDS, rd.count - first)
+            for k in range(8 * n):
+                w = words[first + k // 8]
+                dev.quality[k] = (w >> (2 * (k % 8))) & 3
+
+    async def _poll(self, dev):
+        now = time.monotonic()
+        reads = list(dev.fast) if dev.up else dev.fast[:1]  # a down device: one probe
+        slow = dev.up and now >= dev.next_slow
+        if slow:
+            reads += dev.slow
+        for rd in reads:
+            r = await self._tx(dev, rd.fc, rd.start, rd.count)
+            now = time.monotonic()
+            if r is None:
+                self._fail(dev, now)
+                return
+            self._ok(dev, now)
+            if r is not False:
+                self._store(dev, rd, r, now)
+            if self._writes:
+                await self._flush_writes()
+        dev.polls += 1
+        if slow:
+            dev.next_slow = now + dev.slow_s
+            dev.slow_done = True
+        dev.next_poll = now + dev.poll_s
+
+    async def _flush_writes(self):
+        while self._writes:
+            dev, writes = self._writes.popleft()
+            if not dev.up:
+                continue  # it is re-armed with fresh commands when it returns
+            for w in writes:
+                fc = 16 if w.table == regmap.HOLDING else 15
+                r = await self._tx(dev, fc, w.start, w.values)
+                if r is None:
+                    self._fail(dev, time.monotonic())
+                    break
+                self.stats.writes += 1
+
+    async def run(self):
+        self.client = self._make_client()
+        try:
+            await self.client.connect()
+        except OSError as e:
+            self.on_event("line_error", self.name, str(e))
+        while not self._stop:
+            if not self.client.connected:
+                self.on_event("line_error", self.name, "not connected, retrying")
+                await asyncio.sleep(0.5)
+                try:
+                    await self.client.connect()
+                except OSError:
+                    pass
+                continue
+            if self._writes:
+                await self._flush_writes()
+            now = time.monotonic()
+            due = min(self.devices, key=lambda d: d.next_poll) if self.devices else None
+            if due is None or due.next_poll > now:
+                self._wake.clear()
+                wait = 0.1 if due is None else due.next_poll - now
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                except asyncio.TimeoutError:
+                    pass
+                continue
+            try:
+                await self._poll(due)
+            except Exception as e:  # a bug must not silence the line: log it, go on
+                log.exception("line %s: poll of %s failed", self.name, due.name)
+                self.on_event("line_error", self.name, "%s: %s" % (type(e).__name__, e))
+                due.next_poll = time.monotonic() + 1.0
+            await asyncio.sleep(0)  # let the cycle run between transactions
+
+    def stop(self):
+        self._stop = True
+        self._wake.set()
+        if self.client is not None:
+            self.client.close()
+
+    def limit_tx_per_s(self, fc=3, count=10):
+        """Physical limit of the line for a given read (serial lines only)."""
+        return 1.0 / timing.transaction_s(fc, count, self.baud, self.bits) if self.serial else math.inf

@@ -1,0 +1,1 @@
+"""The host service's runtime: clock, IPO cycles, modes, persistence (service.py)."""

@@ -1,0 +1,81 @@
+"""Persisted state: what must survive a restart, as JSON written atomically.
+
+capture(obj) takes a strategy's plain attributes (numbers, strings, lists,
+dicts) and the state of its PID banks (integrators, outputs, inputs, modes);
+restore(obj, saved) puts them back in place, so the first cycle after a restart
+computes the same outputs the last one did (no bump). Dead-time buffers are
+not kept: they refill within one dead time.
+"""
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def _is_pid(v):
+    return all(hasattr(v, a) for a in ("state", "u", "inputs", "mode", "set_mode"))
+
+
+def _jsonable(v):
+    try:
+        json.dumps(v, allow_nan=True)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def capture(obj):
+    out = {}
+    for k, v in vars(obj).items():
+        if _is_pid(v):
+            out[k] = {"__pid__": {"state": v.state.tolist(), "u": v.u.tolist(),
+                                  "inputs": v.inputs.tolist(), "mode": v.mode.tolist()}}
+        elif isinstance(v, np.ndarray):
+            out[k] = {"__nd__": v.tolist()}
+        elif k != "params" and _jsonable(v) and not isinstance(v, tuple):
+            out[k] = v
+    return out
+
+
+def restore(obj, saved):
+    for k, v in saved.items():
+        cur = getattr(obj, k, None)
+        if isinstance(v, dict) and "__pid__" in v and _is_pid(cur):
+            s = v["__pid__"]
+            cur.state[...] = np.array(s["state"])
+            cur.u[...] = np.array(s["u"])
+            cur.inputs[...] = np.array(s["inputs"])
+            cur.mode[...] = np.array(s["mode"], dtype=cur.mode.dtype)
+        elif isinstance(v, dict) and "__nd__" in v and isinstance(cur, np.ndarray):
+            cur[...] = np.array(v["__nd__"])
+        elif hasattr(obj, k) and not callable(cur):
+            setattr(obj, k, v)
+
+
+def save(path, data):
+    """Atomic: write a temp file, fsync, rename (a crash leaves the old or the new)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w") as f:
+        json.dump(data, f, allow_nan=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load(path):
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError as e:
+        raise ValueError("state file %s is damaged (%s); move it away to start fresh" % (path, e))
+
+
+def finite(x):
+    return isinstance(x, (int, float)) and math.isfinite(x)

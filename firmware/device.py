@@ -9,7 +9,7 @@ the UART through asyncio.
 
 # asyncio is imported by the tasks, not here: main.py loads it after the
 # register map has left the heap (it is the largest boot-time user of RAM).
-from time import ticks_ms, ticks_us
+from time import sleep_us, ticks_ms, ticks_us
 
 from regmap import FW_VERSION, VENDOR
 from modbus_rtu import RtuServer
@@ -18,6 +18,7 @@ from regbank import RegBank
 from supervisor import Supervisor
 
 _SUP_PERIOD_MS = 50
+_STEP_US = 100
 
 
 class Device:
@@ -73,6 +74,10 @@ class Device:
                 # baud), so the reply leaves on time whatever else is scheduled.
                 k = uart.readinto(chunk)
                 while not k and rtu.wait_us(ticks_us()) > 0:
+                    # 100 us steps: on a board a short busy wait, on the unix
+                    # port a nanosleep, so devices sharing a host's cores do
+                    # not burn them while the line is busy.
+                    sleep_us(_STEP_US)
                     k = uart.readinto(chunk)
             if k:
                 rtu.feed(chunk, k, ticks_us())

@@ -43,14 +43,17 @@ FAILS_TO_DOWN = 2
 class Device:
     """One Modbus device: its plan, its latest values and its health."""
 
-    def __init__(self, name, unit, profile, poll_s=0.0, slow_s=5.0, extra=()):
+    def __init__(self, name, unit, profile, poll_s=0.0, slow_s=5.0, extra=(), status_s=0.5):
         self.name, self.unit, self.profile = name, unit, profile
         self.points = point_map(profile)
         self.reads = plan_reads(profile, extra)
         self.fast = [r for r in self.reads if r.cls == "fast"]
+        self.status = [r for r in self.reads if r.cls == "status"]
         self.slow = [r for r in self.reads if r.cls == "slow"]
         self.qslot = quality_index(profile)
-        self.poll_s, self.slow_s = poll_s, slow_s
+        self.poll_s, self.slow_s, self.status_s = poll_s, slow_s, status_s
+        self.next_status = 0.0
+        self.wrote = False
         self.values = {}      # point -> value (engineering units)
         self.t_value = {}     # point -> time.monotonic() of the read
         self.quality = [regmap.Q_BAD] * (8 * regmap.QUALITY_WORDS)
@@ -114,7 +117,7 @@ class Line:
         self.stats = LineStats()
         self.on_event = on_event or (lambda *a: None)
         self._rx_bytes = 0
-        self._writes = deque()
+        self._writes = {}  # device name -> [device, {point: value}, arm after]
         self._wake = asyncio.Event()
         self._stop = False
         biggest = max((r.count for d in self.devices for r in d.reads), default=1)
@@ -147,9 +150,19 @@ class Line:
         return data
 
     # ---- writes ------------------------------------------------------------
-    def submit(self, device, values):
-        """Queue {point: value} for a device; sent before the next poll."""
-        self._writes.append((device, plan_writes(device.profile, values)))
+    def submit(self, device, values, arm=False):
+        """Queue {point: value} for a device, sent before the next poll; then
+        arm = 1 if asked (commands first, so arming never applies stale ones).
+
+        Writes are coalesced per device: a newer value for a point replaces one
+        still waiting, so a cycle faster than the line can carry never builds
+        a backlog and the polls keep their share."""
+        plan_writes(device.profile, values)  # range and access checked now, at the caller
+        pend = self._writes.get(device.name)
+        if pend is None:
+            self._writes[device.name] = pend = [device, {}, False]
+        pend[1].update(values)
+        pend[2] = pend[2] or arm
         self._wake.set()
 
     # ---- one transaction -----------------------------------------------------
@@ -242,7 +255,12 @@ class Line:
 
     async def _poll(self, dev):
         now = time.monotonic()
+        dev.wrote = False
         reads = list(dev.fast) if dev.up else dev.fast[:1]  # a down device: one probe
+        status = dev.up and now >= dev.next_status
+        if status:
+            reads += dev.status
+            dev.next_status = now + dev.status_s
         slow = dev.up and now >= dev.next_slow
         if slow:
             reads += dev.slow
@@ -255,26 +273,35 @@ class Line:
             self._ok(dev, now)
             if r is not False:
                 self._store(dev, rd, r, now)
-            if self._writes:
-                await self._flush_writes()
         dev.polls += 1
         if slow:
             dev.next_slow = now + dev.slow_s
             dev.slow_done = True
         dev.next_poll = now + dev.poll_s
 
-    async def _flush_writes(self):
-        while self._writes:
-            dev, writes = self._writes.popleft()
-            if not dev.up:
-                continue  # it is re-armed with fresh commands when it returns
-            for w in writes:
-                fc = 16 if w.table == regmap.HOLDING else 15
-                r = await self._tx(dev, fc, w.start, w.values)
-                if r is None:
-                    self._fail(dev, time.monotonic())
-                    break
-                self.stats.writes += 1
+    async def _write(self, dev, values, arm):
+        """One device's pending writes: FC16/FC15 runs, then arm if asked."""
+        dev.wrote = True
+        if not dev.up:
+            return  # it is re-armed with fresh commands when it returns
+        writes = plan_writes(dev.profile, values)
+        if arm:
+            writes += plan_writes(dev.profile, {"arm": 1})
+        for w in writes:
+            fc = 16 if w.table == regmap.HOLDING else 15
+            r = await self._tx(dev, fc, w.start, w.values)
+            if r is None:
+                self._fail(dev, time.monotonic())
+                break
+            self.stats.writes += 1
+
+    def _next_write(self):
+        """A device with writes waiting that has not written since its last poll
+        (so writes never take more than one slot per device per poll round)."""
+        for name, pend in self._writes.items():
+            if not pend[0].wrote:
+                return self._writes.pop(name)
+        return None
 
     async def run(self):
         self.client = self._make_client()
@@ -291,8 +318,10 @@ class Line:
                 except OSError:
                     pass
                 continue
-            if self._writes:
-                await self._flush_writes()
+            pend = self._next_write() if self._writes else None
+            if pend is not None:
+                await self._write(*pend)
+                continue
             now = time.monotonic()
             due = min(self.devices, key=lambda d: d.next_poll) if self.devices else None
             if due is None or due.next_poll > now:

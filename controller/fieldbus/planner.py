@@ -7,8 +7,9 @@ read stays within 125 registers (2000 bits). A GreenEdge device answers
 exception 02 for a read that touches an undefined address, so undefined
 registers are never bridged.
 
-Poll classes: "fast" holds what the loops and the health checks need every
-round (status block, quality words, measurements, profile inputs); "slow"
+Poll classes: "fast" holds what the loops need every round (quality words,
+measurements, profile inputs); "status" the identity and status block (armed,
+comm-lost, interlocks; every status period, 0.5 s by default); "slow"
 holds settings, commands and the duplicate state bits (read every slow
 period, and once when a device comes up so a restart can start from what the
 device is doing). Array points (waveform captures) are not polled unless named.
@@ -45,7 +46,7 @@ def poll_class(p):
     if p.count != 1:
         return None
     if p.table == regmap.INPUT:
-        return "fast"
+        return "status" if p.address < regmap.QUALITY_BASE else "fast"
     if p.table == regmap.DISCRETE:
         return "fast" if p.address >= 8 else "slow"
     return "slow"

@@ -127,6 +127,8 @@ class LoopRunner:
         self.last_error_log = -1e9
         self.cmds = {}       # role -> {point: value} of the last run
         self.runs = 0
+        self.held = 0        # cycles skipped: no new poll of its devices since the last run
+        self.stamp = None
 
 
 class GroupStats:
@@ -251,15 +253,14 @@ class Service:
                 if now - d.arm_sent > ARM_RETRY_S:
                     first = dict(d.settings)
                     first.update(vals)
-                    line.submit(d, first)
-                    line.submit(d, {"arm": 1})
+                    line.submit(d, first, arm=True)
                     d.arm_sent = now
                     d.last_sent = dict(vals)
                     d.t_sent = now
                     self.event("arm", dn, "commands %s" % json.dumps(vals))
                 continue
-            changed = {k: v for k, v in vals.items()
-                       if refresh or abs(d.last_sent.get(k, math.inf) - v) > 1e-6}
+            changed = {k: v for k, v in vals.items()  # one register step is a change
+                       if refresh or abs(d.last_sent.get(k, math.inf) - v) >= d.points[k].scale}
             if changed:
                 line.submit(d, changed)
                 d.last_sent.update(changed)
@@ -275,6 +276,11 @@ class Service:
         mode = "fallback" if down else "auto"
         if not ready:
             return  # first contact: wait for the full read so nothing starts from a guess
+        stamp = tuple(self.devices[dn].polls for dn in lc.devices.values())
+        if stamp == runner.stamp and not down:
+            runner.held += 1
+            return  # no new measurement since the last step: a step would act on old news
+        runner.stamp = stamp
         if mode != runner.mode and runner.mode != "error":
             self.event("mode", lc.name, "%s -> %s%s" % (runner.mode, mode,
                                                       (" (down: %s)" % ", ".join(down)) if down else ""))
@@ -378,7 +384,7 @@ class Service:
             "lines": {ln: dict(l.stats.snapshot(l.serial), timeout_ms=1000 * l.timeout_s)
                       for ln, l in self.lines.items()},
             "groups": {g: s.snapshot() for g, s in self.groups.items()},
-            "loops": {n: {"mode": r.mode, "runs": r.runs, "errors": r.errors}
+            "loops": {n: {"mode": r.mode, "runs": r.runs, "held": r.held, "errors": r.errors}
                       for n, r in self.loops.items()},
             "kpis": self.acc.kpis(), "restored": self.restored,
         }

@@ -50,6 +50,19 @@ def key_line(text, dotted):
             continue
         if current == want_table and re.match(r"^%s\s*=" % re.escape(leaf), s):
             return i
+    # An inline table (settings = { a = 1 }): the line in an enclosing table
+    # that holds `leaf =`.
+    for k in range(len(tables), 0, -1):
+        want = ".".join(tables[:k])
+        current = ""
+        for i, line in enumerate(lines, 1):
+            s = line.strip()
+            m = re.match(r"^\[\[?\s*([^\]]+?)\s*\]\]?$", s)
+            if m:
+                current = m.group(1)
+                continue
+            if current == want and re.search(r"(^|[{,\s])%s\s*=" % re.escape(leaf), s):
+                return i
     return None
 
 

@@ -62,6 +62,20 @@ cdef class DelayLine:
         self.y = np.zeros(n)
         self._y = self.y
 
+    def get_state(self):
+        """What a restart needs (the host persists it): buffer, position, output."""
+        return {"buf": np.asarray(self._buf).tolist(), "pos": int(self.pos),
+                "y": self.y.tolist()}
+
+    def set_state(self, state):
+        buf = np.asarray(state["buf"], dtype=np.float64)
+        if buf.shape != (self.m, self.n):
+            raise ValueError("delay line state of shape %s, expected %s"
+                             % (buf.shape, (self.m, self.n)))
+        np.asarray(self._buf)[...] = buf
+        self.pos = int(state["pos"]) % self.m
+        self.y[...] = state["y"]
+
     @cython.boundscheck(False)
     @cython.wraparound(False)
     @cython.cdivision(True)
@@ -101,6 +115,14 @@ cdef class SmithPredictor:
         self.y = np.zeros(n)
         self._y = self.y
         self.line = DelayLine(n, max_delay_s, dt_s)
+
+    def get_state(self):
+        return {"ym": self.ym.tolist(), "y": self.y.tolist(), "line": self.line.get_state()}
+
+    def set_state(self, state):
+        self.line.set_state(state["line"])
+        self.ym[...] = state["ym"]
+        self.y[...] = state["y"]
 
     @cython.boundscheck(False)
     @cython.wraparound(False)

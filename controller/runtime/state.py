@@ -3,8 +3,8 @@
 capture(obj) takes a strategy's plain attributes (numbers, strings, lists,
 dicts) and the state of its PID banks (integrators, outputs, inputs, modes);
 restore(obj, saved) puts them back in place, so the first cycle after a restart
-computes the same outputs the last one did (no bump). Dead-time buffers are
-not kept: they refill within one dead time.
+computes the same outputs the last one did (no bump). Kernels with
+get_state/set_state (delay lines, Smith predictors) are kept the same way.
 """
 
 import json
@@ -33,6 +33,8 @@ def capture(obj):
         if _is_pid(v):
             out[k] = {"__pid__": {"state": v.state.tolist(), "u": v.u.tolist(),
                                   "inputs": v.inputs.tolist(), "mode": v.mode.tolist()}}
+        elif hasattr(v, "get_state") and hasattr(v, "set_state"):
+            out[k] = {"__obj__": v.get_state()}  # dead-time buffers, Smith predictors
         elif isinstance(v, np.ndarray):
             out[k] = {"__nd__": v.tolist()}
         elif k != "params" and _jsonable(v) and not isinstance(v, tuple):
@@ -49,6 +51,8 @@ def restore(obj, saved):
             cur.u[...] = np.array(s["u"])
             cur.inputs[...] = np.array(s["inputs"])
             cur.mode[...] = np.array(s["mode"], dtype=cur.mode.dtype)
+        elif isinstance(v, dict) and "__obj__" in v and hasattr(cur, "set_state"):
+            cur.set_state(v["__obj__"])
         elif isinstance(v, dict) and "__nd__" in v and isinstance(cur, np.ndarray):
             cur[...] = np.array(v["__nd__"])
         elif hasattr(obj, k) and not callable(cur):

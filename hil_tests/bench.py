@@ -167,15 +167,10 @@ class Bench:
         missing = [d for d, l in self.links.items() if l.last is None]
         if missing:
             raise RuntimeError("plant link: no reply from %s" % ", ".join(missing))
-        self.epoch = time.time() + 3.0  # the service starts within this
+        self.epoch = time.time() + 5.0  # the service starts and arms within this
         self.write_config()
-        env = dict(os.environ)
-        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
         self._log = open(self.log_path, "w")
-        self.service = subprocess.Popen(
-            [sys.executable, "-m", "controller.cli", "run", "-c", str(self.config_path),
-             "--json-status", str(self.status_path)],
-            stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        self.start_service()
 
     def write_config(self, path=None):
         lines = ["[service]", 'name = "hil-bench"', 'state_dir = "state"',
@@ -269,15 +264,25 @@ class Bench:
 
     def run(self, progress=None, every_s=1.0):
         """Run the plant hours; progress(bench, status) about every every_s of wall time."""
+        self.begin()
+        self.advance(self.hours * 3600.0, progress, every_s)
+        self.wall_s = time.monotonic() - self.wall0
+        status = self.stop_service()
+        return self.results(status)
+
+    def begin(self):
+        """Hold the plant at t = 0 until the epoch, then let it run."""
         self.t_plant_of = {n: 0.0 for n in self.plant_names}
         while time.time() < self.epoch:
             self.exchange()
             time.sleep(0.02)
-        t_end = self.hours * 3600.0
-        t_prog = time.monotonic()
         self.wall0 = time.monotonic()
+
+    def advance(self, t_end, progress=None, every_s=1.0, check_service=True):
+        """Step plants and link until plant time t_end (seconds)."""
+        t_prog = time.monotonic()
         while True:
-            if self.service.poll() is not None:
+            if check_service and self.service.poll() is not None:
                 raise RuntimeError("service exited with %s; see %s:\n%s" % (
                     self.service.returncode, self.log_path, self.log_path.read_text()[-2000:]))
             t = min(t_end, (time.time() - self.epoch) * self.speedup)
@@ -288,11 +293,23 @@ class Bench:
                 progress(self, self.service_status())
                 t_prog = time.monotonic()
             if t >= t_end:
-                break
+                return
             time.sleep(0.02)
-        self.wall_s = time.monotonic() - self.wall0
-        status = self.stop_service()
-        return self.results(status)
+
+    def kill_service(self):
+        """kill -9: no goodbye, no state save, no historian flush."""
+        self.service.kill()
+        self.service.wait()
+
+    def start_service(self):
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        if getattr(self, "_log", None) is None:
+            self._log = open(self.log_path, "a")
+        self.service = subprocess.Popen(
+            [sys.executable, "-m", "controller.cli", "run", "-c", str(self.config_path),
+             "--json-status", str(self.status_path)],
+            stdout=self._log, stderr=subprocess.STDOUT, env=env)
 
     def stop_service(self):
         status = None

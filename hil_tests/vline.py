@@ -13,7 +13,8 @@ in poll() to within ~1 ms, then spin.
 
 Faults (set at start or at run time through the control pipe): byte corruption
 rate, dropped-byte rate, a gap inserted inside chunks (splits frames), a muted
-port (a device that stops answering), a dead line. Every injected fault is
+port (a device that stops answering), a deaf port (hears nothing; with muted,
+a device cut off the bus), a dead line. Every injected fault is
 logged with its time so tests can match what the host saw.
 
 Run as a process (its timing must not share a GIL with the client under test):
@@ -35,7 +36,7 @@ import sys
 import time
 import tty
 
-FAULT_KEYS = ("corrupt_rate", "drop_rate", "gap_rate", "gap_s", "dead", "muted")
+FAULT_KEYS = ("corrupt_rate", "drop_rate", "gap_rate", "gap_s", "dead", "muted", "deaf")
 
 
 class Bridge:
@@ -68,17 +69,19 @@ class Bridge:
         self.gap_s = 0.005
         self.dead = False
         self.muted = set()
+        self.deaf = set()  # ports that hear nothing (with muted: a device cut off the bus)
         self.log = log
         self._last_src = -1
         self.stats = {"chunks": 0, "bytes": 0, "corrupted": 0, "dropped": 0,
-                      "gaps": 0, "collisions": 0, "muted_chunks": 0, "dead_chunks": 0}
+                      "gaps": 0, "collisions": 0, "muted_chunks": 0, "dead_chunks": 0,
+                      "deaf_deliveries": 0}
 
     def set_faults(self, **kw):
         for k, v in kw.items():
             if k not in FAULT_KEYS:
                 raise ValueError("unknown fault %r (known: %s)" % (k, ", ".join(FAULT_KEYS)))
-            if k == "muted":
-                self.muted = set(int(p) for p in v)
+            if k in ("muted", "deaf"):
+                setattr(self, k, set(int(p) for p in v))
             elif k == "dead":
                 self.dead = bool(v)
             else:
@@ -86,7 +89,8 @@ class Bridge:
                 if v < 0 or (k.endswith("rate") and v > 1):
                     raise ValueError("fault %s=%r out of range" % (k, v))
                 setattr(self, k, v)
-        self._log({"ev": "faults", **{k: (sorted(self.muted) if k == "muted" else getattr(self, k))
+        self._log({"ev": "faults", **{k: (sorted(getattr(self, k)) if k in ("muted", "deaf")
+                                          else getattr(self, k))
                                       for k in FAULT_KEYS}})
 
     def _log(self, rec):
@@ -143,7 +147,7 @@ class Bridge:
         while self.pending and self.pending[0][0] <= now:
             _, _, src, part = heapq.heappop(self.pending)
             for i, m in enumerate(self.masters):
-                if i != src:
+                if i != src and i not in self.deaf:
                     try:
                         os.write(m, part)
                     except OSError:

@@ -34,6 +34,8 @@ from controller.registers import point_map
 from firmware import regmap
 
 log = logging.getLogger("greenedge.fieldbus")
+# pymodbus logs every timeout with a packet dump; the line statistics count them.
+logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 BACKOFF_START_S = 1.0
 BACKOFF_MAX_S = 30.0

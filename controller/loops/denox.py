@@ -70,6 +70,8 @@ class FeedforwardSmithStrategy(Strategy):
         self.smith = dl.SmithPredictor(1, self.period_s, 900.0, k=-1.35, tau_s=350.0,
                                        theta_s=self.DEAD_TIME_S)
         self.sp_bias = 0.0
+        self.q_last = self.FLOW_FULL
+        self.nox_in_last = 0.0  # no inlet reading yet: trim only
         self.hour = None
         self.hour_sum = 0.0
         self.hour_n = 0
@@ -79,9 +81,11 @@ class FeedforwardSmithStrategy(Strategy):
 
     def run(self, t_s, snap):
         s = snap["scr"]
-        o2 = s["o2_pct"]
+        o2 = s["o2_pct"] if good(s["o2_pct"]) else 6.0  # unknown O2: the reference
         to6 = 15.0 / (21.0 - o2)
-        q = max(s["flue_gas_flow_nm3h"], 1.0)
+        if good(s["flue_gas_flow_nm3h"]):
+            self.q_last = max(s["flue_gas_flow_nm3h"], 1.0)
+        q = self.q_last  # unknown flow: the last good one (the interlock guards the valve)
         load_frac = max(q / self.FLOW_FULL, 0.2)
         nox_out = s["nox_out_mg_nm3"]
         analyzer_ok = good(nox_out) and not s.get("analyzer_fault", 0) and not s.get("analyzer_blowback", 0)
@@ -100,14 +104,17 @@ class FeedforwardSmithStrategy(Strategy):
             self.hour_n += 1
         # Colder catalyst stores more NH3 and slips more at the same removal: aim a
         # little higher on NOx there (still well inside the hourly limit).
-        cold = min(max((self.WARM_C - s["flue_gas_temp_c"]) / 30.0, 0.0), 1.0)
+        temp = s["flue_gas_temp_c"]
+        cold = min(max((self.WARM_C - temp) / 30.0, 0.0), 1.0) if good(temp) else 1.0
         sp6 = self.SETPOINT + self.COLD_EXTRA_MG * cold + self.sp_bias
         if self.hour_n > 300 and self.hour_sum / self.hour_n > self.HOUR_GUARD:
             sp6 = min(sp6, self.SETPOINT - 8.0)
         # Feedforward on the analyzers' basis.
         c_target = sp6 / to6
         nsr = self.NSR if analyzer_ok else 0.95
-        ff = 0.3696e-6 * q * max(s["nox_in_mg_nm3"] - c_target, 0.0) * nsr
+        if good(s["nox_in_mg_nm3"]):
+            self.nox_in_last = s["nox_in_mg_nm3"]
+        ff = 0.3696e-6 * q * max(self.nox_in_last - c_target, 0.0) * nsr
         # Gain scheduling: process gain ~ -1/Q (mg/Nm3 at 6 % per kg/h), lag ~ 1/load.
         k = -1.0 / (0.3696e-6 * q) * to6
         tau = self.TAU_FULL_S / load_frac

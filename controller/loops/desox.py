@@ -54,6 +54,7 @@ class PumpStagingStrategy(Strategy):
         self.last_change = -1e9
         self.cmd_since = [None] * 5      # when each pump was last commanded on
         self.unavailable_until = [0.0] * 5
+        self.was_running = [False] * 5
 
     def _needed(self, so2_in, ph):
         import math
@@ -65,18 +66,19 @@ class PumpStagingStrategy(Strategy):
 
     def run(self, t_s, snap):
         f = snap["fgd"]
-        o2 = f["o2_pct"]
+        o2 = f["o2_pct"] if good(f["o2_pct"]) else 6.0  # unknown O2: the reference
         corr = 15.0 / (21.0 - o2)
         so2_in = f["so2_in_mg_nm3"] * corr
         ph = f["ph"] if good(f["ph"]) else self.PH_SP
-        need = self._needed(so2_in, min(ph, self.PH_SP))
+        # Inlet unknown: every pump (removal first, energy second).
+        need = self._needed(so2_in, min(ph, self.PH_SP)) if good(so2_in) else 5
         out = f["so2_out_mg_nm3"]
         if not good(out) or f.get("so2_analyzer_fault"):
             need = min(5, need + 1)
         elif out * corr > self.TRIM_MG:
             need = max(need, self.n + 1) if t_s - self.last_up > 120 else need
         running = [f["pump%d_running" % i] for i in range(1, 6)]
-        n_running = sum(running)
+        n_running = sum(1 for r in running if good(r) and r)
         if need > self.n or n_running < self.n:
             self.n = min(5, max(need, self.n))
             self.last_up = t_s
@@ -84,12 +86,15 @@ class PumpStagingStrategy(Strategy):
         elif need < self.n and t_s - self.last_change > self.DOWN_HOLD_S:
             self.n -= 1
             self.last_change = t_s
-        # A pump commanded on for 10 s that is not running has tripped: skip it
-        # for 30 min and start the next one (a trip is answered within seconds).
+        # A pump that was running and stopped while still commanded on has
+        # tripped: skip it for 30 min and start the next one (answered within
+        # one cycle). A pump not yet started is no trip: the device may hold
+        # the start back (minimum off time, starts per hour).
         for i in range(5):
-            if self.cmd_since[i] is not None and not running[i] and t_s - self.cmd_since[i] > 10:
+            if self.cmd_since[i] is not None and self.was_running[i] and not running[i]:
                 self.unavailable_until[i] = t_s + 1800.0
                 self.cmd_since[i] = None
+        self.was_running = [bool(r) and good(r) for r in running]
         cmd = {}
         k = 0
         for i in range(5):

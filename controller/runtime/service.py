@@ -44,7 +44,7 @@ log = logging.getLogger("greenedge.service")
 
 REFRESH_S = 10.0       # resend unchanged commands this often (wall time)
 ARM_RETRY_S = 1.0
-STATE_EVERY_S = 2.0
+STATE_EVERY_S = 1.0
 STATUS_EVERY_S = 1.0
 
 
@@ -64,7 +64,11 @@ class Accounting:
 
     def __init__(self, cfg, devices):
         self.cfg = cfg
-        self.kwh = {d: 0.0 for d, dev in devices.items() if "power_kw" in dev.points}
+        # Every real-power point of a device counts (power_kw of a drive; an
+        # FGD's pump and blower powers).
+        self.power = {d: [p for p in dev.points if p.endswith("power_kw")] for d, dev in devices.items()}
+        self.power = {d: ps for d, ps in self.power.items() if ps}
+        self.kwh = {d: 0.0 for d in self.power}
         self.em = {}
         for key in ("nox", "so2"):
             ref = cfg.get(key + "_point")
@@ -74,10 +78,13 @@ class Accounting:
                                 "limit": cfg[key + "_limit_mg_nm3"]}
 
     def add(self, t_s, dt_s, value):
-        for d in self.kwh:
-            p = value(d, "power_kw")
-            if p is not None and dt_s > 0:
-                self.kwh[d] += p * dt_s / 3600.0
+        if dt_s <= 0 or t_s < 0:
+            return
+        for d, pts in self.power.items():
+            for name in pts:
+                p = value(d, name)
+                if p is not None:
+                    self.kwh[d] += p * dt_s / 3600.0
         for e in self.em.values():
             v = value(*e["ref"])
             hour = int(t_s // 3600)
@@ -319,8 +326,9 @@ class Service:
             start = time.monotonic()
             gs.jitter.append(max(0.0, start - due))
             t_s = self.clock.plant_s()
-            for r in runners:
-                self.run_loop(r, t_s, start)
+            if t_s >= 0.0:  # a bench clock before its epoch: the plant is not running yet
+                for r in runners:
+                    self.run_loop(r, t_s, start)
             end = time.monotonic()
             gs.exec_s.append(end - start)
             gs.cycles += 1

@@ -6,7 +6,9 @@ first (sent right after the loops ran), then the most overdue poll. Every
 device is polled round-robin as fast as the line allows (or at its poll
 period); its slow reads ride along every slow_s.
 
-Health: a timeout marks a device suspect, two in a row mark it down. A down
+Health: a silent timeout marks a device suspect, two in a row mark it down;
+a garbled reply (bytes, no valid frame) proves the device alive and is retried
+once, like a timeout. A down
 device is probed with one read per backoff period (1 s doubling to 30 s), so
 it costs the line at most one timeout per period and the other devices keep
 their rate. Timeouts come from the baud rate and the device's turnaround
@@ -37,6 +39,7 @@ log = logging.getLogger("greenedge.fieldbus")
 # pymodbus logs every timeout with a packet dump; the line statistics count them.
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
+GARBLED = object()  # a reply came but no valid frame (CRC, framing)
 BACKOFF_START_S = 1.0
 BACKOFF_MAX_S = 30.0
 FAILS_TO_DOWN = 2
@@ -199,11 +202,11 @@ class Line:
             else:
                 r = await c.write_coils(start, [bool(b) for b in arg], device_id=dev.unit)
         except (ModbusException, asyncio.TimeoutError, OSError) as e:
+            log.debug("line %s unit %d fc %d: %s", self.name, dev.unit, fc, e)
             if self._rx_bytes:
                 self.stats.garbled += 1
-            else:
-                self.stats.timeouts += 1
-            log.debug("line %s unit %d fc %d: %s", self.name, dev.unit, fc, e)
+                return GARBLED  # something answered: a noisy line, not a dead device
+            self.stats.timeouts += 1
             return None
         dt = time.perf_counter() - t0
         self.stats.tx += 1
@@ -268,10 +271,14 @@ class Line:
             reads += dev.slow
         for rd in reads:
             r = await self._tx(dev, rd.fc, rd.start, rd.count)
+            if r is None or r is GARBLED:  # one immediate retry: idempotent, cheap
+                r = await self._tx(dev, rd.fc, rd.start, rd.count)
             now = time.monotonic()
             if r is None:
                 self._fail(dev, now)
                 return
+            if r is GARBLED:
+                continue  # the device lives; this block keeps its last values (they age)
             self._ok(dev, now)
             if r is not False:
                 self._store(dev, rd, r, now)
@@ -292,10 +299,25 @@ class Line:
         for w in writes:
             fc = 16 if w.table == regmap.HOLDING else 15
             r = await self._tx(dev, fc, w.start, w.values)
+            if r is None or r is GARBLED:  # writes of values are idempotent: retry once
+                r = await self._tx(dev, fc, w.start, w.values)
             if r is None:
                 self._fail(dev, time.monotonic())
                 break
+            if r is GARBLED:
+                # Not confirmed: keep the values pending (unless newer ones came).
+                self._requeue(dev, values, arm)
+                break
             self.stats.writes += 1
+
+    def _requeue(self, dev, values, arm):
+        pend = self._writes.get(dev.name)
+        if pend is None:
+            self._writes[dev.name] = [dev, dict(values), arm]
+        else:
+            for k, v in values.items():
+                pend[1].setdefault(k, v)
+            pend[2] = pend[2] or arm
 
     def _next_write(self):
         """A device with writes waiting that has not written since its last poll

@@ -1,7 +1,7 @@
 """Benchmarks: `python bench/run.py NAME [--json]`.
 
 Each benchmark measures GreenEdge beside a named peer in the same run and prints
-ratios; --json prints one JSON object. Names: modbus, kernels, plants, metering.
+ratios; --json prints one JSON object. Names: modbus, kernels, plants, metering, service, line.
 """
 
 import argparse
@@ -18,6 +18,8 @@ BENCHES = {
     "kernels": "bench.kernels_bench",
     "plants": "bench.plants_bench",
     "metering": "bench.metering_bench",
+    "service": "bench.service_bench",
+    "line": "bench.line_bench",
 }
 
 

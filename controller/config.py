@@ -6,7 +6,7 @@
     [devices.NAME] line, unit, profile, poll_ms, slow_s, settings = {point = value}
     [groups.NAME]  period_ms            (loop groups, each its own IPO cycle)
     [loops.NAME]   plant, strategy, group, devices = {role = device},
-                   process = {key = number | "device.point"}
+                   process = {key = number | "device.point"}, params = {period_s = ...}
     [accounting]   grid_kg_co2_per_kwh, nox_limit_mg_nm3, so2_limit_mg_nm3,
                    nox_point, so2_point ("device.point")
     [historian]    path, commit_s, sample_s, retention_days
@@ -56,6 +56,7 @@ class LoopCfg:
     group: str
     devices: dict
     process: dict
+    params: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -177,9 +178,14 @@ def load_config(path):
         group = sec.str("group")
         if group not in groups:
             raise sec._err("group", "no group %r (groups: %s)" % (group, ", ".join(groups) or "none"))
-        period = strategy_class(plant, strat).period_s
+        params = {}
+        psec_ = sec.table("params")
+        for k in psec_.data:
+            params[k] = psec_.num(k)
+        period = params.get("period_s", strategy_class(plant, strat).period_s)
         if abs(groups[group] - period) > 1e-9:
-            raise sec._err("group", "strategy %s/%s runs every %g s; group %s every %g s"
+            raise sec._err("group", "strategy %s/%s runs every %g s; group %s every %g s "
+                           "(set params.period_s to run it at the group's period)"
                            % (plant, strat, period, group, groups[group]))
         dsec = sec.table("devices")
         roles = ROLES[plant]
@@ -205,7 +211,7 @@ def load_config(path):
                 proc[key] = _device_point(psec, key, v, devices)
         psec.check_unknown()
         sec.check_unknown()
-        loops[name_] = LoopCfg(name_, plant, strat, group, devmap, proc)
+        loops[name_] = LoopCfg(name_, plant, strat, group, devmap, proc, params)
 
     a = top.table("accounting")
     acc = {"grid_kg_co2_per_kwh": a.num("grid_kg_co2_per_kwh", 0.581, 0.0, 5.0),

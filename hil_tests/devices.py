@@ -5,6 +5,7 @@ the x64 .mpy build, waits (with a timeout) for its ready line, and always
 stops it on exit. Output after the ready line is kept for post-mortems.
 """
 
+import os
 import select
 import subprocess
 import time
@@ -13,11 +14,15 @@ from controller import mpvm
 
 
 class DeviceProcess:
-    def __init__(self, profile, unit, port, baud=115200, heap="64K", extra=(), ready_timeout_s=20):
+    def __init__(self, profile, unit, port, baud=115200, heap="64K", extra=(), ready_timeout_s=20,
+                 nice=0):
+        """nice: lower the device's CPU priority (a stand-in for a separate MCU
+        should not take the host's CPU from the service under test)."""
         argv, env = mpvm.device_command(profile, unit, port, baud, heap, extra)
         self.argv = argv
         self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, bufsize=1)
+                                     stderr=subprocess.STDOUT, text=True, bufsize=1,
+                                     preexec_fn=(lambda: os.nice(nice)) if nice else None)
         self.banner = self._wait_ready(ready_timeout_s)
 
     def _wait_ready(self, timeout_s):

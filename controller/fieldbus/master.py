@@ -173,7 +173,8 @@ class Line:
     # ---- one transaction -----------------------------------------------------
     async def _tx(self, dev, fc, start, arg):
         c = self.client
-        if self.serial:
+        serial = self.serial
+        if serial:
             # The master keeps the 3.5-character silence after a reply too
             # (pymodbus does not): every device on the line must see the reply
             # end before the next request starts, or it drops both as one frame.
@@ -183,39 +184,35 @@ class Line:
         self._rx_bytes = 0
         t0 = time.perf_counter()
         try:
-            return await self._tx_inner(c, dev, fc, start, arg, t0)
-        finally:
-            self._t_end = time.perf_counter()
-
-    async def _tx_inner(self, c, dev, fc, start, arg, t0):
-        try:
-            if fc == 1:
-                r = await c.read_coils(start, count=arg, device_id=dev.unit)
+            if fc == 4:
+                r = await c.read_input_registers(start, count=arg, device_id=dev.unit)
             elif fc == 2:
                 r = await c.read_discrete_inputs(start, count=arg, device_id=dev.unit)
             elif fc == 3:
                 r = await c.read_holding_registers(start, count=arg, device_id=dev.unit)
-            elif fc == 4:
-                r = await c.read_input_registers(start, count=arg, device_id=dev.unit)
+            elif fc == 1:
+                r = await c.read_coils(start, count=arg, device_id=dev.unit)
             elif fc == 16:
                 r = await c.write_registers(start, arg, device_id=dev.unit)
             else:
                 r = await c.write_coils(start, [bool(b) for b in arg], device_id=dev.unit)
         except (ModbusException, asyncio.TimeoutError, OSError) as e:
+            self._t_end = time.perf_counter()
             log.debug("line %s unit %d fc %d: %s", self.name, dev.unit, fc, e)
             if self._rx_bytes:
                 self.stats.garbled += 1
                 return GARBLED  # something answered: a noisy line, not a dead device
             self.stats.timeouts += 1
             return None
-        dt = time.perf_counter() - t0
-        self.stats.tx += 1
-        self.stats.lat.append(dt)
-        n = len(arg) if fc in (15, 16) else arg
-        if self.serial:
-            self.stats.wire_s += timing.transaction_s(fc, n, self.baud, self.bits)
+        self._t_end = t1 = time.perf_counter()
+        st = self.stats
+        st.tx += 1
+        st.lat.append(t1 - t0)
+        if serial:
+            st.wire_s += timing.transaction_s(fc, len(arg) if fc >= 15 else arg, self.baud,
+                                              self.bits)
         if r.isError():
-            self.stats.exceptions += 1
+            st.exceptions += 1
             self.on_event("exception", dev.name, "fc %d addr %d: exception %s"
                           % (fc, start, getattr(r, "exception_code", "?")))
             return False
@@ -243,14 +240,22 @@ class Line:
             dev.backoff_s = min(BACKOFF_MAX_S, dev.backoff_s * 2)
 
     def _store(self, dev, rd, r, now):
-        words = r.bits if rd.table in (regmap.COIL, regmap.DISCRETE) else r.registers
-        for p, off in rd.points:
-            if p.table in (regmap.COIL, regmap.DISCRETE):
-                v = 1 if words[off] else 0
-            else:
-                v = p.decode(words, off)
-            dev.values[p.name] = v
-            dev.t_value[p.name] = now
+        bits = rd.table in (regmap.COIL, regmap.DISCRETE)
+        words = r.bits if bits else r.registers
+        plan = rd.__dict__.get("_decode")
+        if plan is None:  # once per read: (name, raw point tuple, offset)
+            plan = rd._decode = [(p.name, p.raw, off) for p, off in rd.points]
+        values, t_value = dev.values, dev.t_value
+        if bits:
+            for name, _, off in plan:
+                values[name] = 1 if words[off] else 0
+                t_value[name] = now
+        else:
+            dec = regmap.decode
+            for name, raw, off in plan:
+                values[name] = dec(raw, words, off)
+                t_value[name] = now
+        dev.t_poll = now
         if rd.table == regmap.INPUT and rd.start <= regmap.QUALITY_BASE < rd.start + rd.count:
             first = regmap.QUALITY_BASE - rd.start
             n = min(regmap.QUALITY_WORDS, rd.count - first)
@@ -362,7 +367,6 @@ class Line:
                 log.exception("line %s: poll of %s failed", self.name, due.name)
                 self.on_event("line_error", self.name, "%s: %s" % (type(e).__name__, e))
                 due.next_poll = time.monotonic() + 1.0
-            await asyncio.sleep(0)  # let the cycle run between transactions
 
     def stop(self):
         self._stop = True

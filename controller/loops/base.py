@@ -17,6 +17,9 @@ class Strategy:
 
     def __init__(self, params=None):
         self.params = dict(params or {})
+        # A loop group may run a strategy faster or slower than its design
+        # period (drives at 100 ms): its kernels are configured with this one.
+        self.period_s = float(self.params.get("period_s", self.period_s))
 
     def run(self, t_s, snap):
         raise NotImplementedError

@@ -81,6 +81,7 @@ class Device:
 class LineStats:
     def __init__(self):
         self.tx = 0
+        self.regs = 0  # registers (or bits) read
         self.timeouts = 0
         self.garbled = 0
         self.exceptions = 0
@@ -95,7 +96,8 @@ class LineStats:
 
         def pct(q):
             return 1000.0 * lat[min(len(lat) - 1, int(q * len(lat)))] if lat else None
-        return {"tx": self.tx, "tx_per_s": self.tx / el, "timeouts": self.timeouts,
+        return {"tx": self.tx, "tx_per_s": self.tx / el, "regs_per_s": self.regs / el,
+                "timeouts": self.timeouts,
                 "garbled": self.garbled, "exceptions": self.exceptions, "writes": self.writes,
                 "latency_p50_ms": pct(0.5), "latency_p99_ms": pct(0.99),
                 "utilisation": (self.wire_s / el) if limit_wire else None}
@@ -207,6 +209,8 @@ class Line:
         self._t_end = t1 = time.perf_counter()
         st = self.stats
         st.tx += 1
+        if fc <= 4:
+            st.regs += arg
         st.lat.append(t1 - t0)
         if serial:
             st.wire_s += timing.transaction_s(fc, len(arg) if fc >= 15 else arg, self.baud,

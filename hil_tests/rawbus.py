@@ -75,3 +75,28 @@ class RawPort:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def spec_client(port, baud=115200, **kw):
+    """pymodbus' sync serial client, made to keep the 3.5-character silence
+    before each request (serial line spec 2.5.1.1): pymodbus sends the next
+    request as soon as a reply is in, and on a multi-drop line another device
+    can then take the reply and the request for one (bad) frame."""
+    from pymodbus.client import ModbusSerialClient
+
+    class SpecSerialClient(ModbusSerialClient):
+        _t_rx = 0.0
+
+        def recv(self, size):
+            data = super().recv(size)
+            if data:
+                self._t_rx = time.perf_counter()
+            return data
+
+        def send(self, request, addr=None):
+            wait = self._t_rx + 0.00175 - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            return super().send(request, addr)
+
+    return SpecSerialClient(port, baudrate=baud, **kw)

@@ -10,11 +10,10 @@ import time
 
 import minimalmodbus
 import pytest
-from pymodbus.client import ModbusSerialClient
 from pymodbus.pdu import ExceptionResponse
 
 from controller import registers
-from hil_tests.rawbus import RawPort, check, frame
+from hil_tests.rawbus import RawPort, check, frame, spec_client
 
 SCR = registers.point_map("scr")
 MOTOR = registers.point_map("motor")
@@ -22,7 +21,7 @@ MOTOR = registers.point_map("motor")
 
 @pytest.fixture
 def client(bus):
-    c = ModbusSerialClient(bus["master"], baudrate=115200, timeout=0.5, retries=0)
+    c = spec_client(bus["master"], 115200, timeout=0.5, retries=0)
     assert c.connect()
     yield c
     c.close()

@@ -1,4 +1,4 @@
-"""`greenedge run | check | scan | export`: the host service's commands."""
+"""`greenedge run | check | scan | mode | export`: the host service's commands."""
 
 import asyncio
 import csv
@@ -87,6 +87,32 @@ def cmd_scan(a):
     return 0
 
 
+def cmd_mode(a):
+    from controller.runtime import control
+    cfg = _config(a.config)
+    outputs = {}
+    for item in a.set or []:
+        key, eq, val = item.partition("=")
+        role, dot, point = key.partition(".")
+        try:
+            v = float(val)
+        except ValueError:
+            v = None
+        if not eq or not dot or v is None:
+            raise UserError("--set %r: expected ROLE.POINT=NUMBER (e.g. drive.speed_ref_pct=40)"
+                            % item)
+        outputs.setdefault(role, {})[point] = v
+    if outputs and a.mode != "manual":
+        raise UserError("--set only goes with manual")
+    try:
+        path = control.request(cfg, a.loop, a.mode, outputs)
+    except ValueError as e:
+        raise UserError(str(e))
+    print("loop %s -> %s%s (%s)" % (a.loop, a.mode, (" " + json.dumps(outputs)) if outputs else "",
+                                    path))
+    return 0
+
+
 def cmd_export(a):
     from controller.historian import export_csv
     db = Path(a.db) if a.db else _config(a.config).historian["path"]
@@ -135,6 +161,14 @@ def add_parsers(sub, wrap):
     p.add_argument("--units", type=_units, default=(1, 247), help="N or N-M (default 1-247)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=wrap(cmd_scan))
+
+    p = sub.add_parser("mode", help="switch a loop of a running service to manual or auto")
+    p.add_argument("-c", "--config", required=True)
+    p.add_argument("loop")
+    p.add_argument("mode", choices=("auto", "manual"))
+    p.add_argument("--set", action="append", metavar="ROLE.POINT=VALUE",
+                   help="manual output (repeatable); others hold their last value")
+    p.set_defaults(func=wrap(cmd_mode))
 
     p = sub.add_parser("export", help="export historian samples as CSV")
     p.add_argument("-c", "--config", help="plant config (its historian path)")

@@ -159,3 +159,35 @@ def test_modbus_tcp_server_peer(tmp_path):
             assert wait_for(lambda: d.up and d.slow_done, 10)
             assert d.values["map_version"] == regmap.MAP_VERSION
             assert svc.status()["lines"]["l1"]["utilisation"] is None  # no wire to fill
+
+
+def test_manual_mode_is_bumpless_both_ways(tmp_path):
+    import subprocess
+    import sys
+    with VirtualLine(2, baud=115200) as line:
+        with DeviceProcess("motor", 1, line.ports[1]):
+            cfg = config(tmp_path, rtu_line(line.ports[0]), [("m1", 1, "")], FAN_LOOP % "m1")
+            with Running(cfg) as svc:
+                d = svc.devices["m1"]
+                r = svc.loops["fan"]
+                assert wait_for(lambda: d.up and int(d.values.get("status", 0)) & regmap.ST_ARMED, 10)
+                auto_speed = r.cmds["drive"]["speed_ref_pct"]
+
+                def mode(*args):
+                    return subprocess.run([sys.executable, "-m", "controller.cli", "mode", "-c",
+                                           str(cfg.path), "fan", *args],
+                                          capture_output=True, text=True, timeout=60)
+                bad = mode("manual", "--set", "drive.speed_ref_pct=150")
+                assert bad.returncode == 2 and "outside 0..100" in bad.stderr
+                ok = mode("manual", "--set", "drive.speed_ref_pct=35")
+                assert ok.returncode == 0, ok.stderr
+                assert wait_for(lambda: r.mode == "manual", 5)
+                # The operator's value reaches the device; the other outputs hold.
+                assert wait_for(lambda: d.values.get("speed_ref_pct") == 35.0, 10)
+                assert r.cmds["drive"]["damper_cmd_pct"] == 100.0
+                assert mode("auto").returncode == 0
+                assert wait_for(lambda: r.mode == "auto", 5)
+                time.sleep(3.0)
+                # Ramping back over 60 s: after ~3 s it has moved a little, not jumped.
+                now = r.cmds["drive"]["speed_ref_pct"]
+                assert 35.0 < now < 35.0 + 0.2 * (auto_speed - 35.0), (now, auto_speed)

@@ -280,7 +280,9 @@ class Line:
             reads += dev.slow
         for rd in reads:
             r = await self._tx(dev, rd.fc, rd.start, rd.count)
-            if r is None or r is GARBLED:  # one immediate retry: idempotent, cheap
+            if (r is None or r is GARBLED) and dev.up:
+                # One immediate retry: idempotent and cheap. A down device's
+                # probe is not retried: it costs one timeout per backoff period.
                 r = await self._tx(dev, rd.fc, rd.start, rd.count)
             now = time.monotonic()
             if r is None:

@@ -11,8 +11,10 @@ cycle that ends after its next start; the missed slots are skipped, not
 bunched) are counted per group.
 
 Modes per loop: "auto"; "fallback" while one of its devices is down (the
-strategy sees NaN and does what it defines); "error" if the strategy raised
-(outputs hold, the device ramps to nothing new; logged once per minute).
+strategy sees NaN and does what it defines); "manual" (the operator's values
+from `greenedge mode`, over the last outputs; the strategy is frozen, and on
+return to auto the analog outputs ramp to the strategy's over TRANSFER_S);
+"error" if the strategy raised (outputs hold; logged once per minute).
 A device that is up but disarmed (boot, comm-loss trip) gets its settings, the
 loop's current commands, then arm = 1: commands first, so arming never applies
 stale ones.
@@ -38,15 +40,21 @@ from collections import deque
 from controller.fieldbus.master import Device, Line
 from controller.historian import Historian
 from controller.loops import strategy_class
+from controller.runtime import control
 from controller.runtime import state as st
 from firmware import regmap
 
 log = logging.getLogger("greenedge.service")
 
 REFRESH_S = 10.0       # resend unchanged commands this often (wall time)
+TRANSFER_S = 60.0      # manual -> auto: analog outputs ramp over this (plant time)
 ARM_RETRY_S = 1.0
 STATE_EVERY_S = 1.0
 STATUS_EVERY_S = 1.0
+
+
+def good_num(x):
+    return isinstance(x, (int, float)) and math.isfinite(x)
 
 
 class Clock:
@@ -137,6 +145,8 @@ class LoopRunner:
         self.runs = 0
         self.held = 0        # cycles skipped: no new poll of its devices since the last run
         self.stamp = None
+        self.manual = None     # {role: {point: value}} while in manual, else None
+        self.transfer = None   # (t0, {role: {point: value}}) ramping back from manual
 
 
 class GroupStats:
@@ -195,6 +205,7 @@ class Service:
         self._stop = asyncio.Event()
         self._images = {}
         self._after_cycle = asyncio.Event()
+        self._control_mtime = None
         self.restored = self._restore()
 
     # ---- events, values --------------------------------------------------------
@@ -291,8 +302,44 @@ class Service:
                     d.t_sent = now
 
     # ---- the cycle ------------------------------------------------------------------
+    def run_manual(self, runner, t_s, now):
+        """Manual: the operator's values over the last outputs (bumpless in);
+        the strategy does not run, so it resumes from where it was."""
+        if runner.mode != "manual":
+            self.event("mode", runner.cfg.name, "%s -> manual" % runner.mode)
+            runner.mode = "manual"
+        cmds = {role: dict(v) for role, v in runner.cmds.items()}
+        for role, vals in runner.manual.items():
+            cmds.setdefault(role, {}).update(vals)
+        runner.cmds = cmds
+        self.write_outputs(runner)
+
+    def _ramp_from_manual(self, runner, out, t_s):
+        """Back in auto: analog outputs move from the manual values to the
+        strategy's over TRANSFER_S of plant time (bits switch at once)."""
+        t0, start = runner.transfer
+        f = (t_s - t0) / TRANSFER_S
+        if f >= 1.0:
+            runner.transfer = None
+            return out
+        for role, vals in out.items():
+            for k, v in vals.items():
+                s0 = start.get(role, {}).get(k)
+                p = self.devices[runner.cfg.devices[role]].points.get(k) \
+                    if role in runner.cfg.devices else None
+                if s0 is not None and p is not None and p.type != "bit" and good_num(v):
+                    vals[k] = s0 + (v - s0) * max(0.0, f)
+        return out
+
     def run_loop(self, runner, t_s, now):
         lc = runner.cfg
+        if runner.manual is not None:
+            return self.run_manual(runner, t_s, now)
+        if runner.mode == "manual":
+            runner.transfer = (t_s, {role: dict(v) for role, v in runner.cmds.items()})
+            runner.mode = "auto"
+            runner.stamp = None
+            self.event("mode", lc.name, "manual -> auto (ramped over %g s)" % TRANSFER_S)
         down = [dn for dn in lc.devices.values() if not self.devices[dn].up]
         ready = all(self.devices[dn].slow_done or not self.devices[dn].ever_up
                     for dn in lc.devices.values())
@@ -309,6 +356,8 @@ class Service:
                                                       (" (down: %s)" % ", ".join(down)) if down else ""))
         try:
             out = runner.strategy.run(t_s, self.snapshot(lc, now))
+            if runner.transfer is not None:
+                out = self._ramp_from_manual(runner, out, t_s)
             if runner.mode == "error":
                 self.event("mode", lc.name, "error -> %s" % mode)
             runner.mode = mode
@@ -380,6 +429,7 @@ class Service:
             if now - last < 0.2:
                 continue
             last = now
+            self.poll_control()
             t = self.clock.plant_s()
             self.acc.add(t, t - t_last, lambda d, p: self.value(d, p, now))
             t_last = t
@@ -445,6 +495,26 @@ class Service:
             sys.stderr.flush()
         else:
             log.info(line)
+
+    def poll_control(self):
+        """Operator requests (`greenedge mode`): state_dir/control.json, read
+        when it changes. A bad file is reported once and ignored."""
+        path = self.cfg.state_dir / "control.json"
+        try:
+            mtime = path.stat().st_mtime_ns
+        except OSError:
+            return
+        if mtime == self._control_mtime:
+            return
+        self._control_mtime = mtime
+        try:
+            loops = control.read(path, self.cfg)
+        except ValueError as e:
+            self.event("control_error", str(path), str(e))
+            return
+        for name, runner in self.loops.items():
+            req = loops.get(name)
+            runner.manual = req["outputs"] if req and req["mode"] == "manual" else None
 
     def save_state(self):
         data = {"plant_s": self.clock.plant_s(), "wall": time.time(),

@@ -49,6 +49,7 @@ def boot(argv):
     from device import Device
     gc.collect()
     dev = Device(cfg, uart, hal.Wdt(cfg["wdt_ms"]), hal.reset_cause(cfg["reset_cause"]))
+    dev.hal = hal  # the plant link's UART (sim-input mode) is built by the same HAL
     gc.collect()
     return dev
 

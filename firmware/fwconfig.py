@@ -26,6 +26,8 @@ DEFAULTS = {
     "state_dir": None,        # where the energy counter is kept ("/" on a board)
     "energy_step_wh": 1000,   # energy saved every this many Wh (the most a power cut loses)
     "link": None,             # unix port: UDP port of the HIL plant link (plantlink.py)
+    "link_tty": None,         # unix port: the plant link over a tty instead
+    "link_uart": None,        # board in sim-input mode: {"id","tx","rx","de"} of the link UART
 }
 
 _BAUDS = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
@@ -76,6 +78,13 @@ def validate(cfg):
         _int(out, "link", 1024, 65535)
         if out["hal"] != "sim":
             raise ValueError("config link: the plant link exists on the sim HAL only")
+    if out["link_tty"] is not None and out["hal"] != "sim":
+        raise ValueError("config link_tty: a tty path exists on the unix port only")
+    if out["link_uart"] is not None:
+        u = out["link_uart"]
+        if out["hal"] == "sim" or not isinstance(u, dict) \
+                or any(k not in u for k in ("id", "tx", "rx", "de")):
+            raise ValueError("config link_uart: a board's {id, tx, rx, de}, got %r" % (u,))
     if out["hal"] != "sim":
         u = out["uart"]
         if not isinstance(u, dict) or any(k not in u for k in ("id", "tx", "rx", "de")):
@@ -89,7 +98,7 @@ _OPTS = {"--profile": ("profile", str), "--unit": ("unit", int), "--port": ("por
          "--reset-cause": ("reset_cause", int), "--set-rate": ("set_rate_hz", int),
          "--state-dir": ("state_dir", str), "--energy-step-wh": ("energy_step_wh", int),
          "--rated-kw": ("rated_kw", float), "--metering": ("metering", int),
-         "--link": ("link", int)}
+         "--link": ("link", int), "--link-tty": ("link_tty", str)}
 
 
 def from_argv(argv):

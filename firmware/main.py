@@ -12,9 +12,9 @@ for _m in [m for m in sys.modules
     del sys.modules[_m]
 del app
 gc.collect()
-if dev.cfg["link"]:
+if dev.cfg["link"] or dev.cfg["link_tty"] or dev.cfg["link_uart"]:
     import plantlink
-    plantlink.start(dev)
+    plantlink.start(dev, dev.hal)
     del plantlink
     gc.collect()
 if dev.meter_plan is not None:

@@ -2,10 +2,16 @@
 
 On the unix port there are no transmitters, ADC pins or relay coils: the HIL
 bench stands in for them over a local UDP socket (`--link PORT`, bound on
-127.0.0.1). Every datagram from the bench carries what the instruments would
-put on the device's inputs; the device answers each with what its outputs are
-driving now, so the plant moves with the real firmware's ramps, clamps,
-interlocks and safe state.
+127.0.0.1), or over a second serial link (`--link-tty PATH`; on a board in
+sim-input mode, config `link_uart` {id, tx, rx, de}: the bench's plant reaches a
+real board that way). Every message from the bench carries what the
+instruments would put on the device's inputs; the device answers each with
+what its outputs are driving now, so the plant moves with the real firmware's
+ramps, clamps, interlocks and safe state.
+
+On a serial link each message is framed: 0xA5, length (u16, big-endian),
+the message, CRC-16/MODBUS of the message (low byte first); a receiver drops
+bytes until a frame checks.
 
 Bench -> device: b"L" then records of 6 bytes, big-endian:
     kind u8, slot u8, addr u16, value u16
@@ -27,14 +33,14 @@ from regmap import Q_BAD, Q_GOOD
 
 _PERIOD_MS = const(20)
 _REC = const(6)
-_MAX = const(512)  # largest datagram (fgd: ~40 records)
+_MAX = const(512)  # largest message (fgd: ~40 records)
+_SYNC = const(0xA5)
 
 
-class PlantLink:
-    def __init__(self, dev, port):
-        self.dev = dev
-        self.bank = dev.bank
-        self.outputs = dev.outputs
+class UdpPort:
+    """Messages as datagrams on 127.0.0.1:port; replies go to the first sender."""
+
+    def __init__(self, port):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -43,11 +49,90 @@ class PlantLink:
             raise ValueError("plant link: cannot bind UDP port %d (%s)" % (port, e))
         s.setblocking(False)
         self.sock = s
+        self.peer = None  # the bench's address, learnt from its first datagram
+
+    def recv(self, buf):
+        sock = self.sock
+        if self.peer is None:
+            try:
+                data, self.peer = sock.recvfrom(_MAX)  # once: learn the bench
+            except OSError:
+                return 0
+            n = len(data)
+            buf[:n] = data
+            return n
+        try:
+            return sock.readinto(buf) or 0
+        except OSError:
+            return 0  # nothing waiting (EAGAIN)
+
+    def send(self, data, n):
+        try:
+            self.sock.sendto(memoryview(data)[:n], self.peer)
+        except OSError:
+            pass  # the bench is gone: it will send again
+
+
+class StreamPort:
+    """Framed messages over a UART (or a tty on the unix port)."""
+
+    def __init__(self, uart):
+        from modbus_rtu import crc16
+        self.crc16 = crc16
+        self.uart = uart
+        self.rx = bytearray(_MAX + 5)
+        self.n = 0
+        self.hdr = bytearray(3)
+        self.tail = bytearray(2)
+
+    def recv(self, buf):
+        rx = self.rx
+        if self.n < len(rx):
+            k = self.uart.readinto(memoryview(rx)[self.n:])
+            self.n += k or 0
+        while self.n >= 5:
+            if rx[0] != _SYNC:
+                self._drop(1)
+                continue
+            ln = (rx[1] << 8) | rx[2]
+            if ln > _MAX:
+                self._drop(1)
+                continue
+            if self.n < ln + 5:
+                return 0  # the rest is on its way
+            buf[:ln] = rx[3:3 + ln]
+            ok = self.crc16(buf, ln) == (rx[3 + ln] | (rx[4 + ln] << 8))
+            self._drop(ln + 5 if ok else 1)
+            if ok:
+                return ln
+        return 0
+
+    def _drop(self, k):
+        rx = self.rx
+        rx[:self.n - k] = rx[k:self.n]
+        self.n -= k
+
+    def send(self, data, n):
+        crc = self.crc16(data, n)
+        h = self.hdr
+        h[0], h[1], h[2] = _SYNC, n >> 8, n & 0xFF
+        t = self.tail
+        t[0], t[1] = crc & 0xFF, crc >> 8
+        self.uart.write(h, 3)
+        self.uart.write(data, n)
+        self.uart.write(t, 2)
+
+
+class PlantLink:
+    def __init__(self, dev, port):
+        self.dev = dev
+        self.bank = dev.bank
+        self.outputs = dev.outputs
+        self.port = port
         self.bad = bytearray(64)     # slots whose loop failed in this datagram
         self.looped = bytearray(64)  # slots that came with a loop current
         self.buf = bytearray(_MAX)
         self.out = bytearray(1 + 2 * (dev.outputs.n + 2))
-        self.peer = None  # the bench's address, learnt from its first datagram
         self.frames = 0
         self.errors = 0
 
@@ -113,37 +198,31 @@ class PlantLink:
         import asyncio
         sup = self.dev.sup
         bit = sup.register()
-        sock = self.sock
+        port = self.port
         buf = self.buf
         while True:
             sup.report(bit)
             while True:
-                if self.peer is None:
-                    try:
-                        data, self.peer = sock.recvfrom(_MAX)  # once: learn the bench
-                    except OSError:
-                        break
-                    n = len(data)
-                    buf[:n] = data
-                    del data
-                else:
-                    try:
-                        n = sock.readinto(buf)
-                    except OSError:
-                        break
-                    if not n:
-                        break  # nothing waiting
+                n = port.recv(buf)
+                if not n:
+                    break
                 if self.apply(buf, n):
-                    try:
-                        sock.sendto(self.reply(), self.peer)
-                    except OSError:
-                        pass  # the bench is gone: it will send again
+                    port.send(self.reply(), len(self.out))
             await asyncio.sleep_ms(_PERIOD_MS)
 
 
-def start(dev):
-    """Attach the link task to a sim device (main.py, after boot)."""
-    port = dev.cfg.get("link")
-    if not port:
+def start(dev, hal=None):
+    """Attach the link task (main.py, after boot): UDP (--link), a tty
+    (--link-tty) or a board's second UART (link_uart)."""
+    cfg = dev.cfg
+    if cfg.get("link"):
+        port = UdpPort(cfg["link"])
+    elif cfg.get("link_tty"):
+        from hal.sim import Uart
+        port = StreamPort(Uart(cfg["link_tty"], 115200))
+    elif cfg.get("link_uart"):
+        u = cfg["link_uart"]
+        port = StreamPort(hal.Uart(u["id"], u["tx"], u["rx"], u["de"], 115200, None))
+    else:
         return
     dev.tasks.append(PlantLink(dev, port).run())

@@ -94,7 +94,11 @@ def scaled_settings(profile, speedup):
 class Bench:
     def __init__(self, plants=None, speedup=60.0, hours=1.0, scenario="standard", seed=None,
                  workdir=None, baud=115200, strategy="optimized", comm_loss_s=10.0,
-                 line_faults=None, stale_s=3.0):
+                 line_faults=None, stale_s=3.0, ports=None, link_ports=None, hw_format="8E1"):
+        """ports {bus: tty} and link_ports {device: tty}: real-hardware mode for
+        those buses: boards flashed with the firmware in sim-input mode (config
+        link_uart) on real RS-485 ports, the plant reaching each over its own
+        serial link; no virtual line or device process is started for them."""
         self.plant_names = list(plants or DEMO)
         self.speedup = float(speedup)
         self.hours = float(hours)
@@ -103,6 +107,9 @@ class Bench:
         self.comm_loss_s = comm_loss_s
         self.stale_s = stale_s
         self.line_faults = dict(line_faults or {})
+        self.ports = dict(ports or {})
+        self.link_ports = dict(link_ports or {})
+        self.hw_format = hw_format
         self._tmp = None
         if workdir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="greenedge-bench-")
@@ -146,6 +153,13 @@ class Bench:
     def _start(self):
         port = 47100 + (os.getpid() % 400) * 20
         for bus, members in self.buses().items():
+            if bus in self.ports:
+                for plant, role, dev, unit in members:
+                    if dev not in self.link_ports:
+                        raise ValueError("device %s on hardware bus %s needs a link port"
+                                         % (dev, bus))
+                    self.links[dev] = DeviceLink(ROLES[plant][role], tty=self.link_ports[dev])
+                continue
             line = VirtualLine(len(members) + 1, self.baud, log_path=self.dir / ("%s.jsonl" % bus),
                                **self.line_faults.get(bus, {}))
             self.lines[bus] = line
@@ -157,7 +171,7 @@ class Bench:
                 extra = ["--link", str(port), "--comm-loss-s", str(self.comm_loss_s)]
                 self.devices[dev] = DeviceProcess(profile, unit, line.ports[k + 1], self.baud,
                                                   extra=extra)
-                self.links[dev] = DeviceLink(profile, port)
+                self.links[dev] = DeviceLink(profile, udp_port=port)
         # Plant at t = 0 on every device's inputs before anyone polls.
         self.exchange()
         deadline = time.monotonic() + 10
@@ -178,6 +192,12 @@ class Bench:
                  "clock_speedup = %g" % self.speedup, "clock_epoch = %.6f" % self.epoch, ""]
         for bus, members in self.buses().items():
             lines.append("[lines.%s]" % bus)
+            if bus in self.ports:
+                fmt = self.hw_format
+                lines += ['kind = "rtu"', 'port = "%s"' % self.ports[bus], "baud = %d" % self.baud,
+                          'parity = "%s"' % fmt[1], "stopbits = %s" % fmt[2],
+                          "turnaround_ms = 10", ""]
+                continue
             if bus in GATEWAY_BUSES:
                 host, port = self.gateways[bus].address
                 lines += ['kind = "rtu_tcp"', 'host = "%s"' % host, "port = %d" % port]

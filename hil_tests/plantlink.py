@@ -26,9 +26,20 @@ LOOP_UNITS_EXCLUDED = ("kW", "h", "", "%", "Hz")
 
 
 class DeviceLink:
-    def __init__(self, profile, udp_port, host="127.0.0.1"):
+    """udp_port: the device's UDP link (unix port); tty: a serial link instead
+    (a board in sim-input mode, or `--link-tty` on the unix port)."""
+
+    def __init__(self, profile, udp_port=None, host="127.0.0.1", tty=None):
         self.profile = profile
         self.addr = (host, udp_port)
+        self.serial = None
+        if tty is not None:
+            import serial
+            try:
+                self.serial = serial.Serial(tty, 115200, timeout=0)
+            except (OSError, ValueError) as e:
+                raise ValueError("plant link: cannot open %s (%s)" % (tty, e))
+            self._rx = bytearray()
         self.pts = point_map(profile)
         self.qidx = quality_index(profile)
         self.outputs = regmap.outputs(profile)
@@ -78,21 +89,39 @@ class DeviceLink:
         return b"L" + b"".join(recs)
 
     def send(self, meas, extra_quality=None):
+        msg = self.datagram(meas, extra_quality)
         try:
-            self.sock.sendto(self.datagram(meas, extra_quality), self.addr)
+            if self.serial is not None:
+                self.serial.write(frame(msg))
+            else:
+                self.sock.sendto(msg, self.addr)
             self.sent += 1
         except OSError:
             pass  # the device is not running: the plant goes on
 
+    def _recv_serial(self):
+        self._rx += self.serial.read(4096)
+        got = None
+        while True:
+            msg, used = unframe(self._rx)
+            if used == 0:
+                break
+            del self._rx[:used]
+            if msg is not None:
+                got = msg
+        return got
+
     def receive(self):
         """The latest reply, decoded: ({command point: value}, interlocks, status) or None."""
         got = None
-        while True:
+        while self.serial is None:
             try:
                 data = self.sock.recv(512)
             except (BlockingIOError, OSError):
                 break
             got = data
+        if self.serial is not None:
+            got = self._recv_serial()
         if got is None:
             return None
         n = len(self.outputs)
@@ -109,6 +138,38 @@ class DeviceLink:
 
     def close(self):
         self.sock.close()
+        if self.serial is not None:
+            self.serial.close()
+
+
+SYNC = 0xA5
+
+
+def frame(msg):
+    """A message as the serial plant link frames it (firmware/plantlink.py)."""
+    from cython_ext.modbus_frame import crc16
+    crc = crc16(msg)
+    return bytes((SYNC, len(msg) >> 8, len(msg) & 0xFF)) + msg + bytes((crc & 0xFF, crc >> 8))
+
+
+def unframe(buf):
+    """(message or None, bytes used) from the start of buf; (None, 0): need more."""
+    from cython_ext.modbus_frame import crc16
+    if not buf:
+        return None, 0
+    if buf[0] != SYNC:
+        return None, 1
+    if len(buf) < 5:
+        return None, 0
+    n = (buf[1] << 8) | buf[2]
+    if n > 512:
+        return None, 1
+    if len(buf) < n + 5:
+        return None, 0
+    msg = bytes(buf[3:3 + n])
+    if crc16(msg) != (buf[3 + n] | (buf[4 + n] << 8)):
+        return None, 1
+    return msg, n + 5
 
 
 def _encode_clamped(p, v):

@@ -162,3 +162,21 @@ def test_analyzer_wire_break_falls_back_without_overdosing(tmp_path):
     assert st["loops"]["scr"]["mode"] == "auto" and st["loops"]["scr"]["errors"] == 0
     assert p["nh3_kg"] <= 1.10 * ref["nh3_kg"]
     assert p["nox_exceed_hours"] == 0
+
+
+def test_hardware_mode_over_serial_ports_and_a_serial_plant_link(tmp_path):
+    """Real-hardware mode, with the board emulated: the bench gets a serial port
+    for the bus and one for the plant link, and starts nothing behind them. Here
+    the "board" is the firmware on the unix port with `--link-tty` (on a board:
+    config link_uart), the wires are ptys (8N2: ptys take no parity)."""
+    from hil_tests.devices import DeviceProcess
+    from hil_tests.vline import VirtualLine
+    with VirtualLine(2, 115200) as bus, VirtualLine(2, 115200, timing=False) as wire:
+        with DeviceProcess("motor", 1, bus.ports[1], extra=["--link-tty", wire.ports[1]]):
+            with Bench(["fan"], speedup=30, hours=0.1, workdir=tmp_path,
+                       ports={"rtu1": bus.ports[0]}, link_ports={"fan": wire.ports[0]},
+                       hw_format="8N2") as b:
+                r = b.run()
+    assert r["service"]["devices_up"] == 1
+    assert b.links["fan"].replies > 100
+    assert r["plants"]["fan"]["demand_met_frac"] >= 0.8, r["plants"]["fan"]

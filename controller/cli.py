@@ -97,6 +97,12 @@ def _board_config(a):
            "model": ARCHES[a.arch]}
     if a.comm_loss_s is not None:
         cfg["comm_loss_timeout_s"] = a.comm_loss_s
+    if a.link_uart:
+        try:
+            i, tx, rx, de = (int(x) for x in a.link_uart.split(","))
+        except ValueError:
+            raise UserError("--link-uart %r: expected ID,TX,RX,DE (e.g. 1,4,5,6)" % a.link_uart)
+        cfg["link_uart"] = {"id": i, "tx": tx, "rx": rx, "de": de}
     # Validate with the firmware's own rules, so a bad board config fails here.
     sys.path.insert(0, str(ROOT / "firmware"))
     try:
@@ -221,6 +227,8 @@ def build_parser():
     p.add_argument("--rx", type=int, default=1)
     p.add_argument("--de", type=int, default=2, help="RS-485 driver-enable pin")
     p.add_argument("--comm-loss-s", type=float)
+    p.add_argument("--link-uart", metavar="ID,TX,RX,DE",
+                   help="sim-input mode for the HIL bench: the plant link's UART (docs/hil.md)")
     p.set_defaults(func=cmd_firmware_build)
     p = fsub.add_parser("flash", help="copy a built folder to a board with mpremote")
     p.add_argument("--port", required=True)

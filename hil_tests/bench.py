@@ -55,6 +55,7 @@ DEMO = {
     "fgd": ("gw", {"fgd": ("fgd", 21)}),
 }
 GATEWAY_BUSES = ("gw",)
+SLOW_ROLES = {"c1": 250, "c2": 250, "c3": 250}  # device poll periods (ms of wall time)
 DESIGN_KEYS = ("flow_design_m3s",)
 
 # Device settings on the device clock: (kind, register) -> scaled with speedup.
@@ -211,6 +212,10 @@ class Bench:
                 profile = ROLES[plant][role]
                 lines += ["[devices.%s]" % dev, 'line = "%s"' % bus, "unit = %d" % unit,
                           'profile = "%s"' % profile]
+                if role in SLOW_ROLES:
+                    # Their loop reads only faults and run hours from them; the
+                    # header pressure comes from the VSD, polled every round.
+                    lines.append("poll_ms = %d" % SLOW_ROLES[role])
                 sets = scaled_settings(profile, self.speedup)
                 sets["comm_loss_timeout_s"] = self.comm_loss_s
                 lines.append("settings = { %s }" % ", ".join("%s = %g" % kv for kv in sets.items()))

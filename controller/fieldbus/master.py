@@ -39,6 +39,7 @@ log = logging.getLogger("greenedge.fieldbus")
 # pymodbus logs every timeout with a packet dump; the line statistics count them.
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
+WRITE_EVERY_S = 0.05  # a device polled slowly still takes writes this often
 GARBLED = object()  # a reply came but no valid frame (CRC, framing)
 BACKOFF_START_S = 1.0
 BACKOFF_MAX_S = 30.0
@@ -59,6 +60,7 @@ class Device:
         self.poll_s, self.slow_s, self.status_s = poll_s, slow_s, status_s
         self.next_status = 0.0
         self.wrote = False
+        self.t_wrote = 0.0
         self.values = {}      # point -> value (engineering units)
         self.t_value = {}     # point -> time.monotonic() of the read
         self.quality = [regmap.Q_BAD] * (8 * regmap.QUALITY_WORDS)
@@ -302,6 +304,7 @@ class Line:
     async def _write(self, dev, values, arm):
         """One device's pending writes: FC16/FC15 runs, then arm if asked."""
         dev.wrote = True
+        dev.t_wrote = time.monotonic()
         if not dev.up:
             return  # it is re-armed with fresh commands when it returns
         writes = plan_writes(dev.profile, values)
@@ -332,9 +335,11 @@ class Line:
 
     def _next_write(self):
         """A device with writes waiting that has not written since its last poll
-        (so writes never take more than one slot per device per poll round)."""
+        or for WRITE_EVERY_S (so writes never take more than one slot per device
+        per poll round, and a slowly polled device is not made to wait)."""
         for name, pend in self._writes.items():
-            if not pend[0].wrote:
+            dev = pend[0]
+            if not dev.wrote or time.monotonic() - dev.t_wrote >= WRITE_EVERY_S:
                 return self._writes.pop(name)
         return None
 

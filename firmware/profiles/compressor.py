@@ -40,5 +40,5 @@ def points(rm):
     yield point("max_pressure_bar", HOLDING, 48, "u16", 0.001, "bar", "rw", 4, 16, 8.5)
     yield point("min_on_s", HOLDING, 49, "u16", 1, "s", "rw", 0, 3600, 30)
     yield point("min_off_s", HOLDING, 50, "u16", 1, "s", "rw", 0, 3600, 60)
-    yield point("max_starts_per_h", HOLDING, 51, "u16", 1, "", "rw", 1, 60, 6)
+    yield point("max_starts_per_h", HOLDING, 51, "u16", 1, "", "rw", 1, 400, 6)
     yield point("speed_ramp_pct_s", HOLDING, 52, "u16", 0.01, "%/s", "rw", 0.1, 600, 10)

@@ -45,4 +45,4 @@ def points(rm):
     yield point("pump_min_on_s", HOLDING, 48, "u16", 1, "s", "rw", 0, 7200, 300)
     yield point("pump_min_off_s", HOLDING, 49, "u16", 1, "s", "rw", 0, 7200, 300)
     yield point("feeder_rate_pct_s", HOLDING, 50, "u16", 0.01, "%/s", "rw", 0.1, 600, 1)
-    yield point("max_starts_per_h", HOLDING, 51, "u16", 1, "", "rw", 1, 60, 4)
+    yield point("max_starts_per_h", HOLDING, 51, "u16", 1, "", "rw", 1, 400, 4)

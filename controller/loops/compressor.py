@@ -44,6 +44,10 @@ class CascadeBaseline(Strategy):
         return out
 
 
+def _on(x):
+    return good(x) and bool(x)
+
+
 class SequencerStrategy(Strategy):
     """Master sequencer: one narrow pressure band at the lowest setpoint that
     holds the minimum header pressure, the VSD machine as PI trim, fixed
@@ -108,7 +112,9 @@ class SequencerStrategy(Strategy):
         busy = [m for m in MACHINES if self.loaded[m]]
         urgent = good(p) and p < self.sp - self.ADD_BAR and t_s - self.last_change > 3.0
         if spare and (urgent or (self.full_since is not None and t_s - self.full_since >= self.ADD_S)):
-            m = min(spare, key=lambda x: hours[x])
+            # A machine still running unloaded loads at once; a stopped one may be
+            # held off by its device (minimum off time, starts per hour).
+            m = min(spare, key=lambda x: (not _on(snap[x].get("running")), hours[x]))
             self.loaded[m] = True
             self.full_since = None
             self.last_change = t_s

@@ -180,8 +180,12 @@ def load_config(path):
             raise sec._err("group", "no group %r (groups: %s)" % (group, ", ".join(groups) or "none"))
         params = {}
         psec_ = sec.table("params")
+        allowed = ("period_s",) + tuple(strategy_class(plant, strat).PARAMS)
         for k in psec_.data:
-            params[k] = psec_.num(k)
+            if k not in allowed:
+                raise psec_._err(k, "not a parameter of %s/%s (known: %s)"
+                                 % (plant, strat, ", ".join(allowed)))
+            params[k] = psec_.num(k, None, 1e-6, 1e6)
         period = params.get("period_s", strategy_class(plant, strat).period_s)
         if abs(groups[group] - period) > 1e-9:
             raise sec._err("group", "strategy %s/%s runs every %g s; group %s every %g s "

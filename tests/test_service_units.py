@@ -28,6 +28,9 @@ def test_example_config_loads():
     assert cfg.loops["fan"].process["flow_sp_m3s"] == ("fan1", "process_sp")
     assert cfg.devices["fan1"].settings["skip_low_pct"] == 42
     assert cfg.lines["gw_air"].kind == "rtu_tcp"
+    from controller.runtime.service import LoopRunner
+    air = LoopRunner(cfg.loops["air"]).strategy
+    assert air.pid.param("kp")[0] == 50 and air.pid.param("ti")[0] == 20
 
 
 BROKEN = [
@@ -48,6 +51,9 @@ BROKEN = [
     ("[loops.fan]\nplant = 'fan'\ngroup = 'fast'\ndevices = { drive = 'fan1' }\n"
      "process = { flow_sp_m3s = 1.0, flow_design_m3s = 2.0 }", "loops.fan.group", "runs every 1 s"),
     ("[lines.rs485_a]\nkind = 'rtu'\nport = '/dev/x'\nbaud = 12345", "lines.rs485_a.baud", "not a standard"),
+    ("[loops.fan]\nplant = 'fan'\ngroup = 'process'\ndevices = { drive = 'fan1' }\n"
+     "process = { flow_sp_m3s = 1.0, flow_design_m3s = 2.0 }\nparams = { kp = 3 }",
+     "loops.fan.params.kp", "not a parameter of fan/optimized"),
 ]
 
 BASE = textwrap.dedent("""

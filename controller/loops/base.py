@@ -14,6 +14,7 @@ import math
 class Strategy:
     plant_options = {}
     period_s = 1.0
+    PARAMS = ()  # tuning names a loop's config may set (besides period_s)
 
     def __init__(self, params=None):
         self.params = dict(params or {})

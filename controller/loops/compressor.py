@@ -70,6 +70,8 @@ class SequencerStrategy(Strategy):
     - Pressure unknown: hold the current machines and put the VSD to full speed.
     """
 
+    PARAMS = ("kp", "ti")     # VSD pressure PI: %/bar and s
+
     SETPOINT = 6.35           # with a spare machine to load: the least that holds 6.0
     RESERVE_SETPOINT = 7.2    # every machine loaded: keep air in the receiver for surges
     SP_RATE = 0.01            # bar/s: setpoint moves, never jumps
@@ -82,7 +84,9 @@ class SequencerStrategy(Strategy):
     def __init__(self, params=None):
         super().__init__(params)
         self.pid = load("pid").PidBank(1)
-        self.pid.configure(kp=60.0, ti=15.0, umin=23.0, umax=100.0, dt=self.period_s, tt=5.0)
+        # Tuning from the loop's params (config), defaults for a 1 s loop without delay.
+        self.pid.configure(kp=self.params.get("kp", 60.0), ti=self.params.get("ti", 15.0),
+                           umin=23.0, umax=100.0, dt=self.period_s, tt=5.0)
         self.loaded = {m: False for m in MACHINES}
         self.idle_since = {m: -1e9 for m in MACHINES}
         self.full_since = None

@@ -23,17 +23,15 @@ from pathlib import Path
 
 from pymodbus.client import ModbusSerialClient
 
+from controller.fieldbus import timing
 from hil_tests.devices import DeviceProcess
 from hil_tests.vline import VirtualLine
 
 BAUD = 115200
-CHAR_S = 11 / BAUD
-GAP_S = 0.00175
 
 
 def limit_tx_per_s(n_regs):
-    wire = (8 + 5 + 2 * n_regs) * CHAR_S
-    return 1.0 / (wire + 2 * GAP_S)
+    return 1.0 / timing.transaction_s(3, n_regs, BAUD)
 
 
 def _pct(xs, q):

@@ -32,6 +32,20 @@ def load(path):
         raise ConfigError(path, None, int(m.group(1)) if m else None, "TOML syntax: %s" % e)
 
 
+_HEADER = re.compile(r"^\[\[?\s*([^\]]+?)\s*\]\]?$")
+
+
+def _walk(lines):
+    """(line number, table the line is in, stripped line, header name or None)."""
+    current = ""
+    for i, line in enumerate(lines, 1):
+        s = line.strip()
+        m = _HEADER.match(s)
+        if m:
+            current = m.group(1)
+        yield i, current, s, (m.group(1) if m else None)
+
+
 def key_line(text, dotted):
     """Best-effort line number of a dotted key path (None if not found)."""
     parts = [p for p in dotted.split(".") if not p.isdigit()]
@@ -39,29 +53,20 @@ def key_line(text, dotted):
     tables = parts[:-1]
     lines = text.splitlines()
     want_table = ".".join(tables)
-    current = ""
-    for i, line in enumerate(lines, 1):
-        s = line.strip()
-        m = re.match(r"^\[\[?\s*([^\]]+?)\s*\]\]?$", s)
-        if m:
-            current = m.group(1)
-            if current == dotted:
+    own = re.compile(r"^%s\s*=" % re.escape(leaf))
+    for i, table, s, header in _walk(lines):
+        if header is not None:
+            if header == dotted:
                 return i
-            continue
-        if current == want_table and re.match(r"^%s\s*=" % re.escape(leaf), s):
+        elif table == want_table and own.match(s):
             return i
     # An inline table (settings = { a = 1 }): the line in an enclosing table
     # that holds `leaf =`.
+    inline = re.compile(r"(^|[{,\s])%s\s*=" % re.escape(leaf))
     for k in range(len(tables), 0, -1):
         want = ".".join(tables[:k])
-        current = ""
-        for i, line in enumerate(lines, 1):
-            s = line.strip()
-            m = re.match(r"^\[\[?\s*([^\]]+?)\s*\]\]?$", s)
-            if m:
-                current = m.group(1)
-                continue
-            if current == want and re.search(r"(^|[{,\s])%s\s*=" % re.escape(leaf), s):
+        for i, table, s, header in _walk(lines):
+            if header is None and table == want and inline.search(s):
                 return i
     return None
 

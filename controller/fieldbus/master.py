@@ -22,7 +22,6 @@ elapsed time (RTU lines).
 
 import asyncio
 import logging
-import math
 import time
 from collections import deque
 
@@ -384,7 +383,3 @@ class Line:
         self._wake.set()
         if self.client is not None:
             self.client.close()
-
-    def limit_tx_per_s(self, fc=3, count=10):
-        """Physical limit of the line for a given read (serial lines only)."""
-        return 1.0 / timing.transaction_s(fc, count, self.baud, self.bits) if self.serial else math.inf

@@ -53,10 +53,6 @@ STATE_EVERY_S = 1.0
 STATUS_EVERY_S = 1.0
 
 
-def good_num(x):
-    return isinstance(x, (int, float)) and math.isfinite(x)
-
-
 class Clock:
     def __init__(self, speedup=1.0, epoch=0.0):
         if epoch == 0.0 and speedup != 1.0:
@@ -327,7 +323,7 @@ class Service:
                 s0 = start.get(role, {}).get(k)
                 p = self.devices[runner.cfg.devices[role]].points.get(k) \
                     if role in runner.cfg.devices else None
-                if s0 is not None and p is not None and p.type != "bit" and good_num(v):
+                if s0 is not None and p is not None and p.type != "bit" and st.finite(v):
                     vals[k] = s0 + (v - s0) * max(0.0, f)
         return out
 

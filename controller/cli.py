@@ -80,7 +80,6 @@ def cmd_device(a):
         extra += ["--metering", "1", "--set-rate", str(a.set_rate)]
         if a.state_dir:
             extra += ["--state-dir", a.state_dir]
-        heap = heap or "72K"
     argv, env = mpvm.device_command(a.profile, a.unit, a.port, a.baud, heap or "64K", extra)
     try:
         return subprocess.call(argv, env=env)
@@ -204,7 +203,7 @@ def build_parser():
     p.add_argument("--unit", type=_unit, required=True)
     p.add_argument("--port", required=True, help="tty path")
     p.add_argument("--baud", type=int, default=115200)
-    p.add_argument("--heap", help="MicroPython heap size (default 64K, 72K with --metering)")
+    p.add_argument("--heap", help="MicroPython heap size (default 64K)")
     p.add_argument("--comm-loss-s", type=float, help="comm-loss timeout override")
     p.add_argument("--metering", action="store_true",
                    help="sample V/I from the synthetic ADC and meter (motor, compressor)")

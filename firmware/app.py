@@ -1,4 +1,4 @@
-"""Boot sequence (called by main.py): config -> HAL -> device -> asyncio.
+"""Boot sequence (called by main.py): config -> HAL -> device -> main loop.
 
 On a board, config comes from /config.json; on the unix port from the command
 line (`micropython main.py --profile motor --unit 3 --port /dev/pts/4`).
@@ -21,7 +21,7 @@ def _board_hal(name):
 
 
 def boot(argv):
-    """Config -> HAL -> Device; returns the device, ready for asyncio.run(dev.run()).
+    """Config -> HAL -> Device; returns the device, ready for dev.run().
 
     The config parser is dropped from memory before the device is built: on a
     64 KB heap every kilobyte of init-only code counts.

@@ -1,15 +1,14 @@
 """One GreenEdge device: register bank + RTU server + outputs + supervisor.
 
-Tasks (asyncio): the RTU task serves the line; the supervisor task ticks every
-50 ms; the watchdog task stands in for a hardware watchdog where there is none.
-The RTU task busy-waits only while a frame is in progress (at most the
-3.5-character silence), so the reply leaves right after it; otherwise it waits on
-the UART through asyncio.
+One main loop (run): it serves the line and, between frames, runs the periodic
+jobs: the supervisor tick every 50 ms, the software watchdog check where there
+is no hardware one, and what boot attached (metering, the plant link). It steps
+in 100 us only while a frame is in progress (at most the 3.5-character silence),
+so the reply leaves right after it; otherwise it waits on the UART with
+select.poll until the next job is due.
 """
 
-# asyncio is imported by the tasks, not here: main.py loads it after the
-# register map has left the heap (it is the largest boot-time user of RAM).
-from time import sleep_us, ticks_ms, ticks_us
+from time import sleep_us, ticks_add, ticks_diff, ticks_ms, ticks_us
 
 from regmap import FW_VERSION, VENDOR
 from modbus_rtu import RtuServer
@@ -19,6 +18,7 @@ from supervisor import Supervisor
 
 _SUP_PERIOD_MS = 50
 _STEP_US = 100
+_WDT_PERIOD_MS = 100
 
 
 class Device:
@@ -39,7 +39,7 @@ class Device:
         self._chunk = bytearray(64)
         self.metering = None
         self.meter_plan = None
-        self.tasks = []  # extra coroutines (plant link), started by run()
+        self.jobs = []  # [fn(now_ms), period_ms, next due, supervisor bit]
         if cfg.get("metering") and profile in ("motor", "compressor"):
             # Resolve the metering registers now, while the map is loaded; the
             # metering code itself is loaded by meterdev.start() after the map
@@ -51,32 +51,63 @@ class Device:
             self.meter_plan = ([(None, f[0], f[1], f[2], f[3]) for f in found],
                                self.bank.quality_slots(names))
 
-    async def rtu_task(self):
-        bit = self.sup.register()
-        sup = self.sup
-        rtu = self.rtu
-        uart = self.uart
-        chunk = self._chunk
-        import asyncio
-        stream = asyncio.StreamReader(uart.port)
+    def add_job(self, fn, period_ms):
+        """A periodic job fn(now_ms) run by the main loop between frames."""
+        self.jobs.append([fn, period_ms, ticks_ms(), 0])
+
+    def _wdt_job(self, now_ms):
+        if self.wdt.expired(now_ms):
+            self.wdt.fire()
+
+    def run(self):
+        """The main loop (never returns): serve the line, run due jobs between
+        frames, wait on the UART until the next job is due.
+
+        A superloop, not asyncio: no scheduler or task objects on the heap, and
+        nothing allocated per pass. Every job and the line server report to the
+        supervisor, which feeds the watchdog only when all have run, so a job
+        starved by the line (or a hung pass) resets the board.
+        """
+        import select
+        sup, rtu, uart, chunk = self.sup, self.rtu, self.uart, self._chunk
+        self.add_job(sup.tick, _SUP_PERIOD_MS)
+        if self.wdt is not None:
+            self.add_job(self._wdt_job, _WDT_PERIOD_MS)
+        jobs = self.jobs
+        for j in jobs:
+            j[3] = sup.register()
+        bit = sup.register()
+        poller = select.poll()
+        poller.register(uart.port, select.POLLIN)
         print("greenedge device: %s unit %d ready" % (self.cfg["profile"], self.cfg["unit"]))
         while True:
             sup.report(bit)
             if rtu.wait_us(ticks_us()) < 0:
-                sup.waiting |= bit
-                try:
-                    k = await stream.readinto(chunk)
-                finally:
-                    sup.waiting &= ~bit
+                # Between frames: run what is due, then wait for bytes at most
+                # until the next job is due.
+                now = ticks_ms()
+                wait = 1000
+                for j in jobs:
+                    d = ticks_diff(j[2], now)
+                    if d <= 0:
+                        sup.report(j[3])
+                        j[0](now)
+                        nxt = ticks_add(j[2], j[1])
+                        j[2] = nxt if ticks_diff(nxt, now) > 0 else ticks_add(now, j[1])
+                        d = ticks_diff(j[2], now)
+                    if d < wait:
+                        wait = d
+                for _ in poller.ipoll(wait):
+                    break
+                k = uart.readinto(chunk)
             else:
-                # Inside a frame: watch the line without yielding until the
-                # 3.5-character silence is over (at most ~1.75 ms above 19200
-                # baud), so the reply leaves on time whatever else is scheduled.
+                # Inside a frame: watch the line until the 3.5-character silence
+                # is over (at most ~1.75 ms above 19200 baud), so the reply
+                # leaves on time. 100 us steps: on a board a short busy wait, on
+                # the unix port a nanosleep, so devices sharing a host's cores
+                # do not burn them while the line is busy.
                 k = uart.readinto(chunk)
                 while not k and rtu.wait_us(ticks_us()) > 0:
-                    # 100 us steps: on a board a short busy wait, on the unix
-                    # port a nanosleep, so devices sharing a host's cores do
-                    # not burn them while the line is busy.
                     sleep_us(_STEP_US)
                     k = uart.readinto(chunk)
             if k:
@@ -84,31 +115,3 @@ class Device:
             r = rtu.poll(ticks_us())
             if r:
                 uart.write(rtu.tx, r)
-            elif rtu.wait_us(ticks_us()) < 0:
-                await asyncio.sleep_ms(0)  # let the other tasks run between frames
-
-    async def supervisor_task(self):
-        import asyncio
-        bit = self.sup.register()
-        while True:
-            self.sup.report(bit)
-            self.sup.tick(ticks_ms())
-            await asyncio.sleep_ms(_SUP_PERIOD_MS)
-
-    async def wdt_task(self):
-        import asyncio
-        while True:
-            if self.wdt.expired(ticks_ms()):
-                self.wdt.fire()
-            await asyncio.sleep_ms(100)
-
-    async def run(self):
-        import asyncio
-        asyncio.create_task(self.supervisor_task())
-        if self.metering is not None:
-            asyncio.create_task(self.metering.run())
-        for t in self.tasks:
-            asyncio.create_task(t)
-        if self.wdt is not None:
-            asyncio.create_task(self.wdt_task())
-        await self.rtu_task()

@@ -23,7 +23,4 @@ if dev.meter_plan is not None:
     del meterdev
     gc.collect()
 
-import asyncio  # noqa: E402
-from asyncio import StreamReader  # noqa: E402,F401  (lazy submodule: load it now, once)
-
-asyncio.run(dev.run())
+dev.run()

@@ -1,7 +1,7 @@
 """Metering task of a device: the meter, its sample source and the registers.
 
 Loaded only on boards with metering (motor and compressor profiles). Every
-10 ms it feeds the sets due at set_rate_hz through the viper kernel and
+10 ms (a job of the device's main loop) it feeds the sets due at set_rate_hz through the viper kernel and
 publishes each finished block (5 mains cycles) to the metering registers with
 quality; energy is persisted in steps (persist.EnergyStore). On the unix port
 the sample source is the synthetic ADC of hal/simadc.py; on a board, a
@@ -21,7 +21,6 @@ class MeteringTask:
         self.dev = dev
         self.bank = dev.bank
         self.outputs = dev.outputs
-        self.sup = dev.sup
         self.cfg = cfg = dev.cfg
         self.adc = adc
         self.store = store
@@ -41,6 +40,10 @@ class MeteringTask:
         self.sbuf = array("H", bytes(12 * _CHUNK))
         self.m_where, self.m_slots = plan  # resolved by Device (map order: _METER_KEYS)
         self.sets = 0
+        self.t_last = self.t_rep = ticks_us()
+        self.owed = 0  # sets due, in units of 1/1e6 set
+        self.sets_rep = 0
+        self.report = cfg.get("metering") == 2  # diagnostic: a status line every 5 s
 
     def _load_model(self):
         """Sim only, without a plant link: electrical state from what is driven
@@ -79,40 +82,31 @@ class MeteringTask:
         if self.store is not None:
             self.store.maybe_save(r["wh"])
 
-    async def run(self):
-        """Feed the meter at set_rate_hz in real time (the sim ADC stands in for a
-        hardware-paced ADC), publish each finished block to the registers."""
-        import asyncio
-        bit = self.sup.register()
+    def step(self, now_ms):
+        """Every 10 ms (a job of the main loop): feed the sets due at set_rate_hz
+        since the last step (the sim ADC stands in for a hardware-paced ADC),
+        publish each finished block to the registers."""
         meter, adc, buf = self.meter, self.adc, self.sbuf
-        t_last = ticks_us()
-        owed = 0  # sets due, in units of 1/1e6 set
-        report = self.cfg.get("metering") == 2  # diagnostic mode: a status line every 5 s
-        t_rep = t_last
-        sets_rep = 0
-        while True:
-            self.sup.report(bit)
-            self._load_model()
-            now = ticks_us()
-            owed += ticks_diff(now, t_last) * self.set_rate
-            t_last = now
-            while owed >= 1000000 * _CHUNK:
-                adc.fill(buf, _CHUNK)
-                meter.feed(buf, _CHUNK)
-                self.sets += _CHUNK
-                owed -= 1000000 * _CHUNK
-                r = meter.poll()
-                if r is not None:
-                    self._publish(r)
-            if report and ticks_diff(now, t_rep) >= 5000000:
-                import gc
-                print("metering: %d sets in %d ms, backlog %d sets, heap in use %d"
-                      % (self.sets - sets_rep, ticks_diff(now, t_rep) // 1000,
-                         owed // 1000000, gc.mem_alloc()))
-                t_rep = now
-                sets_rep = self.sets
-            await asyncio.sleep_ms(10)
-
+        self._load_model()
+        now = ticks_us()
+        self.owed += ticks_diff(now, self.t_last) * self.set_rate
+        self.t_last = now
+        while self.owed >= 1000000 * _CHUNK:
+            adc.fill(buf, _CHUNK)
+            meter.feed(buf, _CHUNK)
+            self.sets += _CHUNK
+            self.owed -= 1000000 * _CHUNK
+            r = meter.poll()
+            if r is not None:
+                self._publish(r)
+        if self.report and ticks_diff(now, self.t_rep) >= 5000000:
+            import gc
+            gc.collect()  # what stays live (the rest of the heap is garbage)
+            print("metering: %d sets in %d ms, backlog %d sets, heap live %d of %d"
+                  % (self.sets - self.sets_rep, ticks_diff(now, self.t_rep) // 1000,
+                     self.owed // 1000000, gc.mem_alloc(), gc.mem_alloc() + gc.mem_free()))
+            self.t_rep = now
+            self.sets_rep = self.sets
 
 
 def start(dev):
@@ -127,4 +121,5 @@ def start(dev):
         from persist import EnergyStore
         store = EnergyStore(cfg["state_dir"] + "/energy_%d.dat" % cfg["unit"], cfg["energy_step_wh"])
     dev.metering = MeteringTask(dev, Adc(cfg["set_rate_hz"]), store, dev.meter_plan)
+    dev.add_job(dev.metering.step, 10)
     dev.meter_plan = None

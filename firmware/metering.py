@@ -51,6 +51,8 @@ _S_VPREV = const(20)     # 20..22 previous centred V per phase
 _ACC = const(32)         # 32..61: per phase 5 sums x (lo, hi)
 _SNAP = const(64)        # 64..93: snapshot of the accumulators
 _NWORDS = const(96)
+_KEYS = ("v1", "v2", "v3", "i1", "i2", "i3", "p1", "p2", "p3",
+         "freq", "p", "s", "pf", "ac", "wh", "thd_i")
 
 
 @micropython.viper
@@ -243,7 +245,9 @@ class Meter:
         self.energy_wh = int(energy_wh)
         self.energy_rem_j = 0.0
         self.ac = False
-        self.values = {}
+        # poll() fills this dict in place (one table, allocated once): a
+        # caller that keeps a block's values copies them.
+        self.values = dict.fromkeys(_KEYS)
 
     def feed(self, buf, nsets):
         """Run the kernel over nsets sets in buf (array 'H'); allocation-free."""
@@ -253,14 +257,15 @@ class Meter:
         return (self.st[k + 1] - _HB) * _BASE + self.st[k]
 
     def poll(self):
-        """If a block finished: compute and return the values dict, else None."""
+        """If a block finished: compute the values and return them (self.values,
+        reused for every block), else None."""
         st = self.st
         if not st[_S_READY]:
             return None
         n = st[_S_SNAP_N]
         noac = st[_S_NOAC]
         c = self.cal
-        out = {}
+        out = self.values
         p_tot = 0.0
         s_tot = 0.0
         for p in range(3):
@@ -270,9 +275,9 @@ class Meter:
             vr = sqrt(max(svv - sv * sv / n, 0) / n) * c[p] if n else 0.0
             ir = sqrt(max(sii - si * si / n, 0) / n) * c[3 + p] if n else 0.0
             pw = (svi - sv * si / n) / n * c[p] * c[3 + p] if n else 0.0
-            out["v%d" % (p + 1)] = vr
-            out["i%d" % (p + 1)] = ir
-            out["p%d" % (p + 1)] = pw
+            out[_KEYS[p]] = vr
+            out[_KEYS[3 + p]] = ir
+            out[_KEYS[6 + p]] = pw
             p_tot += pw
             s_tot += vr * ir
         # Block length in sets, from crossing to crossing with sub-set fractions.
@@ -293,7 +298,6 @@ class Meter:
         out["wh"] = self.energy_wh
         out["thd_i"] = self._thd(out["freq"]) if self.ac else 0.0
         st[_S_READY] = 0
-        self.values = out
         return out
 
     def _thd(self, f):

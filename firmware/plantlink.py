@@ -194,21 +194,16 @@ class PlantLink:
         out[k], out[k + 1], out[k + 2], out[k + 3] = il >> 8, il & 0xFF, st >> 8, st & 0xFF
         return out
 
-    async def run(self):
-        import asyncio
-        sup = self.dev.sup
-        bit = sup.register()
+    def step(self, now_ms):
+        """A job of the device's main loop: apply every waiting message, answer each."""
         port = self.port
         buf = self.buf
         while True:
-            sup.report(bit)
-            while True:
-                n = port.recv(buf)
-                if not n:
-                    break
-                if self.apply(buf, n):
-                    port.send(self.reply(), len(self.out))
-            await asyncio.sleep_ms(_PERIOD_MS)
+            n = port.recv(buf)
+            if not n:
+                break
+            if self.apply(buf, n):
+                port.send(self.reply(), len(self.out))
 
 
 def start(dev, hal=None):
@@ -225,4 +220,4 @@ def start(dev, hal=None):
         port = StreamPort(hal.Uart(u["id"], u["tx"], u["rx"], u["de"], 115200, None))
     else:
         return
-    dev.tasks.append(PlantLink(dev, port).run())
+    dev.add_job(PlantLink(dev, port).step, _PERIOD_MS)

@@ -2,7 +2,7 @@
 
 The tty (a pty of the virtual RS-485 line, or a real USB adapter) is opened raw
 with termios, VMIN = VTIME = 0 so readinto() returns what is there (0 if
-nothing) and never blocks; asyncio waits on it through select.poll. Parity
+nothing) and never blocks; the main loop waits on it with select.poll. Parity
 cannot be set on a pty: the line emulates the character time, not the device.
 
 The watchdog is a software timer checked by its own task: on expiry the process

@@ -62,7 +62,7 @@ def run(f=50.0, fs=2400, va=1500.0, ia=1000.0, phi=0.0, seconds=1.0, nominal=50,
             micropython.heap_unlock()
         r = m.poll()
         if r:
-            blocks.append(r)
+            blocks.append(dict(r))  # poll() reuses its dict
         k += 64
     return m, blocks
 

@@ -44,6 +44,7 @@ def boot(argv):
         print("greenedge device: %s" % e)
         sys.exit(2)
     sys.modules.pop("fwconfig", None)
+    sys.modules.pop("adcsrc", None)  # checked the wiring; a board's ADC reloads it
     del fwconfig
     gc.collect()
     from device import Device

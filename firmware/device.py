@@ -26,7 +26,7 @@ class Device:
         profile = cfg["profile"]
         self.cfg = cfg
         self.uart = uart
-        self.bank = RegBank(profile)
+        self.bank = RegBank(profile, cfg.get("settings"))
         if cfg["comm_loss_timeout_s"] is not None:
             self.bank.set("comm_loss_timeout_s", cfg["comm_loss_timeout_s"])
         ident = (VENDOR, profile, "%d.%d.%d" % FW_VERSION, "",

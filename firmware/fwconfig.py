@@ -28,6 +28,15 @@ DEFAULTS = {
     "link": None,             # unix port: UDP port of the HIL plant link (plantlink.py)
     "link_tty": None,         # unix port: the plant link over a tty instead
     "link_uart": None,        # board in sim-input mode: {"id","tx","rx","de"} of the link UART
+    # Metering on a board (adcsrc.py, hal/adc_*.py):
+    "adc_pins": None,         # ADC inputs of V1 V2 V3 I1 I2 I3 (null: not wired)
+    "cal_v": None,            # V per ADC count, per phase (boards: required)
+    "cal_i": None,            # A per ADC count, per phase (boards: required)
+    "phase_deg": None,        # current sensors' phase lead per phase (CT error), degrees
+    "block_cycles": None,     # mains cycles per block (default 5 streaming, 1 in bursts)
+    "burst_every_ms": 1000,   # ESP32/STM32 (and the sim with adc_burst): one burst this often
+    "adc_burst": False,       # sim ADC: sample in bursts like an ESP32/STM32 board
+    "settings": None,         # {holding point: value}: the board's limits, set at boot
 }
 
 _BAUDS = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
@@ -85,11 +94,69 @@ def validate(cfg):
         if out["hal"] == "sim" or not isinstance(u, dict) \
                 or any(k not in u for k in ("id", "tx", "rx", "de")):
             raise ValueError("config link_uart: a board's {id, tx, rx, de}, got %r" % (u,))
+    _metering(out)
+    _settings(out)
     if out["hal"] != "sim":
         u = out["uart"]
         if not isinstance(u, dict) or any(k not in u for k in ("id", "tx", "rx", "de")):
             raise ValueError("config uart: need id, tx, rx and de pins, got %r" % (u,))
     return out
+
+
+def _numbers(cfg, key, n, lo, hi):
+    v = cfg[key]
+    if not isinstance(v, (list, tuple)) or len(v) != n \
+            or any(not isinstance(x, (int, float)) or not lo <= x <= hi for x in v):
+        raise ValueError("config %s: %d numbers in %g..%g, got %r" % (key, n, lo, hi, v))
+
+
+def _metering(out):
+    if out["metering"] and out["profile"] not in ("motor", "compressor"):
+        raise ValueError("config metering: the %s profile has no metering points" % out["profile"])
+    board = out["hal"] != "sim"
+    if out["metering"] and board:
+        for k in ("adc_pins", "cal_v", "cal_i"):
+            if out[k] is None:
+                raise ValueError("config %s: a board with metering needs it" % k)
+    if out["adc_pins"] is not None:
+        from adcsrc import chan_map
+        try:
+            chan_map(out["adc_pins"])
+        except ValueError as e:
+            raise ValueError("config " + str(e))
+    if out["cal_v"] is not None or out["cal_i"] is not None:
+        _numbers(out, "cal_v", 3, 1e-6, 1e3)
+        _numbers(out, "cal_i", 3, 1e-6, 1e4)
+    if out["phase_deg"] is not None:
+        _numbers(out, "phase_deg", 3, -20, 20)
+    if out["block_cycles"] is not None:
+        _int(out, "block_cycles", 1, 20)
+    _int(out, "burst_every_ms", 100, 60000)
+    if out["adc_burst"] and board:
+        raise ValueError("config adc_burst: the sim ADC's option (a board's HAL decides)")
+
+
+def _settings(out):
+    """Board limits: writable holding points of the profile, within their range."""
+    st = out["settings"]
+    if st is None:
+        return
+    if not isinstance(st, dict):
+        raise ValueError("config settings: expected {point: value}, got %r" % (st,))
+    left = dict(st)
+    for p in regmap.iter_points(out["profile"]):
+        name = p[regmap.F_NAME]
+        if name not in left:
+            continue
+        v = left.pop(name)
+        if p[regmap.F_TABLE] != regmap.HOLDING or p[regmap.F_ACCESS] != "rw" or name == "arm":
+            raise ValueError("config settings.%s: not a writable setting" % name)
+        if not isinstance(v, (int, float)) or not p[regmap.F_MIN] <= v <= p[regmap.F_MAX]:
+            raise ValueError("config settings.%s: %r outside %g..%g"
+                             % (name, v, p[regmap.F_MIN], p[regmap.F_MAX]))
+    for name in left:
+        raise ValueError("config settings.%s: no such point in profile %s"
+                         % (name, out["profile"]))
 
 
 _OPTS = {"--profile": ("profile", str), "--unit": ("unit", int), "--port": ("port", str),
@@ -98,7 +165,8 @@ _OPTS = {"--profile": ("profile", str), "--unit": ("unit", int), "--port": ("por
          "--reset-cause": ("reset_cause", int), "--set-rate": ("set_rate_hz", int),
          "--state-dir": ("state_dir", str), "--energy-step-wh": ("energy_step_wh", int),
          "--rated-kw": ("rated_kw", float), "--metering": ("metering", int),
-         "--link": ("link", int), "--link-tty": ("link_tty", str)}
+         "--link": ("link", int), "--link-tty": ("link_tty", str),
+         "--adc-burst": ("adc_burst", int), "--burst-every-ms": ("burst_every_ms", int)}
 
 
 def from_argv(argv):

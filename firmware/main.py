@@ -18,9 +18,10 @@ if dev.cfg["link"] or dev.cfg["link_tty"] or dev.cfg["link_uart"]:
     del plantlink
     gc.collect()
 if dev.meter_plan is not None:
-    import meterdev
-    meterdev.start(dev)
-    del meterdev
+    import meterboot
+    meterboot.start(dev)
+    del meterboot
+    del sys.modules["meterboot"]
     gc.collect()
 
 dev.run()

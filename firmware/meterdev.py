@@ -1,14 +1,15 @@
 """Metering task of a device: the meter, its sample source and the registers.
 
-Loaded only on boards with metering (motor and compressor profiles). Every
-10 ms (a job of the device's main loop) it feeds the sets due at set_rate_hz through the viper kernel and
-publishes each finished block (5 mains cycles) to the metering registers with
-quality; energy is persisted in steps (persist.EnergyStore). On the unix port
-the sample source is the synthetic ADC of hal/simadc.py; on a board, a
-hardware-paced ADC with the same fill(buf, nsets) interface.
+Loaded only on devices with metering (motor and compressor profiles). A job of
+the device's main loop every 10 ms: it takes the sets its ADC source has ready
+(streaming: sim, RP2040 DMA ring) or, every burst_every_ms, one burst (ESP32,
+STM32; each burst one block, energy over the time between bursts), feeds them
+through the viper kernel and publishes each finished block to the metering
+registers with quality. Energy is persisted in steps (persist.EnergyStore).
+Built by meterboot.start().
 """
 
-from time import ticks_diff, ticks_us
+from time import ticks_diff, ticks_ms, ticks_us
 
 from micropython import const
 
@@ -17,33 +18,25 @@ _CHUNK = const(32)
 
 
 class MeteringTask:
-    def __init__(self, dev, adc, store, plan):
-        self.dev = dev
+    def __init__(self, dev, adc, meter, store, plan):
+        """Built by meterboot.start() (boot-only code, dropped afterwards)."""
         self.bank = dev.bank
         self.outputs = dev.outputs
         self.cfg = cfg = dev.cfg
         self.adc = adc
+        self.meter = meter
         self.store = store
-        from array import array
-        from metering import Meter
-        self.set_rate = cfg.get("set_rate_hz", 2400)
-        rated_kw = cfg.get("rated_kw", 160.0)
-        v_pk = 230.0 * 1.41421356
-        i_rated_pk = rated_kw * 1000.0 / (1.7320508 * 400.0 * 0.86) * 1.41421356
-        # Calibration: 1500 counts = 230 V rms peak; 1800 counts = rated current peak.
-        self.cal_v = v_pk / 1500.0
-        self.cal_i = i_rated_pk / 1800.0
-        self.rated_kw = rated_kw
-        start_wh = self.store.saved if self.store is not None else 0
-        self.meter = Meter(self.set_rate, cfg.get("nominal_hz", 50), 5,
-                           [self.cal_v] * 3 + [self.cal_i] * 3, energy_wh=start_wh)
-        self.sbuf = array("H", bytes(12 * _CHUNK))
+        self.nburst = meter.burst_sets() if adc.burst else _CHUNK
+        self.sbuf = bytearray(12 * self.nburst)  # sets of 6 u16 (the kernels take ptr16)
+        self.burst_every = cfg["burst_every_ms"]
+        self.t_burst = ticks_ms()
         self.m_where, self.m_slots = plan  # resolved by Device (map order: _METER_KEYS)
         self.sets = 0
-        self.t_last = self.t_rep = ticks_us()
-        self.owed = 0  # sets due, in units of 1/1e6 set
+        self.gaps = 0
+        self.t_rep = ticks_us()
         self.sets_rep = 0
         self.report = cfg.get("metering") == 2  # diagnostic: a status line every 5 s
+        self.model = cfg["hal"] == "sim"
 
     def _load_model(self):
         """Sim only, without a plant link: electrical state from what is driven
@@ -83,43 +76,43 @@ class MeteringTask:
             self.store.maybe_save(r["wh"])
 
     def step(self, now_ms):
-        """Every 10 ms (a job of the main loop): feed the sets due at set_rate_hz
-        since the last step (the sim ADC stands in for a hardware-paced ADC),
-        publish each finished block to the registers."""
+        """A job of the main loop (every 10 ms): meter what the source has."""
         meter, adc, buf = self.meter, self.adc, self.sbuf
-        self._load_model()
-        now = ticks_us()
-        self.owed += ticks_diff(now, self.t_last) * self.set_rate
-        self.t_last = now
-        while self.owed >= 1000000 * _CHUNK:
-            adc.fill(buf, _CHUNK)
-            meter.feed(buf, _CHUNK)
-            self.sets += _CHUNK
-            self.owed -= 1000000 * _CHUNK
-            r = meter.poll()
-            if r is not None:
-                self._publish(r)
-        if self.report and ticks_diff(now, self.t_rep) >= 5000000:
-            import gc
-            gc.collect()  # what stays live (the rest of the heap is garbage)
-            print("metering: %d sets in %d ms, backlog %d sets, heap live %d of %d"
-                  % (self.sets - self.sets_rep, ticks_diff(now, self.t_rep) // 1000,
-                     self.owed // 1000000, gc.mem_alloc(), gc.mem_alloc() + gc.mem_free()))
-            self.t_rep = now
-            self.sets_rep = self.sets
+        if self.model:
+            self._load_model()
+        if adc.burst:
+            waited = ticks_diff(now_ms, self.t_burst)
+            if waited >= self.burst_every:
+                self.t_burst = now_ms
+                meter.restart()
+                n = adc.take(buf, self.nburst)
+                meter.feed(buf, n)
+                self.sets += n
+                r = meter.poll(waited / 1000.0)
+                if r is not None:
+                    self._publish(r)
+        else:
+            while True:
+                n = adc.take(buf, _CHUNK)
+                if not n:
+                    break
+                if adc.gaps != self.gaps:  # samples were lost: not one block across
+                    self.gaps = adc.gaps
+                    meter.restart()
+                meter.feed(buf, n)
+                self.sets += n
+                r = meter.poll()
+                if r is not None:
+                    self._publish(r)
+        if self.report:
+            now = ticks_us()
+            if ticks_diff(now, self.t_rep) >= 5000000:
+                import gc
+                gc.collect()  # what stays live (the rest of the heap is garbage)
+                backlog = adc.owed // 1000000 if hasattr(adc, "owed") else 0
+                print("metering: %d sets in %d ms, backlog %d sets, heap live %d of %d"
+                      % (self.sets - self.sets_rep, ticks_diff(now, self.t_rep) // 1000,
+                         backlog, gc.mem_alloc(), gc.mem_alloc() + gc.mem_free()))
+                self.t_rep = now
+                self.sets_rep = self.sets
 
-
-def start(dev):
-    """Second boot stage (main.py), after the register map and the boot code
-    have left the heap: attach the sample source and the energy store."""
-    cfg = dev.cfg
-    if dev.meter_plan is None or cfg["hal"] != "sim":
-        return  # boards: a hardware-paced ADC HAL plugs in here
-    from hal.simadc import Adc
-    store = None
-    if cfg["state_dir"]:
-        from persist import EnergyStore
-        store = EnergyStore(cfg["state_dir"] + "/energy_%d.dat" % cfg["unit"], cfg["energy_step_wh"])
-    dev.metering = MeteringTask(dev, Adc(cfg["set_rate_hz"]), store, dev.meter_plan)
-    dev.add_job(dev.metering.step, 10)
-    dev.meter_plan = None

@@ -203,6 +203,13 @@ def phase_comp(sensor_lead_deg, mux_delay_sets, set_rate_hz, nominal_hz=50):
     return int(round(256 * (1 - d)))
 
 
+def burst_sets(set_rate_hz, nominal_hz, cycles):
+    """Sets one burst must hold to end in a block (or a no-AC report) wherever
+    in the cycle it starts: up to one cycle to the first rising crossing, then
+    the block's cycles at 45 Hz (55 Hz on 60 Hz mains)."""
+    return int((1.1 + cycles * 1.12) * set_rate_hz / nominal_hz) + 2
+
+
 class Meter:
     """Metering for one 3-phase feeder. See the module docstring for the method.
 
@@ -213,7 +220,7 @@ class Meter:
     """
 
     def __init__(self, set_rate_hz, nominal_hz=50, cycles=5, cal=None, phi_q8=(256, 256, 256),
-                 hyst_counts=40, energy_wh=0):
+                 hyst_counts=40, energy_wh=0, noac_cycles=None):
         if not 500 <= set_rate_hz <= 20000:
             raise ValueError("set_rate_hz %r outside 500..20000" % (set_rate_hz,))
         if nominal_hz not in (50, 60):
@@ -234,7 +241,12 @@ class Meter:
         self.st[_S_WMAX] = per_block
         self.st[_S_CPB] = cycles
         self.st[_S_HYST] = hyst_counts
-        self.st[_S_NMAX] = int(2.5 * set_rate_hz * cycles / nominal_hz)
+        # No AC: close the block after this many nominal cycles without one
+        # (2.5 blocks while streaming; a burst board passes what one burst holds).
+        noac = 2.5 * cycles if noac_cycles is None else noac_cycles
+        if not 1.2 <= noac <= 2.5 * cycles + 1:
+            raise ValueError("noac_cycles %r outside 1.2..%.1f" % (noac, 2.5 * cycles + 1))
+        self.st[_S_NMAX] = int(noac * set_rate_hz / nominal_hz)
         for p in range(3):
             self.st[_S_PHI + p] = phi_q8[p]
         self.st[_S_ABOVE] = 1  # wait for V1 to go low first: the first rise is a whole one
@@ -249,6 +261,21 @@ class Meter:
         # caller that keeps a block's values copies them.
         self.values = dict.fromkeys(_KEYS)
 
+    def restart(self):
+        """Drop the open block (the samples that follow are not contiguous with
+        it: a burst board's next burst); a finished block waiting for poll() and
+        the energy stay."""
+        st = self.st
+        _zero(st, _ACC)
+        st[_S_N] = 0
+        st[_S_CYC] = 0
+        st[_S_ABOVE] = 1
+        st[_S_WAVE] = 0
+        st[_S_FRAC0] = 0
+
+    def burst_sets(self):
+        return burst_sets(self.fs, self.nominal, self.st[_S_CPB])
+
     def feed(self, buf, nsets):
         """Run the kernel over nsets sets in buf (array 'H'); allocation-free."""
         return _feed(buf, nsets, self.st, self.wave)
@@ -256,9 +283,12 @@ class Meter:
     def _sum(self, k):
         return (self.st[k + 1] - _HB) * _BASE + self.st[k]
 
-    def poll(self):
+    def poll(self, dt_s=None):
         """If a block finished: compute the values and return them (self.values,
-        reused for every block), else None."""
+        reused for every block), else None.
+
+        Energy counts the block's power over the block's own length, or over
+        dt_s when given (a burst board: the time since the previous burst)."""
         st = self.st
         if not st[_S_READY]:
             return None
@@ -289,7 +319,10 @@ class Meter:
         out["s"] = s_tot
         out["pf"] = p_tot / s_tot if s_tot > 1e-9 else 0.0
         out["ac"] = self.ac
-        dt = dur_sets / self.fs if self.ac else n / self.fs
+        if dt_s is not None:
+            dt = dt_s
+        else:
+            dt = dur_sets / self.fs if self.ac else n / self.fs
         if p_tot > 0:
             self.energy_rem_j += p_tot * dt
             while self.energy_rem_j >= 3600.0:

@@ -40,9 +40,11 @@ def _key(tc, hi, lo):
 
 
 class RegBank:
-    def __init__(self, profile):
+    def __init__(self, profile, settings=None):
+        """settings: {holding point: value} replacing the map's defaults (the
+        board's limits, validated by fwconfig)."""
         import regsetup
-        regsetup.build(self, profile)
+        regsetup.build(self, profile, settings)
 
     # ---- named access (setup and slow paths; the code lives in regsetup) ----
     def lookup(self, names):

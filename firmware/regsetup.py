@@ -7,7 +7,7 @@ from array import array
 import regmap
 from regbank import K_HOLE, K_RO, K_RW1, K_RW2, K_RW2B, _TYPE_CODES, _key
 
-def build(self, profile):
+def build(self, profile, settings=None):
     self.profile = profile
     n = {}
     for t in regmap.TABLES:
@@ -64,7 +64,9 @@ def build(self, profile):
             self.hr_lim[4 * a + 1] = klo[1]
             self.hr_lim[4 * a + 2] = khi[0]
             self.hr_lim[4 * a + 3] = khi[1]
-        if rw and p[regmap.F_DEFAULT] is not None:
+        if rw and settings and name in settings:
+            _store(self, table, a, p, settings[name])
+        elif rw and p[regmap.F_DEFAULT] is not None:
             _store(self, table, a, p, p[regmap.F_DEFAULT])
     self.ir[0] = regmap.MAP_VERSION
     self.ir[1] = regmap.PROFILE_IDS[profile]

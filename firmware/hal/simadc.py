@@ -1,7 +1,9 @@
 """Synthetic ADC for the unix port: a simulated device with physics, standing in
-for the board's hardware-paced ADC (same fill(buf, nsets) interface)."""
+for a board's ADC with the same source interface (adcsrc.py): streaming in real
+time like the RP2040's DMA ring, or in bursts like an ESP32 or STM32 board."""
 
 from array import array
+from time import ticks_diff, ticks_us
 
 import micropython
 
@@ -26,8 +28,12 @@ class Adc:
     from the built-in load model (see Device).
     """
 
-    def __init__(self, set_rate_hz, seed=1):
+    def __init__(self, set_rate_hz, seed=1, burst=False):
         self.rate = set_rate_hz
+        self.burst = burst
+        self.gaps = 0
+        self.t_last = ticks_us()
+        self.owed = 0  # sets due, in units of 1/1e6 set
         self.tab = _table()
         self.st = array("i", [0] * 8)  # phase, step, v_pk, i_pk, lag, h3 (Q8), rng
         self.st[6] = seed
@@ -43,6 +49,30 @@ class Adc:
 
     def fill(self, buf, nsets):
         _fill(buf, nsets, self.st, self.tab)
+
+    def mux_delay(self, phase):
+        return 0.0  # all channels of a set at the same instant
+
+    def take(self, buf, nsets):
+        """Streaming: the sets due since the last call at the set rate (at most
+        nsets). Burst: nsets contiguous sets now, the waveform having run on
+        in between (a burst starts anywhere in the cycle, as on a board)."""
+        now = ticks_us()
+        el = ticks_diff(now, self.t_last)
+        self.t_last = now
+        if self.burst:
+            st = self.st
+            st[0] = (st[0] + (el * self.rate // 1000000) * st[1]) & 0xFFFFFF
+            _fill(buf, nsets, st, self.tab)
+            return nsets
+        self.owed += el * self.rate
+        n = self.owed // 1000000
+        if n > nsets:
+            n = nsets
+        if n:
+            _fill(buf, n, self.st, self.tab)
+            self.owed -= n * 1000000
+        return n
 
 
 @micropython.viper

@@ -126,6 +126,38 @@ check("energy Wh int", 1.0 if isinstance(m.energy_wh, int) else 0.0, 1.0, 0.0, r
 check("energy Wh", m.energy_wh + m.energy_rem_j / 3600, 2250000 * nblocks * 0.1 / 3600, 0.001)
 check("remainder bounded", 1.0 if 0 <= m.energy_rem_j < 3600 else 0.0, 1.0, 0.0, rel=False)
 
+# Bursts (ESP32/STM32 boards): one-cycle blocks, each burst starting anywhere
+# in the cycle after a gap; energy counts each burst's power over the time
+# between bursts (dt_s), so 10 bursts 0.5 s apart = 5 s of 2.25 MW.
+m = Meter(2400, cycles=1, cal=[1.0] * 6, noac_cycles=1.42)
+n = m.burst_sets()
+bbuf = array("H", [0] * (6 * n))
+got = 0
+for b in range(10):
+    m.restart()
+    synth(bbuf, random.randrange(48) + 1000 * b, n, 2400, 50.0, 1500.0, 1000.0, 60.0)
+    m.feed(bbuf, n)
+    r = m.poll(0.5)
+    if r:
+        got += 1
+        check("burst %d vrms" % b, r["v2"], 1500 / math.sqrt(2), 0.003)
+        check("burst %d pf" % b, r["pf"], 0.5, 0.005, rel=False)
+        check("burst %d freq" % b, r["freq"], 50.0, 0.02, rel=False)
+check("every burst ends in a block", got, 10, 0, rel=False)
+check("burst energy", m.energy_wh + m.energy_rem_j / 3600, 1125000 * 5.0 / 3600, 0.002)
+for f in (45.5, 54.5):  # the burst holds a block at the edges of the band
+    m = Meter(2400, cycles=1, noac_cycles=1.42)
+    m.restart()
+    synth(bbuf, 7, n, 2400, f, 1500.0, 1000.0, 0.0)
+    m.feed(bbuf, n)
+    r = m.poll(0.5)
+    check("burst at %.1f Hz is a block" % f, 1.0 if r and r["ac"] else 0.0, 1.0, 0.0, rel=False)
+m = Meter(2400, cycles=1, noac_cycles=1.42)
+synth(bbuf, 0, n, 2400, 50.0, 0.0, 0.0, 0.0)
+m.feed(bbuf, n)
+r = m.poll(0.5)
+check("burst without AC says so", 1.0 if r and not r["ac"] else 0.0, 1.0, 0.0, rel=False)
+
 if fails:
     print("FAILED", fails)
     sys.exit(1)

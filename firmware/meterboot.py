@@ -1,0 +1,63 @@
+"""Metering boot (main.py's second stage; dropped from the heap afterwards):
+the board's sample source, the meter with its calibration, the energy store.
+
+Calibration per channel (cal_v, cal_i: V and A per ADC count) and the current
+sensors' phase lead (phase_deg) come from the board config; the multiplexing
+delay between a phase's V and I samples comes from the source; the sim ADC's
+calibration follows rated_kw.
+"""
+
+
+def sim_calibration(rated_kw):
+    """Sim ADC: 1500 counts = 230 V rms peak; 1800 counts = rated current peak."""
+    v_pk = 230.0 * 1.41421356
+    i_rated_pk = rated_kw * 1000.0 / (1.7320508 * 400.0 * 0.86) * 1.41421356
+    return [v_pk / 1500.0] * 3, [i_rated_pk / 1800.0] * 3
+
+
+def _adc(cfg, burst_sets):
+    """The board's sample source (config adc_pins), or the sim ADC."""
+    hal, rate = cfg["hal"], cfg["set_rate_hz"]
+    if hal == "rp2":
+        from hal.adc_rp2 import Adc
+        return Adc(rate, cfg["adc_pins"])
+    if hal == "esp32":
+        from hal.adc_esp32 import Adc
+        return Adc(rate, cfg["adc_pins"])
+    if hal == "stm32":
+        from hal.adc_stm32 import Adc
+        return Adc(rate, cfg["adc_pins"], burst_sets)
+    from hal.simadc import Adc
+    return Adc(rate, burst=bool(cfg["adc_burst"]))
+
+
+def start(dev):
+    """Second boot stage (main.py), after the register map and the boot code
+    have left the heap: attach the sample source and the energy store."""
+    cfg = dev.cfg
+    if dev.meter_plan is None:
+        return
+    import gc
+    from metering import Meter, burst_sets, phase_comp
+    gc.collect()  # each load leaves its file buffer behind: collect between them
+    from meterdev import MeteringTask
+    gc.collect()
+    store = None
+    if cfg["state_dir"]:
+        from persist import EnergyStore
+        store = EnergyStore(cfg["state_dir"] + "/energy_%d.dat" % cfg["unit"], cfg["energy_step_wh"])
+    # The STM32 source allocates its buffers for exactly one burst.
+    rate, nominal = cfg["set_rate_hz"], cfg["nominal_hz"]
+    adc = _adc(cfg, burst_sets(rate, nominal, cfg["block_cycles"] or 1))
+    cal_v, cal_i = cfg["cal_v"], cfg["cal_i"]
+    if cal_v is None:
+        cal_v, cal_i = sim_calibration(cfg["rated_kw"])
+    lead = cfg["phase_deg"] or (0.0, 0.0, 0.0)
+    phi = [phase_comp(lead[p], adc.mux_delay(p), rate, nominal) for p in range(3)]
+    cycles = cfg["block_cycles"] or (1 if adc.burst else 5)
+    meter = Meter(rate, nominal, cycles, list(cal_v) + list(cal_i), phi,
+                  energy_wh=store.saved if store is not None else 0,
+                  noac_cycles=cycles * 1.12 + 0.3 if adc.burst else None)
+    dev.metering = MeteringTask(dev, adc, meter, store, dev.meter_plan)
+    dev.meter_plan = None
+    dev.add_job(dev.metering.step, 10)

@@ -87,15 +87,52 @@ def cmd_device(a):
         return 130
 
 
+def _load_board(path):
+    try:
+        cfg = json.loads(Path(path).read_text())
+    except OSError as e:
+        raise UserError("board file %s: %s" % (path, e.strerror or e))
+    except ValueError as e:
+        raise UserError("board file %s: not valid JSON (%s)" % (path, e))
+    if not isinstance(cfg, dict):
+        raise UserError("board file %s: expected a JSON object" % path)
+    return {k: v for k, v in cfg.items() if not k.startswith("_")}  # "_about": comments
+
+
 def _board_config(a):
-    hal = a.hal or BOARD_HAL.get(a.arch)
-    if hal is None:
-        raise UserError("--arch %s is not a board architecture" % a.arch)
-    cfg = {"profile": a.profile, "unit": a.unit, "baud": a.baud, "parity": a.parity,
-           "hal": hal, "uart": {"id": a.uart_id, "tx": a.tx, "rx": a.rx, "de": a.de},
-           "model": ARCHES[a.arch]}
-    if a.comm_loss_s is not None:
-        cfg["comm_loss_timeout_s"] = a.comm_loss_s
+    """(config, arch) from --board FILE and/or the options (options win)."""
+    if a.board:
+        cfg = _load_board(a.board)
+        arch = {v: k for k, v in BOARD_HAL.items()}.get(cfg.get("hal"))
+        if arch is None:
+            raise UserError("board file %s: hal %r is not rp2, esp32 or stm32"
+                            % (a.board, cfg.get("hal")))
+        if a.arch and a.arch != arch:
+            raise UserError("--arch %s does not match the board's hal %s" % (a.arch, cfg["hal"]))
+        if a.profile and a.profile != cfg.get("profile"):
+            raise UserError("--profile %s does not match the board's profile %s"
+                            % (a.profile, cfg.get("profile")))
+    else:
+        if not a.profile or not a.arch:
+            raise UserError("give --board FILE, or --profile and --arch")
+        arch = a.arch
+        hal = a.hal or BOARD_HAL.get(arch)
+        if hal is None:
+            raise UserError("--arch %s is not a board architecture" % arch)
+        cfg = {"profile": a.profile, "hal": hal, "uart": {"id": 0, "tx": 0, "rx": 1, "de": 2}}
+    if a.hal and a.board and a.hal != cfg["hal"]:
+        raise UserError("--hal %s does not match the board's hal %s" % (a.hal, cfg["hal"]))
+    cfg.setdefault("model", ARCHES[arch])
+    for key, v in (("unit", a.unit), ("baud", a.baud), ("parity", a.parity),
+                   ("comm_loss_timeout_s", a.comm_loss_s)):
+        if v is not None:
+            cfg[key] = v
+    cfg.setdefault("unit", 1)
+    uart = dict(cfg.get("uart") or {})
+    for key, v in (("id", a.uart_id), ("tx", a.tx), ("rx", a.rx), ("de", a.de)):
+        if v is not None:
+            uart[key] = v
+    cfg["uart"] = uart
     if a.link_uart:
         try:
             i, tx, rx, de = (int(x) for x in a.link_uart.split(","))
@@ -108,25 +145,25 @@ def _board_config(a):
         import fwconfig
         fwconfig.validate(cfg)
     except ValueError as e:
-        raise UserError(str(e))
+        raise UserError(("board file %s: " % a.board if a.board else "") + str(e))
     finally:
         sys.path.pop(0)
-    return cfg
+    return cfg, arch
 
 
 def cmd_firmware_build(a):
-    cfg = _board_config(a)
-    out = Path(a.out or ("build/firmware-%s-%s" % (a.profile, a.arch)))
+    cfg, arch = _board_config(a)
+    out = Path(a.out or ("build/firmware-%s-%s" % (cfg["profile"], arch)))
     if out.exists() and any(out.iterdir()) and not (out / "config.json").exists():
         raise UserError("%s exists and is not a firmware folder; choose another --out" % out)
     try:
-        files = mpvm.compile_firmware(out, a.arch)
+        files = mpvm.compile_firmware(out, arch)
     except RuntimeError as e:
         raise UserError(str(e))
     (out / "config.json").write_text(json.dumps(cfg, indent=1) + "\n")
     size = sum(f.stat().st_size for f in files)
     print("built %d modules (%d bytes) + config.json for %s (%s) in %s"
-          % (len(files), size, a.profile, ARCHES[a.arch], out))
+          % (len(files), size, cfg["profile"], ARCHES[arch], out))
     return 0
 
 
@@ -214,17 +251,19 @@ def build_parser():
     fw = sub.add_parser("firmware", help="build or flash board firmware")
     fsub = fw.add_subparsers(dest="fwcmd", required=True)
     p = fsub.add_parser("build", help="compile a deployable folder for a board")
-    p.add_argument("--profile", choices=regmap.PROFILES, required=True)
-    p.add_argument("--arch", choices=sorted(ARCHES), required=True)
+    p.add_argument("--board", metavar="FILE",
+                   help="a board file (boards/*.json: pins, channels, calibration, limits)")
+    p.add_argument("--profile", choices=regmap.PROFILES)
+    p.add_argument("--arch", choices=sorted(ARCHES))
     p.add_argument("--out")
-    p.add_argument("--unit", type=_unit, default=1)
-    p.add_argument("--baud", type=int, default=115200)
-    p.add_argument("--parity", choices=("E", "O", "N"), default="E")
+    p.add_argument("--unit", type=_unit)
+    p.add_argument("--baud", type=int)
+    p.add_argument("--parity", choices=("E", "O", "N"))
     p.add_argument("--hal", choices=("rp2", "esp32", "stm32"))
-    p.add_argument("--uart-id", type=int, default=0)
-    p.add_argument("--tx", type=int, default=0)
-    p.add_argument("--rx", type=int, default=1)
-    p.add_argument("--de", type=int, default=2, help="RS-485 driver-enable pin")
+    p.add_argument("--uart-id", type=int)
+    p.add_argument("--tx", type=int)
+    p.add_argument("--rx", type=int)
+    p.add_argument("--de", type=int, help="RS-485 driver-enable pin")
     p.add_argument("--comm-loss-s", type=float)
     p.add_argument("--link-uart", metavar="ID,TX,RX,DE",
                    help="sim-input mode for the HIL bench: the plant link's UART (docs/hil.md)")

@@ -44,13 +44,16 @@ def boot(argv):
         print("greenedge device: %s" % e)
         sys.exit(2)
     sys.modules.pop("fwconfig", None)
-    sys.modules.pop("adcsrc", None)  # checked the wiring; a board's ADC reloads it
+    sys.modules.pop("adcmap", None)  # checked the wiring; a board's ADC reloads it
     del fwconfig
     gc.collect()
     from device import Device
     gc.collect()
     dev = Device(cfg, uart, hal.Wdt(cfg["wdt_ms"]), hal.reset_cause(cfg["reset_cause"]))
     dev.hal = hal  # the plant link's UART (sim-input mode) is built by the same HAL
+    if cfg["ain"] or cfg["din"] or cfg["outputs"]:
+        import boardio  # names resolve now, while the register map is loaded
+        boardio.start(dev, hal, cfg)
     gc.collect()
     return dev
 

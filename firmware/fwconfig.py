@@ -37,6 +37,10 @@ DEFAULTS = {
     "burst_every_ms": 1000,   # ESP32/STM32 (and the sim with adc_burst): one burst this often
     "adc_burst": False,       # sim ADC: sample in bursts like an ESP32/STM32 board
     "settings": None,         # {holding point: value}: the board's limits, set at boot
+    # Field signals on a board's pins (boardio.py):
+    "ain": None,              # [{point, pin, lo, hi, tau_s, counts_per_ma, offset, status}]
+    "din": None,              # {discrete point: pin | {pin, invert}}
+    "outputs": None,          # {command point: pin | {pin, freq}}
 }
 
 _BAUDS = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
@@ -56,6 +60,8 @@ def _int(cfg, key, lo, hi):
 def validate(cfg):
     out = dict(DEFAULTS)
     for k in cfg:
+        if k.startswith("_"):
+            continue  # "_about" and the like: comments in a board file
         if k not in DEFAULTS:
             raise ValueError("config: unknown key %r" % (k,))
         out[k] = cfg[k]
@@ -96,6 +102,13 @@ def validate(cfg):
             raise ValueError("config link_uart: a board's {id, tx, rx, de}, got %r" % (u,))
     _metering(out)
     _settings(out)
+    if out["ain"] is not None or out["din"] is not None or out["outputs"] is not None:
+        import boardcfg  # board-only checks: not loaded on the unix port's heap
+        try:
+            boardcfg.check(out)
+        finally:
+            import sys
+            sys.modules.pop("boardcfg", None)
     if out["hal"] != "sim":
         u = out["uart"]
         if not isinstance(u, dict) or any(k not in u for k in ("id", "tx", "rx", "de")):
@@ -119,7 +132,7 @@ def _metering(out):
             if out[k] is None:
                 raise ValueError("config %s: a board with metering needs it" % k)
     if out["adc_pins"] is not None:
-        from adcsrc import chan_map
+        from adcmap import chan_map
         try:
             chan_map(out["adc_pins"])
         except ValueError as e:

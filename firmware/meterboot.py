@@ -33,31 +33,38 @@ def _adc(cfg, burst_sets):
 
 def start(dev):
     """Second boot stage (main.py), after the register map and the boot code
-    have left the heap: attach the sample source and the energy store."""
+    have left the heap: attach the sample source and the energy store.
+
+    The big buffers come first (the sample buffer, the meter's wave buffer),
+    while the heap still has the register map's space in one piece; the code
+    loads after them into what is left."""
     cfg = dev.cfg
     if dev.meter_plan is None:
         return
     import gc
     from metering import Meter, burst_sets, phase_comp
-    gc.collect()  # each load leaves its file buffer behind: collect between them
+    rate, nominal = cfg["set_rate_hz"], cfg["nominal_hz"]
+    burst = cfg["hal"] in ("esp32", "stm32") or bool(cfg["adc_burst"])
+    cycles = cfg["block_cycles"] or (1 if burst else 5)
+    nbuf = burst_sets(rate, nominal, cycles) if burst else 32
+    sbuf = bytearray(12 * nbuf)  # sets of 6 u16 (the kernels take ptr16)
+    cal_v, cal_i = cfg["cal_v"], cfg["cal_i"]
+    if cal_v is None:
+        cal_v, cal_i = sim_calibration(cfg["rated_kw"])
+    meter = Meter(rate, nominal, cycles, list(cal_v) + list(cal_i),
+                  noac_cycles=cycles * 1.12 + 0.3 if burst else None)
+    gc.collect()  # each module load leaves its file buffer behind
+    adc = _adc(cfg, nbuf)
+    lead = cfg["phase_deg"] or (0.0, 0.0, 0.0)
+    meter.set_phase([phase_comp(lead[p], adc.mux_delay(p), rate, nominal) for p in range(3)])
+    gc.collect()
     from meterdev import MeteringTask
     gc.collect()
     store = None
     if cfg["state_dir"]:
         from persist import EnergyStore
         store = EnergyStore(cfg["state_dir"] + "/energy_%d.dat" % cfg["unit"], cfg["energy_step_wh"])
-    # The STM32 source allocates its buffers for exactly one burst.
-    rate, nominal = cfg["set_rate_hz"], cfg["nominal_hz"]
-    adc = _adc(cfg, burst_sets(rate, nominal, cfg["block_cycles"] or 1))
-    cal_v, cal_i = cfg["cal_v"], cfg["cal_i"]
-    if cal_v is None:
-        cal_v, cal_i = sim_calibration(cfg["rated_kw"])
-    lead = cfg["phase_deg"] or (0.0, 0.0, 0.0)
-    phi = [phase_comp(lead[p], adc.mux_delay(p), rate, nominal) for p in range(3)]
-    cycles = cfg["block_cycles"] or (1 if adc.burst else 5)
-    meter = Meter(rate, nominal, cycles, list(cal_v) + list(cal_i), phi,
-                  energy_wh=store.saved if store is not None else 0,
-                  noac_cycles=cycles * 1.12 + 0.3 if adc.burst else None)
-    dev.metering = MeteringTask(dev, adc, meter, store, dev.meter_plan)
+        meter.energy_wh = store.saved
+    dev.metering = MeteringTask(dev, adc, meter, store, dev.meter_plan, sbuf, nbuf)
     dev.meter_plan = None
     dev.add_job(dev.metering.step, 10)

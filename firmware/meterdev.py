@@ -11,14 +11,12 @@ Built by meterboot.start().
 
 from time import ticks_diff, ticks_ms, ticks_us
 
-from micropython import const
 
 _METER_KEYS = ("v1", "v2", "v3", "i1", "i2", "i3", "p", "s", "pf", "freq", "wh", "thd_i")
-_CHUNK = const(32)
 
 
 class MeteringTask:
-    def __init__(self, dev, adc, meter, store, plan):
+    def __init__(self, dev, adc, meter, store, plan, sbuf, nbuf):
         """Built by meterboot.start() (boot-only code, dropped afterwards)."""
         self.bank = dev.bank
         self.outputs = dev.outputs
@@ -26,8 +24,8 @@ class MeteringTask:
         self.adc = adc
         self.meter = meter
         self.store = store
-        self.nburst = meter.burst_sets() if adc.burst else _CHUNK
-        self.sbuf = bytearray(12 * self.nburst)  # sets of 6 u16 (the kernels take ptr16)
+        self.sbuf = sbuf  # nbuf sets: one burst, or a chunk while streaming
+        self.nburst = nbuf
         self.burst_every = cfg["burst_every_ms"]
         self.t_burst = ticks_ms()
         self.m_where, self.m_slots = plan  # resolved by Device (map order: _METER_KEYS)
@@ -93,7 +91,7 @@ class MeteringTask:
                     self._publish(r)
         else:
             while True:
-                n = adc.take(buf, _CHUNK)
+                n = adc.take(buf, self.nburst)
                 if not n:
                     break
                 if adc.gaps != self.gaps:  # samples were lost: not one block across

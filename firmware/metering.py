@@ -227,9 +227,6 @@ class Meter:
             raise ValueError("nominal_hz %r is not 50 or 60" % (nominal_hz,))
         if not 1 <= cycles <= 20:
             raise ValueError("cycles %r outside 1..20" % (cycles,))
-        for ph in phi_q8:
-            if not 0 <= ph <= 256:
-                raise ValueError("phi_q8 %r outside 0..256" % (ph,))
         self.fs = set_rate_hz
         self.nominal = nominal_hz
         self.cal = list(cal) if cal else [1.0] * 6
@@ -247,8 +244,7 @@ class Meter:
         if not 1.2 <= noac <= 2.5 * cycles + 1:
             raise ValueError("noac_cycles %r outside 1.2..%.1f" % (noac, 2.5 * cycles + 1))
         self.st[_S_NMAX] = int(noac * set_rate_hz / nominal_hz)
-        for p in range(3):
-            self.st[_S_PHI + p] = phi_q8[p]
+        self.set_phase(phi_q8)
         self.st[_S_ABOVE] = 1  # wait for V1 to go low first: the first rise is a whole one
         for p in range(3):
             self.st[_S_VPREV + p] = _MID
@@ -260,6 +256,13 @@ class Meter:
         # poll() fills this dict in place (one table, allocated once): a
         # caller that keeps a block's values copies them.
         self.values = dict.fromkeys(_KEYS)
+
+    def set_phase(self, phi_q8):
+        """Phase compensation per phase (see phase_comp)."""
+        for p in range(3):
+            if not 0 <= phi_q8[p] <= 256:
+                raise ValueError("phi_q8 %r outside 0..256" % (phi_q8[p],))
+            self.st[_S_PHI + p] = phi_q8[p]
 
     def restart(self):
         """Drop the open block (the samples that follow are not contiguous with

@@ -167,6 +167,11 @@ def outputs(profile):
     return _profile_module(profile).OUTPUTS
 
 
+def derived(profile):
+    """Discrete inputs the device sets itself besides the outputs' feedbacks."""
+    return getattr(_profile_module(profile), "DERIVED", ())
+
+
 def iter_points(profile):
     """Yield a profile's points (common block first) one at a time.
 

@@ -31,9 +31,9 @@ def test_compile_error_is_reported(tmp_path, monkeypatch):
 
 
 BOARDS = {
-    "rp2": ["hal/rp2.py", "hal/rs485.py"],
-    "esp32": ["hal/esp32.py", "hal/rs485.py"],
-    "stm32": ["hal/stm32.py", "hal/rs485.py"],
+    "rp2": ["hal/rp2.py", "hal/rs485.py", "hal/adc_rp2.py"],
+    "esp32": ["hal/esp32.py", "hal/rs485.py", "hal/adc_esp32.py"],
+    "stm32": ["hal/stm32.py", "hal/rs485.py", "hal/adc_stm32.py"],
 }
 
 

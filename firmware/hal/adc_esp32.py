@@ -16,7 +16,7 @@ from time import ticks_add, ticks_diff, ticks_us
 import micropython
 from machine import ADC, Pin
 
-from adcsrc import MISSING, chan_map, mux_delay
+from adcmap import MISSING, chan_map, mux_delay
 
 _READ_US = 40  # one read_u16 on ADC1, measured order of magnitude
 

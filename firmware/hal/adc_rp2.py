@@ -21,7 +21,8 @@ import uctypes
 from machine import ADC, mem32
 from micropython import const
 
-from adcsrc import chan_map, mux_delay, unpack_ring
+from adcmap import chan_map, mux_delay
+from adcsrc import unpack_ring
 
 _CS = const(0x4004C000)
 _FCS = const(0x4004C008)
@@ -88,7 +89,7 @@ class Adc:
 
     def take(self, buf, nsets):
         nch = self.nch
-        remaining = self.dma.count
+        remaining = self.dma.count  # TRANS_COUNT: transfers left (rp2.DMA docs)
         written = _COUNT - remaining
         if mem32[_FCS] & _FCS_OVER or written - self.done > _RING_N - nch \
                 or remaining < (1 << 20):

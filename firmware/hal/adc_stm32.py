@@ -13,7 +13,8 @@ from array import array
 
 import pyb
 
-from adcsrc import MISSING, chan_map, mid_slot, put_slot
+from adcmap import MISSING, chan_map
+from adcsrc import mid_slot, put_slot
 
 _TIMER = 6  # a basic timer, free on pyboards
 

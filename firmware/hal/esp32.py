@@ -5,7 +5,7 @@ ports; DE is driven as a plain pin (hal/rs485.py) so the same wiring works
 everywhere.
 """
 
-from machine import UART
+from machine import ADC, PWM, UART, Pin
 
 from hal.rs485 import Rs485, Wdt, reset_cause as _reset_cause  # noqa: F401  (Wdt re-exported)
 
@@ -18,3 +18,19 @@ def Uart(uart_id, tx, rx, de, baud, parity=0):
 def reset_cause(arg=None):
     return _reset_cause(("PWRON_RESET", "WDT_RESET", "SOFT_RESET", "HARD_RESET",
                          "DEEPSLEEP_RESET"))
+
+
+def ain(pin):
+    return ADC(Pin(pin), atten=ADC.ATTN_11DB)  # 0..3.1 V
+
+
+def din(pin):
+    return Pin(pin, Pin.IN, Pin.PULL_UP)
+
+
+def dout(pin):
+    return Pin(pin, Pin.OUT, value=0)
+
+
+def aout(pin, freq):
+    return PWM(Pin(pin), freq=freq, duty_u16=0)

@@ -4,7 +4,7 @@ Thin on purpose: all logic lives in the shared modules and is tested on the unix
 port; what boards share is in hal/rs485.py.
 """
 
-from machine import UART, Pin
+from machine import ADC, PWM, UART, Pin
 
 from hal.rs485 import Rs485, Wdt as _Wdt, reset_cause as _reset_cause
 
@@ -20,3 +20,20 @@ def Wdt(timeout_ms):
 
 def reset_cause(arg=None):
     return _reset_cause(("PWRON_RESET", "WDT_RESET"))
+
+
+def ain(pin):
+    return ADC(Pin(pin))  # GPIO26..29
+
+
+def din(pin):
+    return Pin(pin, Pin.IN, Pin.PULL_UP)
+
+
+def dout(pin):
+    return Pin(pin, Pin.OUT, value=0)
+
+
+def aout(pin, freq):
+    p = PWM(Pin(pin), freq=freq, duty_u16=0)
+    return p

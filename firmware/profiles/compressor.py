@@ -16,6 +16,10 @@ RULES = (
 )
 
 
+# Discrete inputs the device sets itself (interlock state), not field signals.
+DERIVED = ("high_pressure_unload",)
+
+
 def points(rm):
     """Yield the profile's points; rm is the regmap module (profiles import nothing)."""
     point, COIL, DISCRETE, HOLDING, INPUT = rm.point, rm.COIL, rm.DISCRETE, rm.HOLDING, rm.INPUT

@@ -13,6 +13,10 @@ RULES = (
 )
 
 
+# Discrete inputs the device sets itself (interlock state), not field signals.
+DERIVED = ("dosing_blocked",)
+
+
 def points(rm):
     """Yield the profile's points; rm is the regmap module (profiles import nothing)."""
     point, COIL, DISCRETE, HOLDING, INPUT = rm.point, rm.COIL, rm.DISCRETE, rm.HOLDING, rm.INPUT

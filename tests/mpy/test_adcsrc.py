@@ -5,6 +5,7 @@ from array import array
 
 from mpytest import check, finish
 
+import adcmap
 import adcsrc
 
 
@@ -17,27 +18,27 @@ def raises(fn):
 
 
 # 1 V + 3 I on an RP2040 (inputs 0..3): V2, V3 read V1.
-inputs, slots = adcsrc.chan_map([0, None, None, 1, 2, 3])
+inputs, slots = adcmap.chan_map([0, None, None, 1, 2, 3])
 check("inputs in sampling order", inputs, [0, 1, 2, 3])
 check("missing voltages read V1", list(slots), [0, 0, 0, 1, 2, 3])
-check("mux delay phase 1", adcsrc.mux_delay(slots, 4, 0), 0.25)
-check("mux delay phase 3", adcsrc.mux_delay(slots, 4, 2), 0.75)
-inputs, slots = adcsrc.chan_map([0, None, None, 1, None, None])
+check("mux delay phase 1", adcmap.mux_delay(slots, 4, 0), 0.25)
+check("mux delay phase 3", adcmap.mux_delay(slots, 4, 2), 0.75)
+inputs, slots = adcmap.chan_map([0, None, None, 1, None, None])
 check("missing current is mid-scale", list(slots), [0, 0, 0, 1, 255, 255])
-check("no mux delay without a current", adcsrc.mux_delay(slots, 2, 1), 0.0)
+check("no mux delay without a current", adcmap.mux_delay(slots, 2, 1), 0.0)
 # Pin names (STM32) sort as strings.
-inputs, slots = adcsrc.chan_map(["X1", "X2", "X3", "X4", "X5", "X6"])
+inputs, slots = adcmap.chan_map(["X1", "X2", "X3", "X4", "X5", "X6"])
 check("named pins", (inputs, list(slots)), (["X1", "X2", "X3", "X4", "X5", "X6"], [0, 1, 2, 3, 4, 5]))
 
-check("V1 required", raises(lambda: adcsrc.chan_map([None, 1, 2, 3, 4, 5])) is not None, True)
-check("a current required", raises(lambda: adcsrc.chan_map([0, 1, 2, None, None, None]))
+check("V1 required", raises(lambda: adcmap.chan_map([None, 1, 2, 3, 4, 5])) is not None, True)
+check("a current required", raises(lambda: adcmap.chan_map([0, 1, 2, None, None, None]))
       is not None, True)
-check("one input, two channels", "two channels" in raises(lambda: adcsrc.chan_map([0, None, None, 0, 1, 2])), True)
-check("V after I rejected", "lower ADC input" in raises(lambda: adcsrc.chan_map([3, None, None, 0, 1, 2])), True)
-check("6 entries", raises(lambda: adcsrc.chan_map([0, 1])) is not None, True)
+check("one input, two channels", "two channels" in raises(lambda: adcmap.chan_map([0, None, None, 0, 1, 2])), True)
+check("V after I rejected", "lower ADC input" in raises(lambda: adcmap.chan_map([3, None, None, 0, 1, 2])), True)
+check("6 entries", raises(lambda: adcmap.chan_map([0, 1])) is not None, True)
 
 # A ring of 4-input round-robin samples that wraps mid-set.
-inputs, slots = adcsrc.chan_map([0, None, None, 1, 2, 3])
+inputs, slots = adcmap.chan_map([0, None, None, 1, 2, 3])
 ring_n = 10
 ring = array("H", [0] * ring_n)
 for q in range(ring_n):

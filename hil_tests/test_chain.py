@@ -50,8 +50,6 @@ def test_every_plant_through_the_chain_matches_model_in_the_loop(chain):
         assert 0.3 < v["utilisation"] <= 1.0, (ln, v)
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (docs/hil.md): through ~3-4 plant-s of chain "
-                   "delay at 60x the sequencer falls into a load-all/unload-all limit cycle")
 def test_compressor_station_through_the_chain_holds_its_minimum_pressure(chain):
     r, ref = chain
     p = r["plants"]["compressor"]

@@ -30,7 +30,7 @@ def test_example_config_loads():
     assert cfg.lines["gw_air"].kind == "rtu_tcp"
     from controller.runtime.service import LoopRunner
     air = LoopRunner(cfg.loops["air"]).strategy
-    assert air.pid.param("kp")[0] == 50 and air.pid.param("ti")[0] == 20
+    assert air.pid.param("kp")[0] == 250 and air.pid.param("ti")[0] == 40
 
 
 BROKEN = [

@@ -16,6 +16,7 @@ STANDARD = ("fan_standard", "pump_standard", "compressor_standard", "scr_standar
 DISTURBANCES = {
     "fan_disturbances": ("energy_kwh", "demand_met_frac"),
     "compressor_trip": ("energy_kwh", "pressure_min_bar"),
+    "compressor_peak": ("energy_kwh", "pressure_min_bar"),
     "scr_disturbances": ("nh3_kg", "nox_exceed_hours", "nox_hourly_max_mg_nm3", "nh3_slip_p95_ppm"),
     "fgd_disturbances": ("recirc_pump_kwh", "so2_exceed_hours", "so2_hourly_max_mg_nm3",
                          "ph_in_band_frac"),

@@ -48,93 +48,226 @@ def _on(x):
     return good(x) and bool(x)
 
 
+def _delivering(s):
+    """A fixed machine that runs and is loaded (a device reports its load
+    relay even while the run relay is held off by the minimum stop time)."""
+    return _on(s.get("running")) and _on(s.get("loaded"))
+
+
 class SequencerStrategy(Strategy):
     """Master sequencer: one narrow pressure band at the lowest setpoint that
     holds the minimum header pressure, the VSD machine as PI trim, fixed
-    machines loaded and unloaded by the VSD's position.
+    machines staged from a flow-balance demand estimate.
 
-    - VSD: PI on header pressure at SETPOINT (6.35 bar(g) for a 6.0 minimum)
-      while a spare machine can be loaded; with none left the setpoint rises to
-      RESERVE_SETPOINT so the receiver holds enough air to ride out a surge the
-      station cannot supply.
-    - Add a fixed machine when the VSD has been at full speed for ADD_S, or at
-      once when pressure falls ADD_BAR below the setpoint (surge, trip); the
-      machine with the fewest run hours goes first (run-hour equalisation).
-    - Remove one when the VSD has idled below DROP_PCT for DROP_S, or sooner
-      when the VSD sits at its minimum with pressure above the setpoint (the
-      fixed step is larger than the VSD's range: in that gap one machine
-      alternates loaded/unloaded); the machine with the most run hours goes first.
-    - An unloaded machine stops after RUN_ON_S idle; starts per hour and minimum
-      run/stop times are enforced on the device as well.
-    - A tripped machine (fault) is never asked to run; its load moves at once.
+    - Demand estimate (free air, leaks included): what the station supplies
+      (loaded fixed machines x their flow + the VSD's flow from its speed) minus
+      what the header stores, V/p_atm x dp/dt, filtered. It sees a change in
+      demand at once, where the VSD's position only shows it after the PI has
+      moved.
+    - Staging: the fewest fixed machines that leave the VSD inside its range:
+      add one when the VSD would need more than its maximum (for ADD_S, or at
+      once when pressure falls ADD_BAR below the setpoint); drop one when the VSD
+      could carry that machine's flow with margin for DROP_S. The VSD's PI
+      integrator steps by the machine's flow at each change, so the change is
+      bumpless (no pressure dip while the PI catches up, no load/unload limit
+      cycle). In the control gap (demand between n machines + the VSD's minimum
+      and n - 1 machines + its maximum) the VSD runs at its minimum and unloads
+      itself for short spells, which costs less than cycling a 90 kW machine.
+    - Setpoint: the minimum pressure + MARGIN, plus a reserve sized to ride out
+      a design surge (SURGE_M3MIN for SURGE_S) with what the station has left
+      above the present demand: (surge - headroom) x duration x p_atm / V.
+      At night the reserve is zero; near capacity the header carries it.
+    - Run-hour equalisation (fewest hours load first, most hours unload first),
+      RUN_ON_S idle before an unloaded machine stops; starts per hour and
+      minimum run/stop times are enforced on the device as well.
+    - A tripped machine (fault) is never asked to run; its flow moves at once.
     - Pressure unknown: hold the current machines and put the VSD to full speed.
     """
 
     PARAMS = ("kp", "ti")     # VSD pressure PI: %/bar and s
 
-    SETPOINT = 6.35           # with a spare machine to load: the least that holds 6.0
-    RESERVE_SETPOINT = 7.2    # every machine loaded: keep air in the receiver for surges
+    P_MIN = 6.0               # bar(g): the least the users accept
+    MARGIN = 0.30             # bar above P_MIN: noise, analyzer and PI excursions
+    RESERVE_MAX = 1.4         # bar: the most pressure held as surge reserve
+    SURGE_M3MIN = 10.0        # design surge the reserve covers...
+    SURGE_S = 120.0           # ...for this long
+    FIXED_M3MIN = 15.0        # station data: each fixed machine's flow
+    VSD_MIN_M3MIN = 3.0
+    VSD_MAX_M3MIN = 13.0
+    VOLUME_M3 = 13.0          # receiver + piping
+    P_ATM = 1.01325
     SP_RATE = 0.01            # bar/s: setpoint moves, never jumps
-    ADD_BAR = 0.2
-    ADD_S = 8.0
-    DROP_PCT = 30.0
-    DROP_S = 90.0
+    ADD_BAR = 0.15
+    ADD_S = 300.0              # the VSD short of a little: pressure sags slowly, wait
+    ADD_FAST_M3MIN = 1.5      # short of more than this: add after ADD_FAST_S
+    ADD_FAST_S = 5.0
+    ADD_MARGIN = 0.0          # m3/min below the VSD's maximum
+    DROP_MARGIN = 1.0         # m3/min the VSD keeps in hand after taking a machine's flow
+    DROP_S = 60.0
+    GAP_BAND = 0.05            # bar: the VSD's own load/unload band in the control gap
+    LEAK_SHARE = 0.25         # share of the demand that scales with pressure (leaks, open blows)
+    HIGH_BAR = 0.3            # over-supplied: pressure this far above the setpoint...
+    HIGH_S = 20.0             # ...this long with the VSD unloaded or at its minimum
     RUN_ON_S = 300.0
+    LEAD_S = 15.0             # s: how far ahead a falling pressure is projected
+    PENDING_S = 30.0          # a load asked for counts as coming for this long
+    DEMAND_TAU_S = 10.0       # staging: sees a change within seconds
+    RESERVE_TAU_S = 300.0     # the setpoint's reserve: follows the shift, not the noise
 
     def __init__(self, params=None):
         super().__init__(params)
         self.pid = load("pid").PidBank(1)
         # Tuning from the loop's params (config), defaults for a 1 s loop without delay.
-        self.pid.configure(kp=self.params.get("kp", 60.0), ti=self.params.get("ti", 15.0),
+        self.pid.configure(kp=self.params.get("kp", 500.0), ti=self.params.get("ti", 60.0),
                            umin=23.0, umax=100.0, dt=self.period_s, tt=5.0)
         self.loaded = {m: False for m in MACHINES}
         self.idle_since = {m: -1e9 for m in MACHINES}
-        self.full_since = None
-        self.low_since = None
+        self.add_since = None
+        self.drop_since = None
+        self.high_since = None
+        self.fast_since = None
         self.last_change = -1e9
-        self.sp = self.SETPOINT
+        self.sp = self.P_MIN + self.MARGIN
+        self.p_hist = []          # [(t, p)] over the last 10 s, for dp/dt
+        self.demand = None        # m3/min free air, filtered
+        self.demand_slow = None   # the same over minutes, for the reserve
+        self.t_last = None
+        self.vsd_off = False      # unloaded in the control gap
+        self.slope = 0.0          # bar/s, from the last 10 s
+
+    def _estimate(self, t_s, p, snap):
+        """Filtered demand (m3/min) from the flow balance, or None."""
+        if not good(p):
+            return self.demand
+        self.p_hist.append((t_s, p))
+        while self.p_hist and self.p_hist[0][0] < t_s - 10.0:
+            self.p_hist.pop(0)
+        supply = 0.0
+        for m in MACHINES:
+            if _delivering(snap[m]):
+                supply += self.FIXED_M3MIN
+        v = snap["vsd"]
+        q_vsd = self.VSD_MAX_M3MIN * (v.get("speed_actual_pct") or 0.0) / 100.0
+        if _on(v.get("loaded")) and good(q_vsd):
+            supply += q_vsd
+        if len(self.p_hist) < 3:
+            return self.demand
+        # Least-squares slope of the last 10 s of pressure (noise ~5 mbar).
+        n = len(self.p_hist)
+        tm = sum(x[0] for x in self.p_hist) / n
+        pm = sum(x[1] for x in self.p_hist) / n
+        den = sum((x[0] - tm) ** 2 for x in self.p_hist)
+        slope = sum((x[0] - tm) * (x[1] - pm) for x in self.p_hist) / den if den > 0 else 0.0
+        self.slope = slope
+        d = supply - self.VOLUME_M3 / self.P_ATM * slope * 60.0
+        dt = self.period_s if self.t_last is None else max(t_s - self.t_last, 1e-3)
+        self.t_last = t_s
+        if self.demand is None or not good(self.demand):
+            self.demand = self.demand_slow = d
+        else:
+            self.demand += min(1.0, dt / self.DEMAND_TAU_S) * (d - self.demand)
+            self.demand_slow += min(1.0, dt / self.RESERVE_TAU_S) * (d - self.demand_slow)
+        return self.demand
+
+    def _change(self, m, load, t_s):
+        self.loaded[m] = load
+        if not load:
+            self.idle_since[m] = t_s
+        # Bumpless staging: the VSD takes over (or hands over) the machine's flow now.
+        step = 100.0 * self.FIXED_M3MIN / self.VSD_MAX_M3MIN
+        self.pid.integral[0] += -step if load else step
+        self.add_since = self.drop_since = self.high_since = self.fast_since = None
+        self.last_change = t_s
 
     def run(self, t_s, snap):
         p = snap["vsd"]["discharge_pressure_bar"]
         faults = {m: bool(snap[m]["comp_fault"]) for m in MACHINES}
         hours = {m: snap[m]["run_hours_h"] for m in MACHINES}
+        if self.t_last is None:
+            # Taking over: a machine found running keeps running (unloaded, for
+            # the run-on time) rather than being stopped and then held off by
+            # its minimum stop time just when it is needed.
+            for m in MACHINES:
+                if _on(snap[m].get("running")):
+                    self.idle_since[m] = t_s
         for m in MACHINES:
             if faults[m] and self.loaded[m]:
-                self.loaded[m] = False
-                self.idle_since[m] = t_s
-        spare_left = any(not self.loaded[m] and not faults[m] for m in MACHINES)
-        at_capacity = not spare_left
-        want = self.RESERVE_SETPOINT if at_capacity else self.SETPOINT
-        step = self.SP_RATE * self.period_s
-        self.sp += max(-step, min(step, want - self.sp))
-        speed = pi_step(self.pid, self.sp, p, fallback=100.0)
-        self.full_since = (self.full_since if self.full_since is not None else t_s) \
-            if speed >= 99.5 else None
-        self.low_since = (self.low_since if self.low_since is not None else t_s) \
-            if speed <= self.DROP_PCT else None
+                self._change(m, False, t_s)
+        demand = self._estimate(t_s, p, snap)
+        if demand is not None and good(p):
+            # What the users would take at the setpoint: leaks and unregulated
+            # blows scale with absolute pressure.
+            demand *= 1.0 + self.LEAK_SHARE * ((self.sp + self.P_ATM) / (p + self.P_ATM) - 1.0)
+        n = sum(1 for m in MACHINES if self.loaded[m])
         spare = [m for m in MACHINES if not self.loaded[m] and not faults[m]]
         busy = [m for m in MACHINES if self.loaded[m]]
-        urgent = good(p) and p < self.sp - self.ADD_BAR and t_s - self.last_change > 3.0
-        if spare and (urgent or (self.full_since is not None and t_s - self.full_since >= self.ADD_S)):
-            # A machine still running unloaded loads at once; a stopped one may be
-            # held off by its device (minimum off time, starts per hour).
-            m = min(spare, key=lambda x: (not _on(snap[x].get("running")), hours[x]))
-            self.loaded[m] = True
-            self.full_since = None
-            self.last_change = t_s
-        elif busy and good(p) and self.low_since is not None and (
-                t_s - self.low_since >= self.DROP_S
-                or (speed <= 24.0 and p > self.sp + 0.15 and t_s - self.low_since >= 20.0)):
-            # Over-supplied with the VSD at its minimum (the control gap): unload one.
-            m = max(busy, key=lambda x: hours[x])
-            self.loaded[m] = False
-            self.idle_since[m] = t_s
-            self.low_since = None
-            self.last_change = t_s
+        # Setpoint with the surge reserve the present headroom calls for.
+        want = self.P_MIN + self.MARGIN
+        if demand is not None:
+            capacity = self.FIXED_M3MIN * (n + len(spare)) + self.VSD_MAX_M3MIN
+            short = self.SURGE_M3MIN - max(capacity - self.demand_slow, 0.0)
+            if short > 0:
+                want += min(self.RESERVE_MAX,
+                            short * self.SURGE_S / 60.0 * self.P_ATM / self.VOLUME_M3)
+        step = self.SP_RATE * self.period_s
+        self.sp += max(-step, min(step, want - self.sp))
+        if demand is not None and good(p):
+            need = demand - self.FIXED_M3MIN * n  # what the VSD must supply
+            over = need > self.VSD_MAX_M3MIN - self.ADD_MARGIN
+            self.add_since = (self.add_since if self.add_since is not None else t_s) \
+                if over else None
+            far = need > self.VSD_MAX_M3MIN + self.ADD_FAST_M3MIN
+            self.fast_since = (self.fast_since if self.fast_since is not None else t_s) \
+                if far else None
+            under = need + self.FIXED_M3MIN <= self.VSD_MAX_M3MIN - self.DROP_MARGIN
+            self.drop_since = (self.drop_since if self.drop_since is not None else t_s) \
+                if under and busy else None
+            # Over-supplied: high, not falling, the VSD already off or at its minimum.
+            high = p > self.sp + self.HIGH_BAR and self.slope > -0.002 \
+                and (self.vsd_off or self.pid.u[0] <= 24.0)
+            self.high_since = (self.high_since if self.high_since is not None else t_s) \
+                if high and busy else None
+            # Urgent: below the band, or heading there within LEAD_S (a load takes
+            # a few seconds to arrive, more through a bus).
+            urgent = min(p, p + self.slope * self.LEAD_S) < self.sp - self.ADD_BAR \
+                and t_s - self.last_change > 5.0
+            # A load still on its way (asked, not yet reported loaded) already
+            # answers the deficit: wait for it (through a bus the answer comes a
+            # poll later), unless the device has not loaded it after PENDING_S.
+            pending = any(self.loaded[m] and not _delivering(snap[m]) for m in MACHINES) \
+                and t_s - self.last_change < self.PENDING_S
+            if spare and not pending and (urgent or (self.add_since is not None
+                                     and t_s - self.add_since >= self.ADD_S)
+                          or (self.fast_since is not None
+                              and t_s - self.fast_since >= self.ADD_FAST_S)):
+                # A machine still running unloaded loads at once; a stopped one may be
+                # held off by its device (minimum off time, starts per hour).
+                self._change(min(spare, key=lambda x: (not _on(snap[x].get("running")),
+                                                       hours[x])), True, t_s)
+            elif (self.drop_since is not None and t_s - self.drop_since >= self.DROP_S
+                  and p > self.sp - 0.1) or (self.high_since is not None
+                                             and t_s - self.high_since >= self.HIGH_S):
+                self._change(max(busy, key=lambda x: hours[x]), False, t_s)
+        speed = pi_step(self.pid, self.sp, p, fallback=100.0)
+        # Control gap: the fixed machines alone cover the demand, the VSD's
+        # minimum flow would be surplus. Unload it and let pressure ride a narrow
+        # band above the setpoint (reload below it) instead of flapping at its
+        # minimum speed; only once every machine asked to load says it is loaded
+        # (through a bus, the answer comes a poll later).
+        confirmed = sum(1 for m in MACHINES if self.loaded[m] and _delivering(snap[m]))
+        if good(p) and demand is not None and n > 0 and confirmed == n \
+                and demand - self.FIXED_M3MIN * n < self.VSD_MIN_M3MIN:
+            if p > self.sp + self.GAP_BAND:
+                self.vsd_off = True
+            elif p < self.sp:
+                self.vsd_off = False
+        else:
+            self.vsd_off = False
         out = {}
         for m in MACHINES:
             run = not faults[m] and (self.loaded[m] or t_s - self.idle_since[m] < self.RUN_ON_S)
             out[m] = {"run_cmd": int(run), "load_cmd": int(self.loaded[m] and run),
                       "speed_ref_pct": 0.0}
-        out["vsd"] = {"run_cmd": 1, "load_cmd": 1, "speed_ref_pct": speed}
+        out["vsd"] = {"run_cmd": 1, "load_cmd": 0 if self.vsd_off else 1,
+                      "speed_ref_pct": speed}
         return out

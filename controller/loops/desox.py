@@ -28,8 +28,9 @@ class PumpStagingStrategy(Strategy):
     limestone feeder, oxidation air by SO2 load.
 
     - Pumps: the removal model eta = 1 - exp(-NTU), NTU = 4.42 (n/4)^0.6
-      10^(0.25 (pH - 5.5)) gives the pumps needed for the target outlet at the
-      measured inlet SO2 and pH; measured outlet above the trim level adds one.
+      10^(0.25 (pH - 5.5)) with n in pumps at the design gas flow (L/G: at half
+      load each pump washes twice the gas share) gives the pumps needed for the
+      target outlet at the measured inlet SO2, pH and gas flow; measured outlet above the trim level adds one.
       Fewer pumps are allowed only after a hold time (the firmware also enforces
       minimum run/stop times). A pump that trips is replaced at once.
     - pH setpoint traded against pumps: 5.7 (more removal per pump) instead of 5.5.
@@ -42,8 +43,10 @@ class PumpStagingStrategy(Strategy):
     TARGET_MG = 27.0          # model target, at 6 % O2 (limit 35)
     TRIM_MG = 30.0            # measured outlet above this adds a pump
     DOWN_HOLD_S = 900.0
+    START_S = 60.0            # a pump asked to run that is not running by then is missing
     FEEDER_MAX_KMOL_S = 0.04  # plant data the host is configured with
     DESIGN_SO2_KMOL_S = 0.0174 * 1.4
+    DESIGN_FLOW_NM3H = 2.0e6  # the gas flow the pump count correlation is for
 
     def __init__(self, params=None):
         super().__init__(params)
@@ -56,13 +59,15 @@ class PumpStagingStrategy(Strategy):
         self.unavailable_until = [0.0] * 5
         self.was_running = [False] * 5
 
-    def _needed(self, so2_in, ph):
+    def _needed(self, so2_in, ph, flow):
         import math
         if so2_in <= self.TARGET_MG:
             return 1
         ntu = -math.log(self.TARGET_MG / so2_in)
         per = 4.42 * 10 ** (0.25 * (ph - 5.5))
-        return max(1, min(5, math.ceil(4 * (ntu / per) ** (1 / 0.6))))
+        # Pumps at the design gas flow, scaled to the gas the absorber sees (L/G).
+        lg = min(max(flow / self.DESIGN_FLOW_NM3H, 0.2), 1.5)
+        return max(1, min(5, math.ceil(4 * (ntu / per) ** (1 / 0.6) * lg)))
 
     def run(self, t_s, snap):
         f = snap["fgd"]
@@ -71,16 +76,16 @@ class PumpStagingStrategy(Strategy):
         so2_in = f["so2_in_mg_nm3"] * corr
         ph = f["ph"] if good(f["ph"]) else self.PH_SP
         # Inlet unknown: every pump (removal first, energy second).
-        need = self._needed(so2_in, min(ph, self.PH_SP)) if good(so2_in) else 5
+        flow = f["flue_gas_flow_nm3h"] if good(f["flue_gas_flow_nm3h"]) else self.DESIGN_FLOW_NM3H
+        need = self._needed(so2_in, min(ph, self.PH_SP), flow) if good(so2_in) else 5
         out = f["so2_out_mg_nm3"]
         if not good(out) or f.get("so2_analyzer_fault"):
             need = min(5, need + 1)
         elif out * corr > self.TRIM_MG:
             need = max(need, self.n + 1) if t_s - self.last_up > 120 else need
         running = [f["pump%d_running" % i] for i in range(1, 6)]
-        n_running = sum(1 for r in running if good(r) and r)
-        if need > self.n or n_running < self.n:
-            self.n = min(5, max(need, self.n))
+        if need > self.n:
+            self.n = min(5, need)
             self.last_up = t_s
             self.last_change = t_s
         elif need < self.n and t_s - self.last_change > self.DOWN_HOLD_S:
@@ -95,6 +100,9 @@ class PumpStagingStrategy(Strategy):
                 self.unavailable_until[i] = t_s + 1800.0
                 self.cmd_since[i] = None
         self.was_running = [bool(r) and good(r) for r in running]
+        # Command the first available pumps until n of them run or are starting;
+        # one asked to start that is still not running after START_S (tripped,
+        # or held back by its device) does not count, and the next one is asked.
         cmd = {}
         k = 0
         for i in range(5):
@@ -104,7 +112,8 @@ class PumpStagingStrategy(Strategy):
             if not on:
                 self.cmd_since[i] = None
             cmd["pump%d_run" % (i + 1)] = 1 if on else 0
-            k += 1 if on else 0
+            if on and (self.was_running[i] or t_s - self.cmd_since[i] < self.START_S):
+                k += 1
         # Feeder: feedforward on the SO2 that will be absorbed, PI trim on pH.
         so2_kmol_s = f["so2_in_mg_nm3"] * 1e-6 * f["flue_gas_flow_nm3h"] / 3600.0 / 64.066
         ff = 100.0 * 1.03 * so2_kmol_s / self.FEEDER_MAX_KMOL_S

@@ -1,7 +1,8 @@
 """Wet limestone FGD absorber (device "fgd", fgd profile).
 
-Removal eta = 1 - exp(-NTU), NTU from the number of running recirculation pumps
-(L/G) and pH; limestone inventory M drives pH = 5.5 + log10(M/M_ref)
+Removal eta = 1 - exp(-NTU), NTU from the liquid-to-gas ratio (running
+recirculation pumps against the gas flow: n x Q_design / Q pump equivalents at
+the design flow, PLANT_MODELS: ~9000 m3/h per pump at 2e6 Nm3/h) and pH; limestone inventory M drives pH = 5.5 + log10(M/M_ref)
 (cython_ext.plants.FgdInventory). Pumps draw pump_kw each while running; the
 oxidation blower draws blower_kw_max x command; the limestone feeder delivers
 feeder_max_kmol_s x command. Outlet SO2 reaches the host through an analyzer
@@ -69,7 +70,11 @@ class FgdPlant(Plant):
         self.blower_kw = p["blower_kw_max"] * min(max(c["blower_cmd_pct"], 0.0), 100.0) / 100
         so2_kmol_s = self.so2_in * 1e-6 * self.q_nm3h / 3600.0 / M_SO2
         self.so2_kmol_s = so2_kmol_s
-        ph, eta = self.inv.step(dt_s, self.feed_kmol_s, so2_kmol_s, float(sum(self.running)))
+        # Liquid-to-gas ratio: each pump's slurry against the gas it meets. The
+        # NTU correlation counts pumps at the design gas flow; at part load the
+        # same pumps wash less gas (L/G higher), as design-flow pump equivalents.
+        n_eq = float(sum(self.running)) * p["flow_full_nm3h"] / self.q_nm3h
+        ph, eta = self.inv.step(dt_s, self.feed_kmol_s, so2_kmol_s, n_eq)
         self.ph, self.eta = ph, eta
         self.so2_out = self.so2_in * (1 - eta)
         self.an.step(self.so2_out)

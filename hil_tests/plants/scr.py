@@ -35,6 +35,9 @@ class ScrPlant(Plant):
         "o2_half_pct": (6.0, 0.0, 20.0), "nh3_max_kgh": (400.0, 1.0, 1e4),
         "analyzer_dead_time_s": (120.0, 0.0, 900.0), "analyzer_lag_s": (25.0, 0.1, 600.0),
         "analyzer_noise_mg": (0.3, 0.0, 50.0), "min_catalyst_temp_c": (300.0, 100.0, 450.0),
+        # The unit is in operation at t = 0: the catalyst holds the NH3 it stores
+        # after hours of dosing at this NH3/NOx ratio (0: a fresh, empty catalyst).
+        "initial_anr": (0.9, 0.0, 1.2),
     }
     SPEC = {"profiles": {"load_pct": (0.0, 120.0), "nox_in_mg_nm3": (0.0, 3000.0)},
             "events": {"nox_step": {"frac": (-0.9, 3.0)}, "analyzer_blowback": {},
@@ -49,13 +52,29 @@ class ScrPlant(Plant):
             p["volume_m3"], int(p["cells"]), p["Ka"], p["Kd_ref"], p["Kr_ref"], p["Ko_ref"],
             p["omega"], p["Ed0_j_mol"], p["Er_j_mol"], p["Eo_j_mol"], p["alpha"], p["Tref_k"])
         dt = scenario.step_s
-        self.nox_an = Analyzer(dt, p["analyzer_dead_time_s"], p["analyzer_lag_s"])
-        self.slip_an = Analyzer(dt, p["analyzer_dead_time_s"], p["analyzer_lag_s"])
+        nox0 = slip0 = 0.0
+        if p["initial_anr"] > 0:
+            nox0, slip0 = self._warm_start(p["initial_anr"])
+        self.nox_an = Analyzer(dt, p["analyzer_dead_time_s"], p["analyzer_lag_s"], initial=nox0)
+        self.slip_an = Analyzer(dt, p["analyzer_dead_time_s"], p["analyzer_lag_s"], initial=slip0)
         self.cmd["scr"].update(valve_cmd_pct=0.0, dosing_enable=0)
         self._rng = np.random.default_rng(scenario.seed + 31)
         self.nox_out = self.nox_in = self.slip_ppm = self.nh3_kgh = 0.0
         self.load = self.temp_c = self.o2 = 0.0
         self.q_nm3h = 1.0
+
+    def _warm_start(self, anr, hours=8.0):
+        """Run the reactor at the scenario's t = 0 conditions with NH3 at anr x the
+        inlet NO (molar) until the catalyst's NH3 storage settles; returns the
+        outlet NOx (mg/Nm3) and slip (ppm) the analyzers start from."""
+        sc = self.sc
+        q, t_c, _ = self.gas(sc.profiles["load_pct"].base(0.0))
+        T = t_c + 273.15
+        F = q / 3600.0 * T / 273.15
+        c_no = sc.profiles["nox_in_mg_nm3"].base(0.0) / 1000.0 / M_NO2 * 273.15 / T
+        for _ in range(int(hours * 3600 / 60)):
+            no_out, nh3_out = self.reactor.step(60.0, F, T, c_no, anr * c_no)
+        return no_out * M_NO2 * 1000.0 * T / 273.15, nh3_out / (101325.0 / (R * T)) * 1e6
 
     def gas(self, load_pct):
         p = self.p

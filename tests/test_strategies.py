@@ -20,6 +20,16 @@ def test_fan_vsd_saves_35pct_and_meets_demand():
     assert opt["demand_met_frac"] >= 0.995
 
 
+def test_fan_and_pump_trains_together_save_35pct():
+    # The pump alone saves ~32 % (40 % static head: docs/results.md); the two
+    # trains together clear the aim, and each meets its demand.
+    fb, fo = pair("fan", hours=12)
+    pb, po = pair("pump", hours=12)
+    assert fo["energy_kwh"] + po["energy_kwh"] <= 0.65 * (fb["energy_kwh"] + pb["energy_kwh"])
+    assert po["energy_kwh"] <= 0.70 * pb["energy_kwh"]
+    assert po["demand_met_frac"] >= 0.995
+
+
 def test_fan_vsd_rides_through_sensor_faults():
     base, opt = pair("fan", "fan_disturbances")
     assert opt["energy_kwh"] < 0.6 * base["energy_kwh"]
@@ -31,6 +41,7 @@ def test_fan_vsd_rides_through_sensor_faults():
 def test_fgd_staging_saves_pump_energy_and_holds_so2():
     base, opt = pair("fgd", hours=16)  # includes the noon coal switch to 2800 mg/Nm3
     assert opt["recirc_pump_kwh"] <= 0.85 * base["recirc_pump_kwh"]
+    assert opt["energy_kwh"] <= 0.75 * base["energy_kwh"]  # pumps and the oxidation blower
     assert opt["so2_exceed_hours"] == 0
     assert opt["ph_in_band_frac"] >= 0.99
 
@@ -42,14 +53,15 @@ def test_fgd_staging_answers_a_pump_trip():
     assert opt["ph_in_band_frac"] >= 0.99
 
 
-def test_scr_feedforward_smith_holds_every_hour():
-    # The acceptance's NH3 (-5 %), slip p95 (2.5 ppm) and std (half) aims are not
-    # met yet (docs/results.md); what holds already is asserted here.
-    base, opt = pair("scr", hours=12)  # ramps, the +25 % mill step, blow-backs
-    assert opt["nox_exceed_hours"] == 0
-    assert opt["nox_std_mg_nm3"] < 0.75 * base["nox_std_mg_nm3"]
-    assert opt["nh3_slip_p95_ppm"] < base["nh3_slip_p95_ppm"]
-    assert opt["nh3_kg"] < base["nh3_kg"]
+def test_scr_saves_nh3_and_holds_every_hour():
+    # The whole standard day (~15 s): the NH3, slip and steadiness aims are
+    # day figures; a shortened day is dominated by the morning ramp and the mill
+    # step and says less about them.
+    base, opt = pair("scr")
+    assert opt["nox_exceed_hours"] == 0 and opt["nox_hourly_max_mg_nm3"] <= 50.0
+    assert opt["nh3_kg"] <= 0.95 * base["nh3_kg"]
+    assert opt["nox_std_mg_nm3"] <= 0.5 * base["nox_std_mg_nm3"]
+    assert opt["nh3_slip_p95_ppm"] <= 2.5
     dist = sim.run("scr", "optimized", "scr_disturbances")
     assert dist["nox_exceed_hours"] == 0 and dist["nh3_slip_p95_ppm"] < 3.0
 

@@ -48,7 +48,7 @@ cdef enum:
     K_UMIN = 3
     K_UMAX = 4
     K_RDT = 5       # rate dt: largest output move per sample (+inf: none)
-    K_AD = 6        # tf / (tf + dt): derivative filter pole
+    K_AD = 6        # tf / (tf + dt): derivative filter pole (0 when td = 0)
     K_BD = 7        # kp td / (tf + dt): derivative gain
     K_KI = 8        # kp dt / ti: integral gain per sample
     K_KT = 9        # dt / tt: back-calculation gain per sample
@@ -107,7 +107,7 @@ cdef inline void _step_one(Py_ssize_t i, Rows* r) noexcept nogil:
         st[S_KPLAST] = kp
         st[S_BLAST] = b
     P = kp * e_p
-    if k[K_BD] != 0.0:
+    if k[K_AD] != 0.0 or k[K_BD] != 0.0:
         D = k[K_AD] * D + k[K_BD] * (e_d - st[S_EPREV])
     else:
         D = 0.0
@@ -209,7 +209,10 @@ cdef class PidBank:
         K[:, K_UMIN] = g["umin"]
         K[:, K_UMAX] = g["umax"]
         K[:, K_RDT] = g["rate"] * g["dt"]
-        K[:, K_AD] = g["tf"] / (g["tf"] + g["dt"])
+        # No derivative action (td = 0): no filter either, the D state resets.
+        # With td > 0 the filter runs even at kp = 0, so a gain rewrite to zero
+        # lets the D term decay instead of dropping it (no bump).
+        K[:, K_AD] = np.where(g["td"] > 0, g["tf"] / (g["tf"] + g["dt"]), 0.0)
         K[:, K_BD] = g["kp"] * g["td"] / (g["tf"] + g["dt"])
         K[:, K_KI] = g["kp"] * g["dt"] / g["ti"]
         K[:, K_KT] = g["dt"] / g["tt"]

@@ -230,6 +230,9 @@ class Bench:
                 design = self.plants[plant].p["design_flow_m3s"]
                 lines.append('process = { flow_sp_m3s = "%s.process_sp", flow_design_m3s = %g }'
                              % (roles["drive"][0], design))
+                if plant == "pump" and self.strategy == "optimized":
+                    # 40 % static head: a steep flow/speed curve, a softer PI.
+                    lines.append("params = { kp = 20, ti = 8 }")
             lines.append("")
         lines += ["[accounting]"]
         if "scr" in self.plant_names:

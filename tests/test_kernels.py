@@ -82,6 +82,24 @@ def test_pid_bank_equals_reference(tuns, data):
             assert close(bank.u_man[i], r.u_man, 1e-6)
 
 
+def test_pid_gain_rewritten_to_zero_lets_the_derivative_decay():
+    # Found by the property test above: with td > 0, kp rewritten to 0 used to
+    # drop the D term at once (an output bump); it decays through its filter.
+    t = dict(kp=1.0, ti=1.0, td=1.0, tf=1.0, b=0.0, c=0.0, tt=1.0, umin=0.0, umax=1.0,
+             rate=1.0, dt=1.0)
+    bank = pid.PidBank(1)
+    bank.configure(0, **t)
+    r = ref.PidRef(**t)
+    for pv, kp in ((0.0, None), (-1.0, None), (0.0, 0.0), (0.0, None)):
+        bank.pv[0] = pv
+        if kp is not None:
+            bank.configure(0, kp=kp)
+            r.p["kp"] = kp
+        bank.step()
+        assert bank.u[0] == pytest.approx(r.step(0.0, pv), abs=1e-12)
+    assert bank.u[0] == pytest.approx(0.625)
+
+
 def test_pid_per_loop_sample_time_keeps_schedule():
     bank = pid.PidBank(2)
     bank.configure(dt=[0.1, 1.0], ti=5.0)

@@ -52,8 +52,8 @@ BROKEN = [
      "process = { flow_sp_m3s = 1.0, flow_design_m3s = 2.0 }", "loops.fan.group", "runs every 1 s"),
     ("[lines.rs485_a]\nkind = 'rtu'\nport = '/dev/x'\nbaud = 12345", "lines.rs485_a.baud", "not a standard"),
     ("[loops.fan]\nplant = 'fan'\ngroup = 'process'\ndevices = { drive = 'fan1' }\n"
-     "process = { flow_sp_m3s = 1.0, flow_design_m3s = 2.0 }\nparams = { kp = 3 }",
-     "loops.fan.params.kp", "not a parameter of fan/optimized"),
+     "process = { flow_sp_m3s = 1.0, flow_design_m3s = 2.0 }\nparams = { gain = 3 }",
+     "loops.fan.params.gain", "not a parameter of fan/optimized"),
 ]
 
 BASE = textwrap.dedent("""

@@ -25,6 +25,9 @@ DISTURBANCES = {
 }
 NOTES = """## Notes
 
+- Fan and pump trains start running (a unit in operation) and the loops take
+  over from the drive's measured speed; the VSD loop holds its output while
+  the flow transmitter is stuck (the same reading 10 times) or broken.
 - Pump: with 40 % static head the VSD already runs on the system curve (flow
   exactly the demand, no throttling); what is left between -33 % and -35 % is
   physics (the static head every speed must lift), and delivering less than the

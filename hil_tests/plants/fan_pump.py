@@ -49,6 +49,9 @@ class FanPumpPlant(Plant):
         "speed_tau_s": (5.0, 0.01, 600.0),
         "line_voltage_v": (400.0, 100.0, 15000.0),
         "pv_noise": (0.002, 0.0, 0.1),
+        # The train is running at t = 0, delivering the scenario's first demand
+        # (0: standing still, started by the strategy).
+        "initial_running": (1, 0, 1),
     }
     SPEC = {"profiles": {"demand": (0.0, 1.2)},
             "events": {"flow_sensor_stuck": {}, "wire_break": {}}}
@@ -68,6 +71,29 @@ class FanPumpPlant(Plant):
         self._rng = np.random.default_rng(scenario.seed + 11)
         self._stuck = None
         self.cmd["drive"].update(speed_ref_pct=0.0, run_cmd=0, damper_cmd_pct=100.0)
+        if p["initial_running"]:
+            self._start_at_demand(self.demand_m3s)
+
+    def _start_at_demand(self, q_want):
+        """Speed (VFD) or damper position (direct on line) that delivers q_want."""
+        def solve(f):
+            lo, hi = 0.0, 1.0
+            for _ in range(50):
+                mid = (lo + hi) / 2
+                if f(mid) < q_want:
+                    lo = mid
+                else:
+                    hi = mid
+            return hi
+        if self.drive == "vfd":
+            self.n = solve(lambda n: self.operating_point(n, 1.0)[0])
+        else:
+            self.n = 1.0
+            self.damper = solve(lambda d: self.operating_point(1.0, d)[0])
+        self.q, self.dp, self.shaft_kw = self.operating_point(self.n, self.damper)
+        self.elec_kw = self.electrical_kw(self.shaft_kw, self.n)
+        self.cmd["drive"].update(speed_ref_pct=100.0 * self.n if self.drive == "vfd" else 100.0,
+                                 run_cmd=1, damper_cmd_pct=100.0 * self.damper)
 
     def operating_point(self, n, damper):
         p = self.p

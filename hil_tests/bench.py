@@ -56,6 +56,10 @@ DEMO = {
 }
 GATEWAY_BUSES = ("gw",)
 SLOW_ROLES = {"c1": 250, "c2": 250, "c3": 250}  # device poll periods (ms of wall time)
+# Loop tuning the bench config sets for the optimised strategies (loop_params=
+# overrides per plant): the pump's flow/speed curve is steep against its 40 %
+# static head, so its PI is softer than the fan's defaults.
+LOOP_PARAMS = {"pump": {"kp": 20, "ti": 8}}
 DESIGN_KEYS = ("flow_design_m3s",)
 
 # Device settings on the device clock: (kind, register) -> scaled with speedup.
@@ -95,7 +99,8 @@ def scaled_settings(profile, speedup):
 class Bench:
     def __init__(self, plants=None, speedup=60.0, hours=1.0, scenario="standard", seed=None,
                  workdir=None, baud=115200, strategy="optimized", comm_loss_s=10.0,
-                 line_faults=None, stale_s=3.0, ports=None, link_ports=None, hw_format="8E1"):
+                 line_faults=None, stale_s=3.0, ports=None, link_ports=None, hw_format="8E1",
+                 loop_params=None):
         """ports {bus: tty} and link_ports {device: tty}: real-hardware mode for
         those buses: boards flashed with the firmware in sim-input mode (config
         link_uart) on real RS-485 ports, the plant reaching each over its own
@@ -108,6 +113,7 @@ class Bench:
         self.comm_loss_s = comm_loss_s
         self.stale_s = stale_s
         self.line_faults = dict(line_faults or {})
+        self.loop_params = dict(loop_params or {})
         self.ports = dict(ports or {})
         self.link_ports = dict(link_ports or {})
         self.hw_format = hw_format
@@ -230,9 +236,11 @@ class Bench:
                 design = self.plants[plant].p["design_flow_m3s"]
                 lines.append('process = { flow_sp_m3s = "%s.process_sp", flow_design_m3s = %g }'
                              % (roles["drive"][0], design))
-                if plant == "pump" and self.strategy == "optimized":
-                    # 40 % static head: a steep flow/speed curve, a softer PI.
-                    lines.append("params = { kp = 20, ti = 8 }")
+            params = self.loop_params.get(plant)
+            if params is None and self.strategy == "optimized":
+                params = LOOP_PARAMS.get(plant)
+            if params:
+                lines.append("params = { %s }" % ", ".join("%s = %g" % kv for kv in params.items()))
             lines.append("")
         lines += ["[accounting]"]
         if "scr" in self.plant_names:

@@ -187,8 +187,11 @@ def cmd_firmware_flash(a):
 
 def cmd_sim(a):
     from controller import sim
+    if a.poll_s is None and (a.meas_delay_s or a.cmd_delay_s):
+        raise UserError("--meas-delay-s and --cmd-delay-s model a fieldbus: give --poll-s too")
     try:
-        r = sim.run(a.plant, a.strategy, a.scenario, a.hours, a.seed, a.plot)
+        r = sim.run(a.plant, a.strategy, a.scenario, a.hours, a.seed, a.plot,
+                    poll_s=a.poll_s, meas_delay_s=a.meas_delay_s, cmd_delay_s=a.cmd_delay_s)
     except ValueError as e:  # ConfigError is one: file, key and line
         raise UserError(str(e))
     if a.json:
@@ -202,14 +205,22 @@ def cmd_sim(a):
     return 0
 
 
-def _positive(s):
+def _number(s, ok, what):
     try:
         v = float(s)
     except ValueError:
         raise argparse.ArgumentTypeError("expected a number, got %r" % s)
-    if not v > 0:
-        raise argparse.ArgumentTypeError("must be > 0, got %r" % s)
+    if not ok(v) or v != v or v == float("inf"):
+        raise argparse.ArgumentTypeError("must be %s, got %r" % (what, s))
     return v
+
+
+def _positive(s):
+    return _number(s, lambda v: v > 0, "> 0")
+
+
+def _nonneg(s):
+    return _number(s, lambda v: v >= 0, ">= 0")
 
 
 def _unit(s):
@@ -281,6 +292,12 @@ def build_parser():
     p.add_argument("--seed", type=int)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--plot", metavar="DIR", help="write PNG trend plots to DIR")
+    p.add_argument("--poll-s", type=_positive, metavar="S",
+                   help="through a modelled fieldbus: the loop sees a poll every S plant-s")
+    p.add_argument("--meas-delay-s", type=_nonneg, default=0.0, metavar="S",
+                   help="with --poll-s: measurements S plant-s old when polled")
+    p.add_argument("--cmd-delay-s", type=_nonneg, default=0.0, metavar="S",
+                   help="with --poll-s: commands reach the plant S plant-s later")
     p.set_defaults(func=cmd_sim)
 
     from controller import cli_service, demo

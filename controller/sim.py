@@ -3,9 +3,16 @@
 run() steps the plant every scenario step (default 1 s), runs the strategy every
 strategy period on a snapshot of the plant's points, applies its commands, and
 scores the run in the KPI frame. Same scenario and seed -> same result.
+
+With poll_s, the run goes through a modelled fieldbus (a slow line, the HIL
+bench at 60x) to check a loop's tuning without the bench: the strategy sees
+the plant's points as a poll every poll_s delivered them, meas_delay_s old,
+runs on its next period after a new poll (never on old news, like the
+service), and its commands reach the plant cmd_delay_s later.
 """
 
 import time
+from collections import deque
 from pathlib import Path
 
 from controller.accounting import KpiFrame
@@ -26,12 +33,21 @@ TRACE = {
 
 
 def run(plant, strategy="baseline", scenario=None, hours=None, seed=None, plot_dir=None,
-        trace_every_s=60.0, trace=None):
-    """trace: a list to receive the trend rows (every trace_every_s) without plotting."""
+        trace_every_s=60.0, trace=None, poll_s=None, meas_delay_s=0.0, cmd_delay_s=0.0,
+        params=None):
+    """trace: a list to receive the trend rows (every trace_every_s) without plotting.
+    poll_s, meas_delay_s, cmd_delay_s: the modelled fieldbus (module doc).
+    params: the strategy's tuning (a loop's config params)."""
+    for name, v in (("poll_s", poll_s), ("meas_delay_s", meas_delay_s),
+                    ("cmd_delay_s", cmd_delay_s)):
+        if v is not None and not (v >= 0 and v < 3600):
+            raise ValueError("%s = %r: expected 0 to 3600 s" % (name, v))
+    if poll_s is not None and poll_s <= 0:
+        raise ValueError("poll_s = %r: expected > 0 s" % (poll_s,))
     strat_cls = strategy_class(plant, strategy)
     cls = plant_class(plant)
     sc = load_scenario(scenario or "%s_standard" % plant, cls.SPEC, hours, seed, plant)
-    strat = strat_cls()
+    strat = strat_cls(params)
     pl = cls(plant, sc, options=strat.plant_options)
     kpi = KpiFrame(plant)
     dt = sc.step_s
@@ -40,10 +56,18 @@ def run(plant, strategy="baseline", scenario=None, hours=None, seed=None, plot_d
     keep = plot_dir is not None or trace is not None
     trace = [] if trace is None else trace
     cmds = {}
+    bus = _Bus(poll_s, meas_delay_s, cmd_delay_s) if poll_s is not None else None
     t0 = time.perf_counter()
     t = 0.0
     for k in range(steps):
-        if k % every == 0:
+        if bus is not None:
+            out = bus.cycle(t, pl.measure(), strat if k % every == 0 else None)
+            if out is not None:
+                cmds = out
+                for dev, points in cmds.items():
+                    for name, value in points.items():
+                        pl.actuate(dev, name, value)
+        elif k % every == 0:
             cmds = strat.run(t, pl.measure())
             for dev, points in cmds.items():
                 for name, value in points.items():
@@ -64,6 +88,35 @@ def run(plant, strategy="baseline", scenario=None, hours=None, seed=None, plot_d
     if plot_dir is not None:
         res["plots"] = plot(trace, plant, strategy, sc.name, Path(plot_dir), kpi)
     return res
+
+
+class _Bus:
+    """The modelled fieldbus between a plant and its strategy (module doc)."""
+
+    def __init__(self, poll_s, meas_delay_s, cmd_delay_s):
+        self.poll_s, self.d_meas, self.d_cmd = poll_s, meas_delay_s, cmd_delay_s
+        self.hist = deque()   # (t, measurement), the oldest one still due first
+        self.sent = deque()   # (t, commands) on their way to the plant
+        self.next_poll = 0.0
+        self.fresh = None
+
+    def cycle(self, t, meas, strat):
+        """One plant step: a poll if due, the strategy if it runs this step
+        and has news, and the commands that arrive now (or None)."""
+        eps = 1e-9
+        self.hist.append((t, meas))
+        while len(self.hist) > 1 and self.hist[1][0] <= t - self.d_meas + eps:
+            self.hist.popleft()
+        if t >= self.next_poll - eps:
+            self.fresh = self.hist[0][1]
+            self.next_poll += self.poll_s
+        if strat is not None and self.fresh is not None:
+            self.sent.append((t, strat.run(t, self.fresh)))
+            self.fresh = None
+        out = None
+        while self.sent and self.sent[0][0] <= t - self.d_cmd + eps:
+            out = self.sent.popleft()[1]
+        return out
 
 
 def plot(trace, plant, strategy, scenario, out_dir, kpi):

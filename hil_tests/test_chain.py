@@ -34,11 +34,11 @@ def test_every_plant_through_the_chain_matches_model_in_the_loop(chain):
     assert all(v["errors"] == 0 or v["mode"] != "error" for v in st["loops"].values())
     p = r["plants"]
     for n in ("fan", "pump"):
-        # ~5 plant-seconds of polling delay at 60x (more on a loaded host): below
-        # the MIL's 1.0; measured 0.991 (fan) / 0.988 (pump) on an idle machine,
-        # the pump 0.947 on the loaded CI host. The 0.995 aim is not met through
-        # the chain yet (docs/hil.md).
-        assert p[n]["demand_met_frac"] >= 0.93, (n, p[n])
+        # A poll round every ~6 plant-s at 60x (p90 10 s), values ~3 s old: the
+        # strategies' 0.995 is met on the bench (measured 0.9967-0.9997 over
+        # four runs; tests/test_strategies.py asserts it on the modelled line
+        # for the whole day). The margin here is for a host slower than this one.
+        assert p[n]["demand_met_frac"] >= 0.99, (n, p[n])
         assert p[n]["energy_kwh"] <= 1.10 * ref[n]["energy_kwh"], (n, p[n], ref[n])
     assert p["scr"]["nox_exceed_hours"] == 0
     assert p["scr"]["nox_hourly_max_mg_nm3"] <= 50.0

@@ -129,6 +129,23 @@ def test_device_back_from_comm_loss_is_rearmed(tmp_path):
             assert arms >= 2
 
 
+def test_settings_reach_a_device_before_any_loop_arms_it(tmp_path):
+    """A device is given its settings when it is seen, not only when its loop
+    arms it: its safe state is the configured one from the start (a drive found
+    running holds its duty instead of the firmware's generic safe speed)."""
+    with VirtualLine(2, baud=115200) as line:
+        with DeviceProcess("motor", 1, line.ports[1]):
+            cfg = config(tmp_path, rtu_line(line.ports[0]),
+                         [("m1", 1, "speed_safe_pct = 67.5, comm_loss_timeout_s = 4.0")])
+            with Running(cfg) as svc:
+                d = svc.devices["m1"]
+                # Disarmed (no loop), in its safe state, driving the configured speed.
+                assert wait_for(lambda: d.slow_done and d.values.get("speed_safe_pct") == 67.5
+                                and d.values.get("speed_actual_pct") == 67.5, 10), d.values
+                assert not int(d.values["status"]) & regmap.ST_ARMED
+                assert d.values["comm_loss_timeout_s"] == 4.0
+
+
 def test_service_through_rtu_gateway_and_modbus_tcp_reads_the_device(tmp_path):
     with VirtualLine(2, baud=115200) as line:
         with DeviceProcess("motor", 7, line.ports[1]):

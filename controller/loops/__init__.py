@@ -10,7 +10,7 @@ STRATEGIES = {
     "fan": {"baseline": ("controller.loops.fan_pump", "DamperBaseline"),
             "optimized": ("controller.loops.fan_pump", "VsdStrategy")},
     "pump": {"baseline": ("controller.loops.fan_pump", "DamperBaseline"),
-             "optimized": ("controller.loops.fan_pump", "VsdStrategy")},
+             "optimized": ("controller.loops.fan_pump", "PumpVsdStrategy")},
     "compressor": {"baseline": ("controller.loops.compressor", "CascadeBaseline"),
                    "optimized": ("controller.loops.compressor", "SequencerStrategy")},
     "scr": {"baseline": ("controller.loops.denox", "PiBaseline"),

@@ -15,12 +15,30 @@ class Strategy:
     plant_options = {}
     period_s = 1.0
     PARAMS = ()  # tuning names a loop's config may set (besides period_s)
+    MAX_GAP_PERIODS = 10  # a longer gap between runs is an outage, not a slow line
 
     def __init__(self, params=None):
         self.params = dict(params or {})
         # A loop group may run a strategy faster or slower than its design
         # period (drives at 100 ms): its kernels are configured with this one.
         self.period_s = float(self.params.get("period_s", self.period_s))
+        self.t_prev = None
+
+    def tick(self, t_s):
+        """Seconds (plant time) since the previous run: the period on the first.
+
+        The service runs a loop only on fresh measurements, so on a busy line
+        one run can span several periods (a poll round of a shared RS-485 line
+        is ~6 plant-seconds at 60x); integrators, filters and models must move
+        over the time that passed, not over one period. Clamped to
+        MAX_GAP_PERIODS periods: a longer gap is an outage the loop's own
+        fallback answers. A gap within 1e-6 of the period is the period (a
+        model-in-the-loop run is exact)."""
+        last, self.t_prev = self.t_prev, t_s
+        if last is None:
+            return self.period_s
+        dt = min(max(t_s - last, 1e-3 * self.period_s), self.MAX_GAP_PERIODS * self.period_s)
+        return self.period_s if abs(dt - self.period_s) <= 1e-6 * self.period_s else dt
 
     def run(self, t_s, snap):
         raise NotImplementedError
@@ -30,10 +48,17 @@ def good(x):
     return x is not None and not (isinstance(x, float) and math.isnan(x))
 
 
-def pi_step(pid, sp, pv, fallback=None):
-    """One step of loop 0 of a PID bank: auto on a good measurement; otherwise
-    manual, holding its output (or moving it to fallback). Transfer is bumpless
-    both ways. Returns the output."""
+def set_dt(pid, dt):
+    """Loop 0's sample time for its next step (no bump: only the per-sample gains move)."""
+    if dt is not None and pid.param("dt")[0] != dt:
+        pid.configure(0, dt=dt)
+
+
+def pi_step(pid, sp, pv, fallback=None, dt=None):
+    """One step of loop 0 of a PID bank over dt seconds (None: as configured):
+    auto on a good measurement; otherwise manual, holding its output (or moving
+    it to fallback). Transfer is bumpless both ways. Returns the output."""
+    set_dt(pid, dt)
     if good(pv):
         pid.set_mode(0, True)
         pid.sp[0] = sp

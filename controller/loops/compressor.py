@@ -39,7 +39,7 @@ class CascadeBaseline(Strategy):
                 self.loaded[m] = False
             run = self.loaded[m] or t_s - self.unloaded_since[m] < self.RUN_ON_S
             out[m] = {"run_cmd": int(run), "load_cmd": int(self.loaded[m]), "speed_ref_pct": 0.0}
-        vsd = pi_step(self.pid, self.VSD_SP, p)
+        vsd = pi_step(self.pid, self.VSD_SP, p, dt=self.tick(t_s))
         out["vsd"] = {"run_cmd": 1, "load_cmd": 1, "speed_ref_pct": vsd}
         return out
 
@@ -131,11 +131,10 @@ class SequencerStrategy(Strategy):
         self.p_hist = []          # [(t, p)] over the last 10 s, for dp/dt
         self.demand = None        # m3/min free air, filtered
         self.demand_slow = None   # the same over minutes, for the reserve
-        self.t_last = None
         self.vsd_off = False      # unloaded in the control gap
         self.slope = 0.0          # bar/s, from the last 10 s
 
-    def _estimate(self, t_s, p, snap):
+    def _estimate(self, t_s, dt, p, snap):
         """Filtered demand (m3/min) from the flow balance, or None."""
         if not good(p):
             return self.demand
@@ -160,8 +159,6 @@ class SequencerStrategy(Strategy):
         slope = sum((x[0] - tm) * (x[1] - pm) for x in self.p_hist) / den if den > 0 else 0.0
         self.slope = slope
         d = supply - self.VOLUME_M3 / self.P_ATM * slope * 60.0
-        dt = self.period_s if self.t_last is None else max(t_s - self.t_last, 1e-3)
-        self.t_last = t_s
         if self.demand is None or not good(self.demand):
             self.demand = self.demand_slow = d
         else:
@@ -183,7 +180,9 @@ class SequencerStrategy(Strategy):
         p = snap["vsd"]["discharge_pressure_bar"]
         faults = {m: bool(snap[m]["comp_fault"]) for m in MACHINES}
         hours = {m: snap[m]["run_hours_h"] for m in MACHINES}
-        if self.t_last is None:
+        first = self.t_prev is None
+        dt = self.tick(t_s)
+        if first:
             # Taking over: a machine found running keeps running (unloaded, for
             # the run-on time) rather than being stopped and then held off by
             # its minimum stop time just when it is needed.
@@ -193,7 +192,7 @@ class SequencerStrategy(Strategy):
         for m in MACHINES:
             if faults[m] and self.loaded[m]:
                 self._change(m, False, t_s)
-        demand = self._estimate(t_s, p, snap)
+        demand = self._estimate(t_s, dt, p, snap)
         if demand is not None and good(p):
             # What the users would take at the setpoint: leaks and unregulated
             # blows scale with absolute pressure.
@@ -209,7 +208,7 @@ class SequencerStrategy(Strategy):
             if short > 0:
                 want += min(self.RESERVE_MAX,
                             short * self.SURGE_S / 60.0 * self.P_ATM / self.VOLUME_M3)
-        step = self.SP_RATE * self.period_s
+        step = self.SP_RATE * dt
         self.sp += max(-step, min(step, want - self.sp))
         if demand is not None and good(p):
             need = demand - self.FIXED_M3MIN * n  # what the VSD must supply
@@ -248,7 +247,7 @@ class SequencerStrategy(Strategy):
                   and p > self.sp - 0.1) or (self.high_since is not None
                                              and t_s - self.high_since >= self.HIGH_S):
                 self._change(max(busy, key=lambda x: hours[x]), False, t_s)
-        speed = pi_step(self.pid, self.sp, p, fallback=100.0)
+        speed = pi_step(self.pid, self.sp, p, fallback=100.0, dt=dt)
         # Control gap: the fixed machines alone cover the demand, the VSD's
         # minimum flow would be surplus. Unload it and let pressure ride a narrow
         # band above the setpoint (reload below it) instead of flapping at its

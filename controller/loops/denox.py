@@ -24,7 +24,8 @@ class PiBaseline(Strategy):
         o2 = s["o2_pct"]
         ok = good(nox) and not s.get("analyzer_fault", 0) and not s.get("analyzer_blowback", 0)
         # Analyzer out: hold the valve until it is back.
-        pi_step(self.pid, self.SETPOINT_MG_NM3, nox * 15.0 / (21.0 - o2) if ok else float("nan"))
+        pi_step(self.pid, self.SETPOINT_MG_NM3, nox * 15.0 / (21.0 - o2) if ok else float("nan"),
+                dt=self.tick(t_s))
         enable = int(s["flue_gas_temp_c"] >= self.MIN_TEMP_C)
         return {"scr": {"dosing_enable": enable, "valve_cmd_pct": float(self.pid.u[0]) if enable else 0.0}}
 
@@ -77,12 +78,14 @@ class FeedforwardSmithStrategy(Strategy):
         self.nox_in_last = 0.0  # no inlet reading yet: trim only
         self.hour = None
         self.hour_sum = 0.0
-        self.hour_n = 0
+        self.hour_s = 0.0            # analyzer-good seconds of the open hour
         import numpy as np
         self._u = np.zeros(1)
         self._pv = np.zeros(1)
 
     def run(self, t_s, snap):
+        dt = self.tick(t_s)
+        per = dt / self.period_s     # periods this run spans
         s = snap["scr"]
         o2 = s["o2_pct"] if good(s["o2_pct"]) else 6.0  # unknown O2: the reference
         to6 = 15.0 / (21.0 - o2)
@@ -96,27 +99,27 @@ class FeedforwardSmithStrategy(Strategy):
         slip = s["nh3_slip_ppm"]
         if good(slip) and analyzer_ok:
             if slip > self.SLIP_PPM:
-                self.sp_bias = min(8.0, self.sp_bias + 0.02)
+                self.sp_bias = min(8.0, self.sp_bias + 0.02 * per)
             else:
-                self.sp_bias = max(0.0, self.sp_bias - 0.005)
+                self.sp_bias = max(0.0, self.sp_bias - 0.005 * per)
         hour = int(t_s // 3600)
         if hour != self.hour:
-            self.hour, self.hour_sum, self.hour_n = hour, 0.0, 0
+            self.hour, self.hour_sum, self.hour_s = hour, 0.0, 0.0
         if analyzer_ok:
-            self.hour_sum += nox_out * to6
-            self.hour_n += 1
+            self.hour_sum += nox_out * to6 * dt
+            self.hour_s += dt
         # Colder catalyst stores more NH3 and slips more at the same removal: aim a
         # little higher on NOx there (still well inside the hourly limit).
         temp = s["flue_gas_temp_c"]
         cold = min(max((self.WARM_C - temp) / 30.0, 0.0), 1.0) if good(temp) else 1.0
         sp6 = self.SETPOINT + self.COLD_EXTRA_MG * cold + self.sp_bias
         elapsed = t_s - hour * 3600.0
-        if self.hour_n * self.period_s >= 600.0 and elapsed < 3540.0:
+        if self.hour_s >= 600.0 and elapsed < 3540.0:
             # The open hour's budget: the mean the rest of the hour may have for
             # the hour to land on HOUR_TARGET. A low start (blow-back, a cold
             # spell) lets the rest run a little higher; a high one pulls it down
             # at once, as far as needed.
-            so_far = self.hour_sum / self.hour_n
+            so_far = self.hour_sum / self.hour_s
             need = (self.HOUR_TARGET * 3600.0 - so_far * elapsed) / (3600.0 - elapsed)
             sp6 = min(max(need, self.SETPOINT - 10.0), sp6 + self.HOUR_RAISE_MG)
         # Feedforward on the analyzers' basis.
@@ -130,11 +133,14 @@ class FeedforwardSmithStrategy(Strategy):
         tau = self.TAU_FULL_S / load_frac
         self.smith.k[0], self.smith.tau_s[0] = k, tau
         lam = 250.0
-        self.pid.configure(kp=tau / (k * lam), ti=tau)
+        self.pid.configure(kp=tau / (k * lam), ti=tau, dt=dt)
         if analyzer_ok:
             self._u[0] = float(self.pid.u[0])
             self._pv[0] = nox_out * to6
-            pv = self.smith.step(self._u, self._pv)[0]
+            # The model moves on the period's grid: a run spanning several
+            # periods steps it that many times (the trim held meanwhile).
+            for _ in range(max(1, int(round(per)))):
+                pv = self.smith.step(self._u, self._pv)[0]
         else:
             pv = float("nan")  # hold the trim
         pi_step(self.pid, sp6, pv)

@@ -16,7 +16,7 @@ class AllPumpsBaseline(Strategy):
 
     def run(self, t_s, snap):
         f = snap["fgd"]
-        pi_step(self.pid, self.PH_SP, f["ph"])
+        pi_step(self.pid, self.PH_SP, f["ph"], dt=self.tick(t_s))
         cmd = {"pump%d_run" % i: 1 for i in range(1, 6)}
         cmd.update(feeder_cmd_pct=float(self.pid.u[0]), blower_cmd_pct=100.0)
         return {"fgd": cmd}
@@ -70,6 +70,7 @@ class PumpStagingStrategy(Strategy):
         return max(1, min(5, math.ceil(4 * (ntu / per) ** (1 / 0.6) * lg)))
 
     def run(self, t_s, snap):
+        dt = self.tick(t_s)
         f = snap["fgd"]
         o2 = f["o2_pct"] if good(f["o2_pct"]) else 6.0  # unknown O2: the reference
         corr = 15.0 / (21.0 - o2)
@@ -117,7 +118,7 @@ class PumpStagingStrategy(Strategy):
         # Feeder: feedforward on the SO2 that will be absorbed, PI trim on pH.
         so2_kmol_s = f["so2_in_mg_nm3"] * 1e-6 * f["flue_gas_flow_nm3h"] / 3600.0 / 64.066
         ff = 100.0 * 1.03 * so2_kmol_s / self.FEEDER_MAX_KMOL_S
-        pi_step(self.pid, self.PH_SP, f["ph"])
+        pi_step(self.pid, self.PH_SP, f["ph"], dt=dt)
         feeder = min(100.0, max(0.0, ff + float(self.pid.u[0])))
         blower = min(100.0, max(40.0, 100.0 * so2_kmol_s / self.DESIGN_SO2_KMOL_S))
         cmd.update(feeder_cmd_pct=feeder, blower_cmd_pct=blower)

@@ -15,9 +15,11 @@ strategy sees NaN and does what it defines); "manual" (the operator's values
 from `greenedge mode`, over the last outputs; the strategy is frozen, and on
 return to auto the analog outputs ramp to the strategy's over TRANSFER_S);
 "error" if the strategy raised (outputs hold; logged once per minute).
-A device that is up but disarmed (boot, comm-loss trip) gets its settings, the
-loop's current commands, then arm = 1: commands first, so arming never applies
-stale ones.
+A device gets its settings as soon as it is seen (each time it comes up), so
+its safe state is the configured one from the start, even before its loop
+first runs; a device that is up but disarmed (boot, comm-loss trip) gets its
+settings again, the loop's current commands, then arm = 1: commands first, so
+arming never applies stale ones.
 
 Time: plant time = (wall - epoch) x speedup (bench), or Unix time (plant).
 State (strategy integrators and outputs, energy counters, hourly emission
@@ -185,6 +187,7 @@ class Service:
                     d = Device(dn, dc.unit, dc.profile, dc.poll_s, dc.slow_s)
                     d.settings = dict(dc.settings)
                     d.arm_sent = -1e9
+                    d.settings_up = 0  # the up_events count its settings were sent for
                     d.last_sent = {}
                     d.t_sent = -1e9
                     self.devices[dn] = d
@@ -261,6 +264,14 @@ class Service:
         if p is None or p.access != "rw" or v is None or (isinstance(v, float) and math.isnan(v)):
             return None
         return min(max(float(v), p.min), p.max)
+
+    def send_settings(self):
+        """Settings to every device that came up since they were last sent."""
+        for dn, d in self.devices.items():
+            if d.up and d.settings and d.settings_up != d.up_events:
+                d.settings_up = d.up_events
+                self.line_of[dn].submit(d, dict(d.settings))
+                self.event("settings", dn, json.dumps(d.settings))
 
     def write_outputs(self, runner):
         now = time.monotonic()
@@ -426,6 +437,7 @@ class Service:
                 continue
             last = now
             self.poll_control()
+            self.send_settings()
             t = self.clock.plant_s()
             self.acc.add(t, t - t_last, lambda d, p: self.value(d, p, now))
             t_last = t

@@ -185,7 +185,12 @@ def load_config(path):
             if k not in allowed:
                 raise psec_._err(k, "not a parameter of %s/%s (known: %s)"
                                  % (plant, strat, ", ".join(allowed)))
-            params[k] = psec_.num(k, None, 1e-6, 1e6)
+            params[k] = psec_.num(k, None, 0.0, 1e6)
+        if params:
+            try:  # the strategy checks its own figures (a gain, a curve)
+                strategy_class(plant, strat)(params)
+            except ValueError as e:
+                raise sec._err("params", str(e))
         period = params.get("period_s", strategy_class(plant, strat).period_s)
         if abs(groups[group] - period) > 1e-9:
             raise sec._err("group", "strategy %s/%s runs every %g s; group %s every %g s "

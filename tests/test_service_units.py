@@ -54,6 +54,12 @@ BROKEN = [
     ("[loops.fan]\nplant = 'fan'\ngroup = 'process'\ndevices = { drive = 'fan1' }\n"
      "process = { flow_sp_m3s = 1.0, flow_design_m3s = 2.0 }\nparams = { gain = 3 }",
      "loops.fan.params.gain", "not a parameter of fan/optimized"),
+    ("[loops.fan]\nplant = 'fan'\ngroup = 'process'\ndevices = { drive = 'fan1' }\n"
+     "process = { flow_sp_m3s = 1.0, flow_design_m3s = 2.0 }\nparams = { static_head = 1.5 }",
+     "loops.fan.params", "expected 0 to 0.9 of the shut-off head"),
+    ("[loops.fan]\nplant = 'fan'\ngroup = 'process'\ndevices = { drive = 'fan1' }\n"
+     "process = { flow_sp_m3s = 1.0, flow_design_m3s = 2.0 }\nparams = { ti = 0 }",
+     "loops.fan.params", "must be > 0"),
 ]
 
 BASE = textwrap.dedent("""

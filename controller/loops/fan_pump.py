@@ -107,7 +107,7 @@ class VsdStrategy(Strategy):
                 # until the host arms it).
                 hz = d.get("drive_output_hz")
                 take_over(self.pid, 2.0 * hz if good(hz) and hz > 0 else d.get("speed_actual_pct"))
-            self.trim = float(self.pid.u[0]) - ff
+                self.trim = float(self.pid.u[0]) - ff  # what the curve misses now
         pv = d["process_pv"]
         # A live transmitter never repeats its reading exactly for long; one
         # that does is stuck and counts as unknown.

@@ -22,7 +22,7 @@ class Strategy:
         # A loop group may run a strategy faster or slower than its design
         # period (drives at 100 ms): its kernels are configured with this one.
         self.period_s = float(self.params.get("period_s", self.period_s))
-        self.t_prev = None
+        self._t_prev = None  # plant time of the last run (not persisted: a restart starts afresh)
 
     def tick(self, t_s):
         """Seconds (plant time) since the previous run: the period on the first.
@@ -34,7 +34,7 @@ class Strategy:
         MAX_GAP_PERIODS periods: a longer gap is an outage the loop's own
         fallback answers. A gap within 1e-6 of the period is the period (a
         model-in-the-loop run is exact)."""
-        last, self.t_prev = self.t_prev, t_s
+        last, self._t_prev = self._t_prev, t_s
         if last is None:
             return self.period_s
         dt = min(max(t_s - last, 1e-3 * self.period_s), self.MAX_GAP_PERIODS * self.period_s)

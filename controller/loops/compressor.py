@@ -180,7 +180,7 @@ class SequencerStrategy(Strategy):
         p = snap["vsd"]["discharge_pressure_bar"]
         faults = {m: bool(snap[m]["comp_fault"]) for m in MACHINES}
         hours = {m: snap[m]["run_hours_h"] for m in MACHINES}
-        first = self.t_prev is None
+        first = self._t_prev is None
         dt = self.tick(t_s)
         if first:
             # Taking over: a machine found running keeps running (unloaded, for

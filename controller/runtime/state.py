@@ -1,7 +1,9 @@
 """Persisted state: what must survive a restart, as JSON written atomically.
 
 capture(obj) takes a strategy's plain attributes (numbers, strings, lists,
-dicts) and the state of its PID banks (integrators, outputs, inputs, modes);
+dicts; not those named _x: scratch buffers and the time of the last run, so
+the first run after a restart counts one period, not the outage) and the state
+of its PID banks (integrators, outputs, inputs, modes);
 restore(obj, saved) puts them back in place, so the first cycle after a restart
 computes the same outputs the last one did (no bump). Kernels with
 get_state/set_state (delay lines, Smith predictors) are kept the same way.
@@ -30,6 +32,8 @@ def _jsonable(v):
 def capture(obj):
     out = {}
     for k, v in vars(obj).items():
+        if k.startswith("_"):
+            continue
         if _is_pid(v):
             out[k] = {"__pid__": {"state": v.state.tolist(), "u": v.u.tolist(),
                                   "inputs": v.inputs.tolist(), "mode": v.mode.tolist()}}

@@ -53,7 +53,9 @@ def mil(plants, strategy, scenario, hours, seed):
 
 
 def run_demo(minutes=2.0, speedup=60.0, scenario="standard", seed=None, report=None,
-             quiet=False, plants=None):
+             quiet=False, plants=None, ports=None, link_ports=None, hw_format="8E1"):
+    """ports {bus: tty}, link_ports {device: tty}: real-hardware mode for those
+    buses (boards in sim-input mode; docs/hil.md)."""
     from hil_tests.bench import DEMO, Bench
     plants = list(plants or DEMO)
     hours = minutes * speedup / 60.0
@@ -88,9 +90,12 @@ def run_demo(minutes=2.0, speedup=60.0, scenario="standard", seed=None, report=N
         else:
             say(msg)
 
-    with Bench(plants, speedup=speedup, hours=hours, scenario=scenario, seed=seed) as b:
-        say("  %d devices on %s started; service starting" % (
-            len(b.devices), ", ".join(sorted(b.lines))))
+    with Bench(plants, speedup=speedup, hours=hours, scenario=scenario, seed=seed,
+               ports=ports, link_ports=link_ports, hw_format=hw_format) as b:
+        say("  %d devices on %s started%s; service starting" % (
+            len(b.devices), ", ".join(sorted(b.lines)) or "no virtual line",
+            "; boards on %s" % ", ".join("%s %s" % kv for kv in sorted((ports or {}).items()))
+            if ports else ""))
         hil = b.run(progress=progress, every_s=1.0 if tty else 10.0)
         if tty:
             sys.stderr.write("\n")
@@ -179,8 +184,58 @@ def write_report(out, summary, hil, base, ref, traces, plants):
     return str(out / "report.md")
 
 
+def _pairs(items, what, known):
+    """["name=tty", ...] -> {name: tty}, names checked against known."""
+    out = {}
+    for it in items or ():
+        name, sep, tty = it.partition("=")
+        if not sep or not name or not tty:
+            raise ValueError("--%s %r: expected NAME=TTY" % (what, it))
+        if name not in known:
+            raise ValueError("--%s %s: no %s %r here (known: %s)"
+                             % (what, it, "bus" if what == "port" else "device", name,
+                                ", ".join(sorted(known))))
+        if name in out:
+            raise ValueError("--%s %s given twice" % (what, name))
+        out[name] = tty
+    return out
+
+
+def hardware_args(a):
+    """Plants, bus ports and link ports from the command line, checked."""
+    from hil_tests.bench import DEMO
+    plants = DEMO if not a.plants else a.plants.split(",")
+    for p in plants:
+        if p not in DEMO:
+            raise ValueError("--plants: no plant %r (known: %s)" % (p, ", ".join(DEMO)))
+    buses = {DEMO[p][0] for p in plants}
+    devices = {d: DEMO[p][0] for p in plants for d, _ in DEMO[p][1].values()}
+    ports = _pairs(a.port, "port", buses)
+    links = _pairs(a.link, "link", devices)
+    for dev, bus in sorted(devices.items()):
+        if bus in ports and dev not in links:
+            raise ValueError("device %s is on hardware bus %s: give --link %s=TTY "
+                             "(its plant link)" % (dev, bus, dev))
+        if dev in links and bus not in ports:
+            raise ValueError("--link %s: its bus %s is virtual (give --port %s=TTY)"
+                             % (dev, bus, bus))
+    for tty in list(ports.values()) + list(links.values()):
+        if not Path(tty).exists():
+            raise ValueError("serial port %s does not exist" % tty)
+    if len(a.hw_format) != 3 or a.hw_format[0] not in "78" or a.hw_format[1] not in "NEO" \
+            or a.hw_format[2] not in "12":
+        raise ValueError("--hw-format %r: expected e.g. 8E1, 8N2" % a.hw_format)
+    return list(plants), ports, links
+
+
 def cmd_demo(a):
-    s = run_demo(a.minutes, a.speedup, a.scenario, a.seed, a.report, quiet=a.json)
+    try:
+        plants, ports, links = hardware_args(a)
+    except ValueError as e:
+        from controller.cli import UserError
+        raise UserError(str(e))
+    s = run_demo(a.minutes, a.speedup, a.scenario, a.seed, a.report, quiet=a.json,
+                 plants=plants, ports=ports, link_ports=links, hw_format=a.hw_format)
     if a.json:
         s = {k: v for k, v in s.items() if k != "plants"} | {
             "plants": {p: r["hil"] for p, r in s["plants"].items()}}
@@ -208,4 +263,11 @@ def add_parser(sub, wrap):
     p.add_argument("--seed", type=int)
     p.add_argument("--report", default="greenedge-report", help="folder for report.md and plots")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--plants", metavar="P,P", help="a subset: fan,pump,scr,compressor,fgd")
+    p.add_argument("--port", action="append", metavar="BUS=TTY",
+                   help="real-hardware mode: boards on this bus (rtu1, rtu2, gw) at TTY; repeat")
+    p.add_argument("--link", action="append", metavar="DEVICE=TTY",
+                   help="the plant link of a board on a hardware bus (fan, pump, scr, c1..c3, "
+                        "vsd, fgd); repeat")
+    p.add_argument("--hw-format", default="8E1", help="character format on hardware buses (8E1)")
     p.set_defaults(func=wrap(cmd_demo))

@@ -177,18 +177,46 @@ def test_analyzer_wire_break_falls_back_without_overdosing(tmp_path):
 
 
 def test_hardware_mode_over_serial_ports_and_a_serial_plant_link(tmp_path):
-    """Real-hardware mode, with the board emulated: the bench gets a serial port
-    for the bus and one for the plant link, and starts nothing behind them. Here
-    the "board" is the firmware on the unix port with `--link-tty` (on a board:
+    """Real-hardware mode from the command line, with the board emulated:
+    `greenedge demo --port rtu1=TTY --link fan=TTY` gets a serial port for the
+    bus and one for the plant link, and starts nothing behind them. Here the
+    "board" is the firmware on the unix port with `--link-tty` (on a board:
     config link_uart), the wires are ptys (8N2: ptys take no parity)."""
+    import json
+    import subprocess
+    import sys
     from hil_tests.devices import DeviceProcess
     from hil_tests.vline import VirtualLine
     with VirtualLine(2, 115200) as bus, VirtualLine(2, 115200, timing=False) as wire:
         with DeviceProcess("motor", 1, bus.ports[1], extra=["--link-tty", wire.ports[1]]):
-            with Bench(["fan"], speedup=30, hours=0.1, workdir=tmp_path,
-                       ports={"rtu1": bus.ports[0]}, link_ports={"fan": wire.ports[0]},
-                       hw_format="8N2") as b:
-                r = b.run()
-    assert r["service"]["devices_up"] == 1
-    assert b.links["fan"].replies > 100
+            p = subprocess.run(
+                [sys.executable, "-m", "controller.cli", "demo", "--plants", "fan",
+                 "--port", "rtu1=%s" % bus.ports[0], "--link", "fan=%s" % wire.ports[0],
+                 "--hw-format", "8N2", "--speedup", "30", "--minutes", "0.2", "--json",
+                 "--report", str(tmp_path / "report")],
+                capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    r = json.loads(p.stdout)
+    assert r["devices_up"] == r["devices_total"] == 1
     assert r["plants"]["fan"]["demand_met_frac"] >= 0.8, r["plants"]["fan"]
+    assert (tmp_path / "report" / "report.md").exists()
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--port", "rtu1"], "expected NAME=TTY"),
+    (["--port", "rtu9=/dev/null", "--link", "fan=/dev/null"], "no bus 'rtu9'"),
+    (["--port", "rtu1=/dev/null"], "give --link fan=TTY"),
+    (["--link", "fan=/dev/null"], "its bus rtu1 is virtual"),
+    (["--port", "rtu1=/dev/ttyNOPE0", "--link", "fan=/dev/null"], "does not exist"),
+    (["--plants", "fan,boiler"], "no plant 'boiler'"),
+    (["--port", "rtu1=/dev/null", "--link", "fan=/dev/null", "--hw-format", "9X1"],
+     "--hw-format"),
+])
+def test_hardware_mode_arguments_are_checked(args, msg):
+    import subprocess
+    import sys
+    p = subprocess.run([sys.executable, "-m", "controller.cli", "demo", "--plants",
+                        "fan", *args] if "--plants" not in args else
+                       [sys.executable, "-m", "controller.cli", "demo", *args],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and msg in p.stderr, p.stderr

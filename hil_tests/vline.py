@@ -9,7 +9,7 @@ Wire timing (on by default): a chunk sent at t occupies the line from
 max(t, busy_until) for len * bits_per_char / baud seconds (11 bits: 8E1 or 8N2)
 and is delivered when its last bit has passed. One busy-until time for the whole
 line, because RS-485 is half duplex. Delivery is timed with perf_counter: sleep
-in poll() to within ~1 ms, then spin.
+in select() (microsecond timeout) to within SPIN_S, then spin.
 
 Faults (set at start or at run time through the control pipe): byte corruption
 rate, dropped-byte rate, a gap inserted inside chunks (splits frames), a muted
@@ -36,6 +36,7 @@ import sys
 import time
 import tty
 
+SPIN_S = 0.0002  # spin this close to a delivery (select wakes within ~0.1 ms)
 FAULT_KEYS = ("corrupt_rate", "drop_rate", "gap_rate", "gap_s", "dead", "muted", "deaf")
 
 
@@ -154,21 +155,22 @@ class Bridge:
                         pass  # nobody has that port open: bytes fall off the line
 
     def run(self, control_fd=None, reply=None):
-        p = select.poll()
-        for m in self.masters:
-            p.register(m, select.POLLIN)
-        if control_fd is not None:
-            p.register(control_fd, select.POLLIN)
+        # select() takes a timeout in microseconds (poll() only in ms): the
+        # bridge sleeps until SPIN_S before the next delivery instead of
+        # spinning through the last millisecond, and still sees every byte
+        # that arrives meanwhile. The CPU it leaves is the devices' (a spinning
+        # bridge starves them into missed replies on a small host).
+        fds = list(self.masters) + ([control_fd] if control_fd is not None else [])
         ctl_buf = b""
         fd_index = {m: i for i, m in enumerate(self.masters)}
         while True:
             now = time.perf_counter()
             if self.pending:
-                wait = self.pending[0][0] - now
-                timeout_ms = int((wait - 0.001) * 1000) if wait > 0.002 else 0
+                timeout = max(0.0, self.pending[0][0] - now - SPIN_S)
             else:
-                timeout_ms = 200
-            for fd, ev in p.poll(timeout_ms):
+                timeout = 0.2
+            ready, _, _ = select.select(fds, [], [], timeout)
+            for fd in ready:
                 if fd == control_fd:
                     chunk = os.read(fd, 4096)
                     if not chunk:
@@ -182,12 +184,11 @@ class Bridge:
                 try:
                     data = os.read(fd, 4096)
                 except (BlockingIOError, OSError):
-                    data = b""
+                    data = None  # the slave side is closed (between client opens)
                 if data:
                     self.on_rx(fd_index[fd], data, time.perf_counter())
-                elif ev & select.POLLHUP:
-                    # The slave side is closed (between client opens): do not spin.
-                    time.sleep(0.0005)
+                elif data is None:
+                    time.sleep(0.0005)  # do not spin on a hung-up port
             self.deliver_due(time.perf_counter())
 
     def _control(self, line, reply):

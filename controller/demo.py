@@ -13,7 +13,6 @@ the report can show what the chain costs (nothing, if it is right).
 """
 
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -248,14 +247,8 @@ def cmd_demo(a):
     return 0
 
 
-def _pos(s):
-    v = float(s)
-    if not v > 0 or math.isinf(v):
-        raise ValueError("must be a positive number")
-    return v
-
-
 def add_parser(sub, wrap):
+    from controller.cli import _positive as _pos
     p = sub.add_parser("demo", help="the virtual plant: firmware + Modbus + service, simulated plant")
     p.add_argument("--minutes", type=_pos, default=2.0, help="wall time (default 2)")
     p.add_argument("--speedup", type=_pos, default=60.0, help="plant clock / wall clock (default 60)")

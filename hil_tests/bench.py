@@ -56,10 +56,6 @@ DEMO = {
 }
 GATEWAY_BUSES = ("gw",)
 SLOW_ROLES = {"c1": 250, "c2": 250, "c3": 250}  # device poll periods (ms of wall time)
-# Loop tuning the bench config sets for the optimised strategies (loop_params=
-# overrides per plant). None: the strategies' defaults are tuned for the
-# bench's sampling (a poll round of a shared line: ~6 plant-s at 60x).
-LOOP_PARAMS = {}
 DESIGN_KEYS = ("flow_design_m3s",)
 
 # Device settings on the device clock: (kind, register) -> scaled with speedup.
@@ -240,9 +236,9 @@ class Bench:
                 design = self.plants[plant].p["design_flow_m3s"]
                 lines.append('process = { flow_sp_m3s = "%s.process_sp", flow_design_m3s = %g }'
                              % (roles["drive"][0], design))
+            # The strategies' defaults are tuned for the bench's sampling (a poll
+            # round of a shared line: ~6 plant-s at 60x); loop_params overrides.
             params = self.loop_params.get(plant)
-            if params is None and self.strategy == "optimized":
-                params = LOOP_PARAMS.get(plant)
             if params:
                 lines.append("params = { %s }" % ", ".join("%s = %g" % kv for kv in params.items()))
             lines.append("")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pymodbus.client import AsyncModbusTcpClient
 
-from bench.peers.pymodbus_tcp_server import serve_tcp
+from hil_tests.tcpserver import serve_tcp
 from controller.fieldbus.master import Device, Line
 from controller.fieldbus.planner import plan_reads
 from controller.registers import point_map

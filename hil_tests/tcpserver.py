@@ -2,7 +2,7 @@
 profile's register image (identity, defaults): the TCP peer for the service
 tests and the service benchmark. Units 1..N serve the same image.
 
-Run: python -m bench.peers.pymodbus_tcp_server PROFILE UNITS PORT  (prints "ready")
+Run: python -m hil_tests.tcpserver PROFILE UNITS PORT  (prints "ready")
 """
 
 import contextlib
@@ -14,7 +14,7 @@ import sys
 import warnings
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def image(profile):
@@ -66,7 +66,7 @@ def serve_tcp(profile, units):
     """(host, port) of a server process serving units 1..units; stopped on exit."""
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    p = subprocess.Popen([sys.executable, "-m", "bench.peers.pymodbus_tcp_server", profile,
+    p = subprocess.Popen([sys.executable, "-m", "hil_tests.tcpserver", profile,
                           str(units), str(port)], stdout=subprocess.PIPE, text=True, env=env)
     try:
         if p.stdout.readline().strip() != "ready":

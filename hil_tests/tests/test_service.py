@@ -167,7 +167,7 @@ def test_service_through_rtu_gateway_and_modbus_tcp_reads_the_device(tmp_path):
 
 def test_modbus_tcp_server_peer(tmp_path):
     """A Modbus TCP device (here pymodbus' own server with a motor map image)."""
-    from bench.peers.pymodbus_tcp_server import serve_tcp
+    from hil_tests.tcpserver import serve_tcp
     with serve_tcp("motor", 9) as (host, port):  # units 1..9
         block = "[lines.l1]\nkind = 'tcp'\nhost = '%s'\nport = %d\n" % (host, port)
         cfg = config(tmp_path, block, [("m9", 9, "")])

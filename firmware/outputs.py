@@ -19,9 +19,17 @@ Interlocks, independent of the host, bits in input 4 and the status word:
         (released 0.2 bar below)
 Values are raw register units (0.01 % for positions and speeds, 0/1 for relays),
 integers throughout.
+
+Time: update(now_ms) takes a tick in ms (time.ticks_ms on a board, any clock in
+tests). Only the delta since the previous update is taken with ticks_diff (a
+few ms, far inside its +-2^29 ms range); every age the relay rules need (time
+in the present state, age of each start in the last hour) is a counter advanced
+by that delta and saturated, so nothing breaks when ticks wrap at 2^30 ms
+(12.4 days) on 32-bit ports.
 """
 
 from array import array
+from micropython import const
 from time import ticks_diff, ticks_ms
 
 from regmap import COIL, DISCRETE, Q_BAD
@@ -32,7 +40,10 @@ IL_TEMP = 1
 IL_FLOW = 2
 IL_RELAY = 4
 IL_PRESSURE = 8
-_HOUR_MS = 3600000
+_HOUR_MS = const(3600000)
+# Ages saturate here: above every min on/off time (at most 7200 s) and a small
+# int on every port (< 2^30).
+_AGE_MAX_MS = const(86400000)
 
 
 class Outputs:
@@ -82,7 +93,9 @@ class Outputs:
         self._interlock_points(profile)
         self.actual = array("i", [0] * self.n)
         self.carry = array("i", [0] * self.n)
-        self.t_change = [0] * self.n
+        # Per output: ms in the present state (saturating at _AGE_MAX_MS), and
+        # for run relays the ages in ms of the starts of the last hour, oldest first.
+        self.age_ms = array("i", [_AGE_MAX_MS] * self.n)
         self.starts = [[] for _ in range(self.n)]
         self.interlocks = 0
         self.safe_state = True
@@ -153,29 +166,41 @@ class Outputs:
         self.carry[i] = 0
         return target
 
-    def _relay(self, i, target, now):
+    def _age(self, dt):
+        """Advance every state age and start age by dt ms (saturating; starts
+        older than an hour are forgotten)."""
+        age = self.age_ms
+        for i in range(self.n):
+            a = age[i] + dt
+            age[i] = a if a < _AGE_MAX_MS else _AGE_MAX_MS
+            st = self.starts[i]
+            for k in range(len(st)):
+                st[k] += dt
+            while st and st[0] >= _HOUR_MS:
+                st.pop(0)
+
+    def _relay(self, i, target):
         cur = self.actual[i]
         target = 1 if target else 0
         if target == cur or self._boot:
             if target and not cur:
-                self.starts[i].append(now)
+                self.starts[i].append(0)
             if target != cur:
-                self.t_change[i] = now
+                self.age_ms[i] = 0
             return target
         hr = self.bank.hr
         reg = self.reg[i]
-        since = ticks_diff(now, self.t_change[i])
+        since = self.age_ms[i]
         if target:
-            st = [t for t in self.starts[i] if ticks_diff(now, t) < _HOUR_MS]
-            self.starts[i] = st
+            st = self.starts[i]
             if since < hr[reg[1]] * 1000 or len(st) >= hr[reg[2]]:
                 self.interlocks |= IL_RELAY
                 return cur
-            st.append(now)
+            st.append(0)
         elif since < hr[reg[0]] * 1000:
             self.interlocks |= IL_RELAY
             return cur
-        self.t_change[i] = now
+        self.age_ms[i] = 0
         return target
 
     def _interlock(self):
@@ -212,6 +237,7 @@ class Outputs:
         if dt < 0:  # a caller on another clock (tests) or a time jump: no ramp step
             dt = 0
         self._last_ms = now
+        self._age(dt)
         bank = self.bank
         armed = self.armed()
         hold = bank.hr[_HOLD_MASK]
@@ -224,7 +250,7 @@ class Outputs:
             if k == "a":
                 v = self._analog(i, v, dt)
             elif k == "r":
-                v = self._relay(i, v, now)
+                v = self._relay(i, v)
             if self.interlocks & (IL_TEMP | IL_FLOW) and self.profile == "scr":
                 v = 0  # no NH3: valve closed and dosing off
             if self.interlocks & IL_PRESSURE and self.profile == "compressor" and i == 1:

@@ -8,9 +8,13 @@
   their safe state and stay there until the host writes arm = 1 again.
 - Status word (input 3) and the state discrete inputs are refreshed every tick.
 
-tick() takes the time in ms, so tests drive it with any clock.
+tick() takes the time in ms, so tests drive it with any clock. Only the delta
+from the previous tick goes through ticks_diff (tens of ms); the time since the
+last frame and the uptime are counters advanced by that delta, so they stay
+right when ticks wrap at 2^30 ms (12.4 days) on 32-bit ports.
 """
 
+from micropython import const
 from time import ticks_diff
 
 from regmap import (HOLDING, Q_BAD, Q_UNCERTAIN, ST_ARMED, ST_COMM_LOST, ST_INTERLOCK,
@@ -26,6 +30,8 @@ _DI_SAFE = 1
 _DI_COMM_LOST = 2
 _DI_INTERLOCK = 3
 _DI_QBAD = 4
+# The silence counter saturates above the longest timeout (3600 s).
+_SILENT_MAX_MS = const(4000000)
 
 
 class Supervisor:
@@ -43,8 +49,9 @@ class Supervisor:
         self.trips = 0
         self.extra_status = 0
         self._seen = rtu.frames_for_me
-        self._last_frame_ms = now_ms
-        self._boot_ms = now_ms
+        self._silent_ms = 0  # since the last frame for this unit, saturating
+        self._up_ms = 0  # uptime: whole seconds in _up_s, the rest here
+        self._up_s = 0
         bank.ir[5] = reset_cause
         if reset_cause == 1:
             self.extra_status |= ST_WDT_RESET
@@ -64,27 +71,34 @@ class Supervisor:
         # Arming clears the comm-loss latch and restarts the timer.
         if table == HOLDING and addr <= _ARM < addr + qty and self.bank.hr[_ARM] == 1:
             self.comm_lost = False
-            self._last_frame_ms = self._now_ms
+            self._silent_ms = 0
         self.refresh(self.outputs.update(self._now_ms))
 
     def tick(self, now_ms):
+        dt = ticks_diff(now_ms, self._now_ms)
+        if dt < 0:  # a clock that stepped back: no time passed
+            dt = 0
         self._now_ms = now_ms
         bank = self.bank
         rtu = self.rtu
+        s = self._silent_ms + dt
+        self._silent_ms = s if s < _SILENT_MAX_MS else _SILENT_MAX_MS
         if rtu.frames_for_me != self._seen:
             self._seen = rtu.frames_for_me
-            self._last_frame_ms = now_ms
+            self._silent_ms = 0
         timeout_ms = bank.hr[_TIMEOUT] * 100
-        if bank.hr[_ARM] == 1 and ticks_diff(now_ms, self._last_frame_ms) > timeout_ms:
+        if bank.hr[_ARM] == 1 and self._silent_ms > timeout_ms:
             bank.hr[_ARM] = 0
             self.comm_lost = True
             self.trips += 1
             bank.ir[_IR_TRIPS] = self.trips & 0xFFFF
             # One line for the log (USB REPL on a board, stdout on the unix port).
-            print("comm loss: no frame for %d ms, outputs to safe state"
-                  % ticks_diff(now_ms, self._last_frame_ms))
+            print("comm loss: no frame for %d ms, outputs to safe state" % self._silent_ms)
         self.refresh(self.outputs.update(now_ms))
-        up = ticks_diff(now_ms, self._boot_ms) // 1000
+        u = self._up_ms + dt
+        self._up_s += u // 1000
+        self._up_ms = u % 1000
+        up = self._up_s
         bank.ir[_IR_UPTIME] = (up >> 16) & 0xFFFF
         bank.ir[_IR_UPTIME + 1] = up & 0xFFFF
         alive = self.reported | self.waiting

@@ -1,14 +1,14 @@
 # cython: language_level=3
 """Plant steppers: the inner integrators of the plant simulators.
 
-Equations and parameter sources: shared/PLANT_MODELS.md. Each stepper advances
+Equations and parameter sources: docs/models.md. Each stepper advances
 its state over dt seconds in sub-steps no longer than max_substep_s, using the
 exact solution of the linear ODE obtained by freezing the coefficients over a
 sub-step (unconditionally stable, exact for the linear parts).
 
 - ScrReactor: control-oriented SCR (Lietti et al. 1997 kinetic form), cells in
   series, gas quasi-steady, NH3 surface coverage theta per cell.
-  Units: F actual gas flow m3/s, T K, concentrations mol/m3, rates per PLANT_MODELS.
+  Units: F actual gas flow m3/s, T K, concentrations mol/m3, rates per docs/models.md section 3.
 - FgdInventory: limestone inventory M (kmol) -> pH -> removal efficiency.
 - AirHeader: compressed-air header absolute pressure (bar) from free-air flows (m3/s).
 """

@@ -209,7 +209,7 @@ class Bench:
                 lines += ['kind = "rtu_tcp"', 'host = "%s"' % host, "port = %d" % port]
             else:
                 lines += ['kind = "rtu"', 'port = "%s"' % self.lines[bus].ports[0]]
-            # A pty takes no parity (TOOLCHAIN.md): 8N2 is the other 11-bit format.
+            # A pty takes no parity (docs/toolchain.md): 8N2 is the other 11-bit format.
             lines += ["baud = %d" % self.baud, 'parity = "N"', "stopbits = 2",
                       "turnaround_ms = 5", ""]
         for bus, members in self.buses().items():

@@ -349,7 +349,7 @@ def test_air_header_equals_reference(seq):
 
 
 def test_fgd_pump_ph_table():
-    # PLANT_MODELS: pH 5.5, inlet 2000 mg/Nm3: 3 pumps -> 48.5, 4 -> 24, 5 -> 13 mg/Nm3.
+    # docs/models.md section 4: pH 5.5, inlet 2000 mg/Nm3: 3 pumps -> 48.5, 4 -> 24, 5 -> 13 mg/Nm3.
     inv = plants.FgdInventory()
     for n, out in ((3, 48.5), (4, 24), (5, 13)):
         _, eta = inv.step(0.0, 0.0, 0.0, n)

@@ -37,7 +37,7 @@ def test_fan_affinity_20pct_speed_cut_halves_power():
 
 
 def test_pump_with_static_head_at_60pct_flow():
-    # PLANT_MODELS: 60 % flow with 40 % static head: shaft power ~0.37 Pd on a VSD.
+    # docs/models.md section 1: 60 % flow with 40 % static head: shaft power ~0.37 Pd on a VSD.
     pump = make("pump")
     qd = pump.p["design_flow_m3s"]
     pd = pump.operating_point(1.0, 1.0)[2]

@@ -1,5 +1,5 @@
 """Compressed-air station: fixed-speed load/unload machines, one VSD machine,
-receiver + piping volume, pressure-dependent leaks (PLANT_MODELS section 2).
+receiver + piping volume, pressure-dependent leaks (docs/models.md section 2).
 
 Devices c1..c3 (fixed) and vsd use the compressor profile; "process" carries
 the demand for reporting. Pressures in bar(g) at the points, absolute inside.

@@ -2,7 +2,7 @@
 
 Removal eta = 1 - exp(-NTU), NTU from the liquid-to-gas ratio (running
 recirculation pumps against the gas flow: n x Q_design / Q pump equivalents at
-the design flow, PLANT_MODELS: ~9000 m3/h per pump at 2e6 Nm3/h) and pH; limestone inventory M drives pH = 5.5 + log10(M/M_ref)
+the design flow, docs/models.md section 4: ~9000 m3/h per pump at 2e6 Nm3/h) and pH; limestone inventory M drives pH = 5.5 + log10(M/M_ref)
 (cython_ext.plants.FgdInventory). Pumps draw pump_kw each while running; the
 oxidation blower draws blower_kw_max x command; the limestone feeder delivers
 feeder_max_kmol_s x command. Outlet SO2 reaches the host through an analyzer

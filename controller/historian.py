@@ -6,10 +6,13 @@ interval and the database always opens clean (WAL). Tables:
     samples(t, tag, value, quality)     t: plant time in s; tag "device.point"
     events(t, wall, kind, source, text)  mode changes, device up/down, alarms
     kpis(t, name, value)                 accounting figures, latest per name
+    audit(t, wall, who, role, kind, loop, target, old, new, accepted, reason)
+                                         every command through the gate (JSON old/new)
 Retention deletes samples older than retention_days of plant time.
 """
 
 import csv
+import json
 import queue
 import sqlite3
 import threading
@@ -24,6 +27,9 @@ CREATE TABLE IF NOT EXISTS events (t REAL NOT NULL, wall REAL NOT NULL, kind TEX
                                    source TEXT, text TEXT);
 CREATE TABLE IF NOT EXISTS kpis (t REAL NOT NULL, name TEXT NOT NULL, value REAL);
 CREATE INDEX IF NOT EXISTS kpis_name_t ON kpis (name, t);
+CREATE TABLE IF NOT EXISTS audit (t REAL NOT NULL, wall REAL NOT NULL, who TEXT NOT NULL,
+                                  role TEXT, kind TEXT NOT NULL, loop TEXT, target TEXT,
+                                  old TEXT, new TEXT, accepted INTEGER NOT NULL, reason TEXT);
 """
 
 
@@ -67,6 +73,13 @@ class Historian:
     def kpis(self, t_s, values):
         self.q.put(("k", t_s, values))
 
+    def audit(self, rec):
+        """One command-gate record (runtime/gate.py)."""
+        row = (rec["wall"], rec["who"], rec["role"], rec["kind"], rec["loop"], rec["target"],
+               json.dumps(rec["old"]), json.dumps(rec["new"]), int(bool(rec["accepted"])),
+               rec["reason"])
+        self.q.put(("a", rec["t_s"], row))
+
     # ---- writer thread ----------------------------------------------------------
     def _drain(self):
         cur = self.db.cursor()
@@ -84,6 +97,9 @@ class Historian:
                 n += len(payload)
             elif kind == "e":
                 cur.execute("INSERT INTO events VALUES (?,?,?,?,?)", (t,) + payload)
+                n += 1
+            elif kind == "a":
+                cur.execute("INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,?,?,?)", (t,) + payload)
                 n += 1
             else:
                 cur.executemany("INSERT INTO kpis VALUES (?,?,?)",

@@ -194,7 +194,7 @@ class Bench:
 
     def write_config(self, path=None):
         lines = ["[service]", 'name = "hil-bench"', 'state_dir = "state"',
-                 "stale_s = %g" % self.stale_s,
+                 "stale_s = %g" % self.stale_s, "", "[bench]",
                  "clock_speedup = %g" % self.speedup, "clock_epoch = %.6f" % self.epoch, ""]
         for bus, members in self.buses().items():
             lines.append("[lines.%s]" % bus)
@@ -301,7 +301,7 @@ class Bench:
                     self._trace(name, t + dt, truth)
 
     def _trace(self, name, t, truth):
-        from controller.sim import TRACE
+        from hil_tests.sim import TRACE
         row = {"t_h": t / 3600}
         for key, kind in TRACE[name]:
             row[key] = sum(truth["power_kw"].values()) if kind == "kw" else truth[key]

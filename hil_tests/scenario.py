@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from controller.tomlcfg import ConfigError, Section, key_line, load
+from controller.config.toml import ConfigError, Section, key_line, load
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 
@@ -132,7 +132,7 @@ def load_scenario(name_or_path, spec, hours=None, seed=None, plant=None):
     expected = plant
     plant = sc.str("plant")
     if expected is not None and plant != expected:
-        raise sc._err("plant", "scenario is for plant %r, not %r" % (plant, expected))
+        raise sc.error("plant", "scenario is for plant %r, not %r" % (plant, expected))
     hrs = sc.num("hours", 24.0, 0.001, 24 * 366)
     sd = int(sc.num("seed", 0, 0, 2 ** 32 - 1))
     step_s = sc.num("step_s", 1.0, 0.01, 60.0)
@@ -151,15 +151,15 @@ def load_scenario(name_or_path, spec, hours=None, seed=None, plant=None):
         pts = pt.raw("points")
         if (not isinstance(pts, list) or not pts
                 or not all(isinstance(x, list) and len(x) == 2 for x in pts)):
-            raise pt._err("points", "expected a list of [hours, value] pairs")
+            raise pt.error("points", "expected a list of [hours, value] pairs")
         try:
             arr = np.array(pts, dtype=float)
         except (TypeError, ValueError):
-            raise pt._err("points", "non-numeric entry in %r" % (pts,))
+            raise pt.error("points", "non-numeric entry in %r" % (pts,))
         if np.any(np.diff(arr[:, 0]) < 0):
-            raise pt._err("points", "times must not decrease")
+            raise pt.error("points", "times must not decrease")
         if np.any(arr[:, 1] < lo) or np.any(arr[:, 1] > hi):
-            raise pt._err("points", "values must lie in %g..%g" % (lo, hi))
+            raise pt.error("points", "values must lie in %g..%g" % (lo, hi))
         noise = pt.num("noise", 0.0, 0.0, 0.5)
         tau = pt.num("noise_tau_s", 60.0, 0.1, 86400.0)
         pt.check_unknown()
@@ -167,12 +167,12 @@ def load_scenario(name_or_path, spec, hours=None, seed=None, plant=None):
                                np.random.default_rng(rng.integers(2 ** 32)))
     for pname in ptab.data:
         if pname not in spec["profiles"]:
-            raise ptab._err(pname, "unknown profile for plant %s (known: %s)"
+            raise ptab.error(pname, "unknown profile for plant %s (known: %s)"
                             % (plant, ", ".join(spec["profiles"])))
     events = []
     raw_events = top.raw("events", [])
     if not isinstance(raw_events, list):
-        raise top._err("events", "expected [[events]] entries")
+        raise top.error("events", "expected [[events]] entries")
     for i, ev in enumerate(raw_events):
         es = Section(path, text, ev, "events.%d." % i)
         kind = es.str("kind", choices=sorted(spec["events"]))
@@ -180,7 +180,7 @@ def load_scenario(name_or_path, spec, hours=None, seed=None, plant=None):
         dur = es.num("duration_h", 0.0, 0.0, 24 * 366) * 3600
         every = es.num("every_h", 0.0, 0.0, 24 * 366) * 3600
         if every and every < dur:
-            raise es._err("every_h", "shorter than duration_h")
+            raise es.error("every_h", "shorter than duration_h")
         fields = {}
         for fname, (lo, hi) in spec["events"][kind].items():
             fields[fname] = es.num(fname, None, lo, hi)

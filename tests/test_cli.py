@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from controller import cli, registers
+from controller import registers
+from controller.cli import device_cmds as cli
 
 
 def ge(*args):

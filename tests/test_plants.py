@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from controller import sim
-from controller.tomlcfg import ConfigError
+from hil_tests import sim
+from controller.config.toml import ConfigError
 from hil_tests.plants import plant_class
 from hil_tests.plants.fan_pump import ie_efficiency
 from hil_tests.scenario import load_scenario

@@ -16,7 +16,7 @@ from controller.config import load_config
 from controller.fieldbus import timing
 from controller.fieldbus.planner import MAX_REGS, plan_reads, plan_writes
 from controller.registers import point_map
-from controller.tomlcfg import ConfigError
+from controller.config.toml import ConfigError
 from firmware import regmap
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "plant.toml"
@@ -28,7 +28,7 @@ def test_example_config_loads():
     assert cfg.loops["fan"].process["flow_sp_m3s"] == ("fan1", "process_sp")
     assert cfg.devices["fan1"].settings["skip_low_pct"] == 42
     assert cfg.lines["gw_air"].kind == "rtu_tcp"
-    from controller.runtime.service import LoopRunner
+    from controller.runtime.modes import LoopRunner
     air = LoopRunner(cfg.loops["air"]).strategy
     assert air.pid.param("kp")[0] == 250 and air.pid.param("ti")[0] == 40
 

@@ -4,7 +4,7 @@ docs/results.md)."""
 
 import pytest
 
-from controller import sim
+from hil_tests import sim
 
 
 def pair(plant, scenario=None, hours=None):

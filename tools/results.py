@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from controller import sim  # noqa: E402
+from hil_tests import sim  # noqa: E402
 
 PLOTS = ROOT / "docs" / "plots"
 

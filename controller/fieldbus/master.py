@@ -22,6 +22,7 @@ elapsed time (RTU lines).
 
 import asyncio
 import logging
+import math
 import time
 from collections import deque
 
@@ -73,10 +74,17 @@ class Device:
         self.up_events = 0
         self.down_events = 0
         self.polls = 0
+        self.t_poll = -math.inf  # time.monotonic() of the last completed read
 
     def point_quality(self, name):
         k = self.qslot.get(name)
         return regmap.Q_GOOD if k is None else self.quality[k]
+
+
+def _echoes(r, w):
+    """An FC15/FC16 reply confirms a write only if it echoes its start and count."""
+    return getattr(r, "address", w.start) == w.start and \
+        getattr(r, "count", len(w.values)) == len(w.values)
 
 
 class LineStats:
@@ -113,7 +121,9 @@ class Line:
     "tcp" (Modbus TCP)."""
 
     def __init__(self, name, kind, devices, port=None, host=None, tcp_port=502, baud=19200,
-                 parity="E", stopbits=1, turnaround_s=0.005, on_event=None):
+                 parity="E", stopbits=1, turnaround_s=0.005, on_event=None, client_factory=None):
+        """client_factory(line) -> a pymodbus-like async client: the seam for an
+        in-process line (hil_tests/fakeline.py); None: the real pymodbus client."""
         self.name, self.kind = name, kind
         self.devices = list(devices)
         self.baud = baud
@@ -139,8 +149,11 @@ class Line:
         self._conn = dict(port=port, host=host, tcp_port=tcp_port, parity=parity,
                           stopbits=stopbits)
         self.client = None  # pymodbus async clients are made inside the event loop
+        self._client_factory = client_factory
 
     def _make_client(self):
+        if self._client_factory is not None:
+            return self._client_factory(self)
         kind, to, trace, c = self.kind, self.timeout_s, self._trace, self._conn
         common = dict(timeout=to, retries=0, reconnect_delay=0.5, reconnect_delay_max=5,
                       trace_packet=trace)
@@ -158,9 +171,13 @@ class Line:
         return data
 
     # ---- writes ------------------------------------------------------------
-    def submit(self, device, values, arm=False):
+    def submit(self, device, values, arm=False, done=None):
         """Queue {point: value} for a device, sent before the next poll; then
-        arm = 1 if asked (commands first, so arming never applies stale ones).
+        arm = 1 if asked (commands first, so arming never applies stale ones),
+        and only if every block before it was confirmed. done(ok, reason) is
+        called once the batch is settled: ok only if every block was confirmed
+        (a reply echoing its address and count); an exception reply or a
+        timeout is a refusal with its reason, and arm is not sent.
 
         Writes are coalesced per device: a newer value for a point replaces one
         still waiting, so a cycle faster than the line can carry never builds
@@ -168,9 +185,11 @@ class Line:
         plan_writes(device.profile, values)  # range and access checked now, at the caller
         pend = self._writes.get(device.name)
         if pend is None:
-            self._writes[device.name] = pend = [device, {}, False]
+            self._writes[device.name] = pend = [device, {}, False, []]
         pend[1].update(values)
         pend[2] = pend[2] or arm
+        if done is not None:
+            pend[3].append(done)
         self._wake.set()
 
     # ---- one transaction -----------------------------------------------------
@@ -300,12 +319,22 @@ class Line:
             dev.slow_done = True
         dev.next_poll = now + dev.poll_s
 
-    async def _write(self, dev, values, arm):
-        """One device's pending writes: FC16/FC15 runs, then arm if asked."""
+    async def _write(self, dev, values, arm, done=()):
+        """One device's pending writes: FC16/FC15 runs, then arm if asked and
+        every run before it was confirmed; done callbacks get the outcome."""
         dev.wrote = True
         dev.t_wrote = time.monotonic()
         if not dev.up:
-            return  # it is re-armed with fresh commands when it returns
+            ok, reason = False, "device down"  # re-armed with fresh commands when it returns
+        else:
+            ok, reason = await self._send_blocks(dev, values, arm)
+        if ok is None:  # garbled: not confirmed, keep it pending (unless newer values came)
+            self._requeue(dev, values, arm, done)
+            return
+        for cb in done:
+            cb(ok, reason)
+
+    async def _send_blocks(self, dev, values, arm):
         writes = plan_writes(dev.profile, values)
         if arm:
             writes += plan_writes(dev.profile, {"arm": 1})
@@ -316,21 +345,26 @@ class Line:
                 r = await self._tx(dev, fc, w.start, w.values)
             if r is None:
                 self._fail(dev, time.monotonic())
-                break
+                return False, "timeout at address %d" % w.start
             if r is GARBLED:
-                # Not confirmed: keep the values pending (unless newer ones came).
-                self._requeue(dev, values, arm)
-                break
+                return None, "garbled"
+            if r is False:
+                return False, "refused at address %d (exception reply)" % w.start
+            if not _echoes(r, w):
+                self.stats.exceptions += 1
+                return False, "reply to address %d does not echo the write" % w.start
             self.stats.writes += 1
+        return True, None
 
-    def _requeue(self, dev, values, arm):
+    def _requeue(self, dev, values, arm, done):
         pend = self._writes.get(dev.name)
         if pend is None:
-            self._writes[dev.name] = [dev, dict(values), arm]
+            self._writes[dev.name] = [dev, dict(values), arm, list(done)]
         else:
             for k, v in values.items():
                 pend[1].setdefault(k, v)
             pend[2] = pend[2] or arm
+            pend[3].extend(done)
 
     def _next_write(self):
         """A device with writes waiting that has not written since its last poll
@@ -342,12 +376,15 @@ class Line:
                 return self._writes.pop(name)
         return None
 
-    async def run(self):
+    async def open(self):
         self.client = self._make_client()
         try:
             await self.client.connect()
         except OSError as e:
             self.on_event("line_error", self.name, str(e))
+
+    async def run(self):
+        await self.open()
         while not self._stop:
             if not self.client.connected:
                 self.on_event("line_error", self.name, "not connected, retrying")
@@ -371,12 +408,24 @@ class Line:
                 except asyncio.TimeoutError:
                     pass
                 continue
-            try:
-                await self._poll(due)
-            except Exception as e:  # a bug must not silence the line: log it, go on
-                log.exception("line %s: poll of %s failed", self.name, due.name)
-                self.on_event("line_error", self.name, "%s: %s" % (type(e).__name__, e))
-                due.next_poll = time.monotonic() + 1.0
+            await self._poll_guarded(due)
+
+    async def _poll_guarded(self, dev):
+        try:
+            await self._poll(dev)
+        except Exception as e:  # a bug must not silence the line: log it, go on
+            log.exception("line %s: poll of %s failed", self.name, dev.name)
+            self.on_event("line_error", self.name, "%s: %s" % (type(e).__name__, e))
+            dev.next_poll = time.monotonic() + 1.0
+
+    async def round(self):
+        """Every pending write, then one poll of every device, now (for tests
+        that step the line by hand instead of running it)."""
+        while self._writes:
+            name = next(iter(self._writes))
+            await self._write(*self._writes.pop(name))
+        for dev in self.devices:
+            await self._poll_guarded(dev)
 
     def stop(self):
         self._stop = True

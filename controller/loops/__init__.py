@@ -28,6 +28,10 @@ ROLES = {"fan": _MOTOR, "pump": _MOTOR,
 PROCESS = {"fan": ("flow_sp_m3s", "flow_design_m3s"),
            "pump": ("flow_sp_m3s", "flow_design_m3s"),
            "compressor": (), "scr": (), "fgd": ()}
+# Set points an operator may change through the command gate (when the config
+# gives them as numbers): key -> (lowest, the process key that is the highest).
+SETPOINTS = {"fan": {"flow_sp_m3s": (0.0, "flow_design_m3s")},
+             "pump": {"flow_sp_m3s": (0.0, "flow_design_m3s")}}
 
 
 def strategy_class(plant, name):

@@ -4,7 +4,8 @@
 state_dir/control.json (atomically); the service reads it within 0.25 s.
     {"loops": {"fan": {"mode": "manual", "outputs": {"drive": {"speed_ref_pct": 40.0}}}}}
 Every value is checked against the loop's device profile (writable, in range)
-both when written and when read.
+when written, and each change becomes a command through the service's command
+gate (runtime/gate.py: role operator, audited) when read.
 """
 
 import json
@@ -20,22 +21,8 @@ def check(cfg, loop, mode, outputs):
         raise ValueError("no loop %r (loops: %s)" % (loop, ", ".join(cfg.loops) or "none"))
     if mode not in MODES:
         raise ValueError("mode %r is not auto or manual" % (mode,))
-    from controller.registers import point_map
-    lc = cfg.loops[loop]
-    out = {}
-    for role, vals in (outputs or {}).items():
-        if role not in lc.devices:
-            raise ValueError("loop %s has no device role %r (roles: %s)"
-                             % (loop, role, ", ".join(lc.devices)))
-        pts = point_map(cfg.devices[lc.devices[role]].profile)
-        for k, v in vals.items():
-            p = pts.get(k)
-            if p is None or p.access != "rw":
-                raise ValueError("%s.%s is not a writable point" % (role, k))
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not p.min <= v <= p.max:
-                raise ValueError("%s.%s = %r outside %g..%g %s" % (role, k, v, p.min, p.max, p.unit))
-            out.setdefault(role, {})[k] = float(v)
-    return {"mode": mode, "outputs": out}
+    from controller.runtime.gate import check_outputs
+    return {"mode": mode, "outputs": check_outputs(cfg, loop, outputs)}
 
 
 def read(path, cfg):

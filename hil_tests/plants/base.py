@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from controller.tomlcfg import Section, load
+from controller.config.toml import Section, load
 
 PARAM_DIR = Path(__file__).resolve().parent / "params"
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from controller import sim
+from hil_tests import sim
 from controller.historian import latest_kpis
 from firmware import regmap
 from hil_tests.bench import Bench, scenario_for

@@ -7,19 +7,12 @@ import logging
 import sys
 from pathlib import Path
 
-from controller.tomlcfg import ConfigError
-
-
-class UserError(Exception):
-    pass
+from controller.errors import UserError
 
 
 def _config(path):
     from controller.config import load_config
-    try:
-        return load_config(path)
-    except ConfigError as e:
-        raise UserError(str(e))
+    return load_config(path)  # ConfigError is a UserError: file, line, key
 
 
 def cmd_check(a):
@@ -39,8 +32,14 @@ def cmd_run(a):
     logging.basicConfig(level=logging.INFO if not a.quiet else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stdout)
+    clock = None
+    if cfg.bench is not None:
+        # A HIL bench config: the bench's scaled plant clock (the CLI is the one
+        # place that may reach into the bench).
+        from hil_tests.clock import ScaledClock
+        clock = ScaledClock(cfg.bench["speedup"], cfg.bench["epoch"])
     try:
-        svc = Service(cfg, status_file=a.json_status)
+        svc = Service(cfg, status_file=a.json_status, clock=clock)
     except (ValueError, OSError) as e:
         raise UserError(str(e))
     status = asyncio.run(svc.run(a.duration))
@@ -127,54 +126,3 @@ def cmd_export(a):
             out.close()
     print("exported %d samples from %s" % (n, db), file=sys.stderr)
     return 0
-
-
-def _units(s):
-    try:
-        lo, _, hi = s.partition("-")
-        lo, hi = int(lo), int(hi or lo)
-    except ValueError:
-        raise ValueError("expected N or N-M, got %r" % s)
-    if not 1 <= lo <= hi <= 247:
-        raise ValueError("units %r outside 1..247" % s)
-    return lo, hi
-
-
-def add_parsers(sub, wrap):
-    p = sub.add_parser("run", help="run the host service (poll, control, record)")
-    p.add_argument("-c", "--config", required=True)
-    p.add_argument("--json-status", metavar="FILE", help="keep a JSON status file current")
-    p.add_argument("--duration", type=float, help="stop after this many seconds (wall)")
-    p.add_argument("--json", action="store_true", help="print the final status as JSON")
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=wrap(cmd_run))
-
-    p = sub.add_parser("check", help="validate a plant config without touching the bus")
-    p.add_argument("-c", "--config", required=True)
-    p.set_defaults(func=wrap(cmd_check))
-
-    p = sub.add_parser("scan", help="find devices and their profiles on a line (43/14)")
-    p.add_argument("--port", required=True)
-    p.add_argument("--baud", type=int, default=19200)
-    p.add_argument("--parity", choices=("E", "O", "N"), default="E")
-    p.add_argument("--stopbits", type=int, choices=(1, 2), default=1)
-    p.add_argument("--units", type=_units, default=(1, 247), help="N or N-M (default 1-247)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=wrap(cmd_scan))
-
-    p = sub.add_parser("mode", help="switch a loop of a running service to manual or auto")
-    p.add_argument("-c", "--config", required=True)
-    p.add_argument("loop")
-    p.add_argument("mode", choices=("auto", "manual"))
-    p.add_argument("--set", action="append", metavar="ROLE.POINT=VALUE",
-                   help="manual output (repeatable); others hold their last value")
-    p.set_defaults(func=wrap(cmd_mode))
-
-    p = sub.add_parser("export", help="export historian samples as CSV")
-    p.add_argument("-c", "--config", help="plant config (its historian path)")
-    p.add_argument("--db", help="historian database (instead of -c)")
-    p.add_argument("--from", dest="t_from", type=float, help="plant time in s")
-    p.add_argument("--to", dest="t_to", type=float, help="plant time in s")
-    p.add_argument("--tags", help="comma-separated device.point tags")
-    p.add_argument("--csv", default="-", help="output file (default stdout)")
-    p.set_defaults(func=wrap(cmd_export))

@@ -10,8 +10,12 @@ import re
 import tomllib
 from pathlib import Path
 
+from controller.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError, ValueError):
+    """A config error a user can act on: file:line: key: message."""
+
     def __init__(self, path, key, line, msg):
         self.path, self.key, self.line = str(path), key, line
         where = "%s:%s" % (path, line) if line else str(path)
@@ -78,7 +82,9 @@ class Section:
         self.path, self.text, self.data, self.prefix = path, text, data, prefix
         self.used = set()
 
-    def _err(self, key, msg):
+    def error(self, key, msg):
+        """A ConfigError for key in this section (public: loaders and scenario
+        files raise it for rules the section cannot check itself)."""
         full = self.prefix + key
         return ConfigError(self.path, full, key_line(self.text, full), msg)
 
@@ -86,31 +92,31 @@ class Section:
         self.used.add(key)
         if key not in self.data:
             if default is None:
-                raise self._err(key, "missing (a number)")
+                raise self.error(key, "missing (a number)")
             return float(default)
         v = self.data[key]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise self._err(key, "expected a number, got %r" % (v,))
+            raise self.error(key, "expected a number, got %r" % (v,))
         if not lo <= v <= hi:
-            raise self._err(key, "%r outside %g..%g" % (v, lo, hi))
+            raise self.error(key, "%r outside %g..%g" % (v, lo, hi))
         return float(v)
 
     def str(self, key, default=None, choices=None):
         self.used.add(key)
         v = self.data.get(key, default)
         if v is None:
-            raise self._err(key, "missing (a string)")
+            raise self.error(key, "missing (a string)")
         if not isinstance(v, str):
-            raise self._err(key, "expected a string, got %r" % (v,))
+            raise self.error(key, "expected a string, got %r" % (v,))
         if choices and v not in choices:
-            raise self._err(key, "%r is not one of %s" % (v, ", ".join(choices)))
+            raise self.error(key, "%r is not one of %s" % (v, ", ".join(choices)))
         return v
 
     def table(self, key):
         self.used.add(key)
         v = self.data.get(key, {})
         if not isinstance(v, dict):
-            raise self._err(key, "expected a table")
+            raise self.error(key, "expected a table")
         return Section(self.path, self.text, v, self.prefix + key + ".")
 
     def raw(self, key, default=None):
@@ -120,4 +126,4 @@ class Section:
     def check_unknown(self):
         for k in self.data:
             if k not in self.used:
-                raise self._err(k, "unknown key")
+                raise self.error(k, "unknown key")

@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from controller.errors import UserError
+
 ENERGY_PLANTS = ("fan", "pump", "compressor", "fgd")
 
 
@@ -40,7 +42,7 @@ def _at(series, t_h):
 
 
 def mil(plants, strategy, scenario, hours, seed):
-    from controller import sim
+    from hil_tests import sim
     from hil_tests.bench import scenario_for
     res, series = {}, {}
     for p in plants:
@@ -161,7 +163,7 @@ def _fmt(v):
 
 
 def write_report(out, summary, hil, base, ref, traces, plants):
-    from controller import sim
+    from hil_tests import sim
     from controller.accounting import KpiFrame
     out.mkdir(parents=True, exist_ok=True)
     plots = []
@@ -231,7 +233,6 @@ def cmd_demo(a):
     try:
         plants, ports, links = hardware_args(a)
     except ValueError as e:
-        from controller.cli import UserError
         raise UserError(str(e))
     s = run_demo(a.minutes, a.speedup, a.scenario, a.seed, a.report, quiet=a.json,
                  plants=plants, ports=ports, link_ports=links, hw_format=a.hw_format)
@@ -245,22 +246,3 @@ def cmd_demo(a):
               "SO2 %s" % (s["energy_kwh"], s["baseline_energy_kwh"], _fmt(s["savings_pct"]),
                           s["nox_exceed_hours"], s["so2_exceed_hours"]))
     return 0
-
-
-def add_parser(sub, wrap):
-    from controller.cli import _positive as _pos
-    p = sub.add_parser("demo", help="the virtual plant: firmware + Modbus + service, simulated plant")
-    p.add_argument("--minutes", type=_pos, default=2.0, help="wall time (default 2)")
-    p.add_argument("--speedup", type=_pos, default=60.0, help="plant clock / wall clock (default 60)")
-    p.add_argument("--scenario", default="standard", help="standard | disturbances | a scenario name")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--report", default="greenedge-report", help="folder for report.md and plots")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--plants", metavar="P,P", help="a subset: fan,pump,scr,compressor,fgd")
-    p.add_argument("--port", action="append", metavar="BUS=TTY",
-                   help="real-hardware mode: boards on this bus (rtu1, rtu2, gw) at TTY; repeat")
-    p.add_argument("--link", action="append", metavar="DEVICE=TTY",
-                   help="the plant link of a board on a hardware bus (fan, pump, scr, c1..c3, "
-                        "vsd, fgd); repeat")
-    p.add_argument("--hw-format", default="8E1", help="character format on hardware buses (8E1)")
-    p.set_defaults(func=wrap(cmd_demo))

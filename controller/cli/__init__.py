@@ -1,0 +1,156 @@
+"""`greenedge`: one command line for the whole system, from one command table.
+
+COMMANDS below is the whole CLI in one place (after mpremote's _COMMANDS):
+each entry names its handler as "module:function", imported only when that
+command runs, so `greenedge check` never loads the bench and `greenedge sim`
+never loads pymodbus. The CLI is the one module that sees every layer
+(docs/architecture.md): the product commands dispatch into controller/, the
+bench commands (sim, demo) into hil_tests/.
+
+Errors a user can cause (controller.errors.UserError, ConfigError among them)
+print one line on stderr and exit with status 2.
+"""
+
+import argparse
+import importlib
+import sys
+
+from controller.cli import args as t
+from controller.cli.device_cmds import ARCHES
+from controller.errors import UserError
+from firmware.regmap import PROFILES
+
+PLANTS = ("fan", "pump", "compressor", "scr", "fgd")
+
+
+def A(*flags, **kw):
+    return flags, kw
+
+
+_CONFIG = A("-c", "--config", required=True, help="plant config (TOML)")
+
+COMMANDS = {
+    "regmap": ("print the register map", "controller.cli.device_cmds:cmd_regmap", [
+        A("--profile", choices=PROFILES),
+        A("--format", choices=("md", "csv", "json"), default="md")]),
+    "docs": ("regenerate docs/registers.md", "controller.cli.device_cmds:cmd_docs", [
+        A("--check", action="store_true", help="fail if the file is stale")]),
+    "device": ("run a firmware device on the unix port", "controller.cli.device_cmds:cmd_device", [
+        A("--profile", choices=PROFILES, required=True),
+        A("--unit", type=t.unit, required=True),
+        A("--port", required=True, help="tty path"),
+        A("--baud", type=int, default=115200),
+        A("--heap", help="MicroPython heap size (default 64K)"),
+        A("--comm-loss-s", type=t.positive, help="comm-loss timeout override"),
+        A("--metering", action="store_true",
+          help="sample V/I from the synthetic ADC and meter (motor, compressor)"),
+        A("--set-rate", type=int, default=2400, help="metering sample sets per second"),
+        A("--state-dir", help="keep the energy counter here across restarts")]),
+    "firmware build": ("compile a deployable folder for a board",
+                       "controller.cli.device_cmds:cmd_firmware_build", [
+        A("--board", metavar="FILE",
+          help="a board file (boards/*.json: pins, channels, calibration, limits)"),
+        A("--profile", choices=PROFILES), A("--arch", choices=sorted(ARCHES)), A("--out"),
+        A("--unit", type=t.unit), A("--baud", type=int), A("--parity", choices=("E", "O", "N")),
+        A("--hal", choices=("rp2", "esp32", "stm32")), A("--uart-id", type=int),
+        A("--tx", type=int), A("--rx", type=int),
+        A("--de", type=int, help="RS-485 driver-enable pin"),
+        A("--comm-loss-s", type=t.positive),
+        A("--link-uart", metavar="ID,TX,RX,DE",
+          help="sim-input mode for the HIL bench: the plant link's UART (docs/hil.md)")]),
+    "firmware flash": ("copy a built folder to a board with mpremote",
+                       "controller.cli.device_cmds:cmd_firmware_flash", [
+        A("--port", required=True),
+        A("--dir", required=True, help="folder from `greenedge firmware build`"),
+        A("--dry-run", action="store_true", help="print the mpremote command only")]),
+    "run": ("run the host service (poll, control, record)", "controller.cli.service_cmds:cmd_run", [
+        _CONFIG,
+        A("--json-status", metavar="FILE", help="keep a JSON status file current"),
+        A("--duration", type=t.positive, help="stop after this many seconds (wall)"),
+        A("--json", action="store_true", help="print the final status as JSON"),
+        A("--quiet", action="store_true")]),
+    "check": ("validate a plant config without touching the bus",
+              "controller.cli.service_cmds:cmd_check", [_CONFIG]),
+    "scan": ("find devices and their profiles on a line (43/14)",
+             "controller.cli.service_cmds:cmd_scan", [
+        A("--port", required=True), A("--baud", type=int, default=19200),
+        A("--parity", choices=("E", "O", "N"), default="E"),
+        A("--stopbits", type=int, choices=(1, 2), default=1),
+        A("--units", type=t.units, default=(1, 247), help="N or N-M (default 1-247)"),
+        A("--json", action="store_true")]),
+    "mode": ("switch a loop of a running service to manual or auto",
+             "controller.cli.service_cmds:cmd_mode", [
+        _CONFIG, A("loop"), A("mode", choices=("auto", "manual")),
+        A("--set", action="append", metavar="ROLE.POINT=VALUE",
+          help="manual output (repeatable); others hold their last value")]),
+    "export": ("export historian samples as CSV", "controller.cli.service_cmds:cmd_export", [
+        A("-c", "--config", help="plant config (its historian path)"),
+        A("--db", help="historian database (instead of -c)"),
+        A("--from", dest="t_from", type=float, help="plant time in s"),
+        A("--to", dest="t_to", type=float, help="plant time in s"),
+        A("--tags", help="comma-separated device.point tags"),
+        A("--csv", default="-", help="output file (default stdout)")]),
+    "sim": ("model-in-the-loop run of one plant with a strategy (bench)", "hil_tests.sim:cmd_sim", [
+        A("--plant", choices=PLANTS, required=True),
+        A("--strategy", choices=("baseline", "optimized"), default="baseline"),
+        A("--scenario", help="name in hil_tests/scenarios or a TOML file"),
+        A("--hours", type=t.positive, help="override the scenario length"),
+        A("--seed", type=int),
+        A("--json", action="store_true", help="print one JSON object"),
+        A("--plot", metavar="DIR", help="write PNG trend plots to DIR"),
+        A("--poll-s", type=t.positive, metavar="S",
+          help="through a modelled fieldbus: the loop sees a poll every S plant-s"),
+        A("--meas-delay-s", type=t.nonneg, default=0.0, metavar="S",
+          help="with --poll-s: measurements S plant-s old when polled"),
+        A("--cmd-delay-s", type=t.nonneg, default=0.0, metavar="S",
+          help="with --poll-s: commands reach the plant S plant-s later")]),
+    "demo": ("the virtual plant: firmware + Modbus + service, simulated plant (bench)",
+             "hil_tests.demo:cmd_demo", [
+        A("--minutes", type=t.positive, default=2.0, help="wall time (default 2)"),
+        A("--speedup", type=t.positive, default=60.0, help="plant clock / wall clock (default 60)"),
+        A("--scenario", default="standard", help="standard | disturbances | a scenario name"),
+        A("--seed", type=int),
+        A("--report", default="greenedge-report", help="folder for report.md and plots"),
+        A("--json", action="store_true", help="print one JSON object"),
+        A("--plants", metavar="P,P", help="a subset: fan,pump,scr,compressor,fgd"),
+        A("--port", action="append", metavar="BUS=TTY",
+          help="real-hardware mode: boards on this bus (rtu1, rtu2, gw) at TTY; repeat"),
+        A("--link", action="append", metavar="DEVICE=TTY",
+          help="the plant link of a board on a hardware bus (fan, pump, scr, c1..c3, vsd, fgd); "
+               "repeat"),
+        A("--hw-format", default="8E1", help="character format on hardware buses (8E1)")]),
+}
+
+
+def build_parser():
+    ap = argparse.ArgumentParser(prog="greenedge", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    groups = {}
+    for name, (help_, handler, arglist) in COMMANDS.items():
+        parent = sub
+        if " " in name:
+            group, name = name.split(" ", 1)
+            if group not in groups:
+                g = sub.add_parser(group, help="%s commands" % group)
+                groups[group] = g.add_subparsers(dest=group + "_cmd", required=True)
+            parent = groups[group]
+        p = parent.add_parser(name, help=help_)
+        for flags, kw in arglist:
+            p.add_argument(*flags, **kw)
+        p.set_defaults(handler=handler)
+    return ap
+
+
+def _handler(spec):
+    mod, _, fn = spec.partition(":")
+    return getattr(importlib.import_module(mod), fn)
+
+
+def main(argv=None):
+    a = build_parser().parse_args(argv)
+    from controller.mpvm import ToolMissing
+    try:
+        return _handler(a.handler)(a)
+    except (UserError, ToolMissing) as e:
+        print("greenedge: %s" % e, file=sys.stderr)
+        return 2

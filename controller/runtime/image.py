@@ -1,0 +1,98 @@
+"""The process image: what the loops, the accounting and every interface see
+of the field, built from the lines' latest polls.
+
+A point reaches a loop as its value, or NaN when it is bad at the device
+(NE43 / quality slot), older than stale_s, or its device is down or refused
+(identity). Each device's image is built once per new poll (and again when it
+may have gone stale), so a cycle costs nothing for devices that did not move.
+publish() hands every device polled since the last call to the hub as
+{point: (value, quality, source time)}: quality Q_GOOD / Q_UNCERTAIN / Q_BAD
+(stale and down are Q_BAD), the source time the poll's wall-clock time.
+"""
+
+import math
+import time
+
+from firmware import regmap
+
+
+class ProcessImage:
+    def __init__(self, devices, protocols, stale_s, hub=None):
+        self.devices = devices          # name -> fieldbus Device
+        self.protocols = protocols      # name -> DeviceProtocol
+        self.stale_s = stale_s
+        self.hub = hub
+        self._images = {}
+        self._published = {}            # name -> (polls, up) last published
+
+    def usable(self, dn):
+        d = self.devices[dn]
+        return d.up and self.protocols[dn].check_identity()
+
+    def value(self, dev_name, point, now=None):
+        """A value fit for a loop, or None (bad, stale, its device down or refused)."""
+        d = self.devices[dev_name]
+        if not d.up or point not in d.values or not self.protocols[dev_name].check_identity():
+            return None
+        now = time.monotonic() if now is None else now
+        if now - d.t_value[point] > self.stale_s:
+            return None
+        if d.point_quality(point) == regmap.Q_BAD:
+            return None
+        return d.values[point]
+
+    def quality(self, dn, point, now):
+        d = self.devices[dn]
+        if not d.up or now - d.t_value.get(point, -math.inf) > self.stale_s:
+            return regmap.Q_BAD
+        return d.point_quality(point)
+
+    def device_image(self, dn, now):
+        """{point: value or NaN} of one device."""
+        d = self.devices[dn]
+        fresh = d.up and now - d.t_poll <= self.stale_s
+        key = (d.polls, d.up, fresh, self.protocols[dn].identity_ok)
+        cached = self._images.get(dn)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        img = dict.fromkeys(d.points, math.nan)
+        for p in d.values:
+            v = self.value(dn, p, now)
+            if v is not None:
+                img[p] = v
+        self._images[dn] = (key, img)
+        return img
+
+    def snapshot(self, devices, process, now):
+        """A loop's frozen inputs {role: device image, "process": {key: value}}
+        from its {role: device} and process {key: number or (device, point)}."""
+        snap = {role: self.device_image(dn, now) for role, dn in devices.items()}
+        proc = {}
+        for k, v in process.items():
+            if isinstance(v, tuple):
+                x = self.value(v[0], v[1], now)
+                proc[k] = math.nan if x is None else x
+            else:
+                proc[k] = v
+        snap["process"] = proc
+        return snap
+
+    def samples(self, dn, now):
+        """{point: (value, quality, source wall time)} of one device's numbers."""
+        d = self.devices[dn]
+        wall = time.time() - now  # monotonic -> wall offset
+        out = {}
+        for p, v in d.values.items():
+            if isinstance(v, (int, float)):
+                out[p] = (float(v), self.quality(dn, p, now), d.t_value[p] + wall)
+        return out
+
+    def publish(self, now):
+        """Every device whose poll count or health changed, to the hub."""
+        if self.hub is None:
+            return
+        for dn, d in self.devices.items():
+            key = (d.polls, d.up)
+            if self._published.get(dn) != key:
+                self._published[dn] = key
+                self.hub.publish("device", dn, {"up": d.up, "points": self.samples(dn, now)})

@@ -1,0 +1,135 @@
+"""The device protocol: one object per field device, the only code that decides
+what is written to it and when.
+
+    identity -> settings -> commands -> arm, each confirmed
+
+- Identity: a device is driven only once its map_version and profile_id (read
+  in its first full pass) match the config; a device at the wrong unit id (a
+  swapped address) is refused, reported once per contact, and its loop sees it
+  as down.
+- Settings are sent each time the device comes up (so its safe state is the
+  configured one before any loop arms it), and again before every arm.
+- A device that is up but disarmed (boot, comm-loss trip) gets its settings,
+  the loop's current commands, then arm = 1, in one batch: the line sends arm
+  only if every block before it was confirmed (fieldbus/master.py). A refused
+  or timed-out batch is reported and retried after ARM_RETRY_S.
+- Armed: a command is sent when it moved by one register step, and every
+  REFRESH_S in any case; a refused write is reported and resent on the next
+  refresh.
+Outputs are clamped to the register map's range before they are queued.
+"""
+
+import json
+import math
+import time
+
+from firmware import regmap
+
+REFRESH_S = 10.0       # resend unchanged commands this often (wall time)
+ARM_RETRY_S = 1.0
+
+
+class DeviceProtocol:
+    def __init__(self, device, line, settings, on_event):
+        self.device = device          # fieldbus.master.Device: values, health
+        self.line = line
+        self.settings = dict(settings)
+        self.on_event = on_event      # (kind, source, text)
+        self.settings_up = 0          # the up_events count its settings were sent for
+        self.identity_up = 0          # the up_events count its identity was checked for
+        self.identity_ok = False
+        self.arm_sent = -math.inf
+        self.last_sent = {}           # point -> value of the last queued command
+        self.t_sent = -math.inf
+        self.refused = 0              # write batches refused (exception reply, timeout)
+        self.confirmed = 0            # write batches confirmed
+        self.last_refusal = None
+
+    @property
+    def name(self):
+        return self.device.name
+
+    def drivable(self):
+        """Up, fully read once since it came up, and the device it should be."""
+        d = self.device
+        return d.up and d.slow_done and self.check_identity()
+
+    def check_identity(self):
+        d = self.device
+        if self.identity_up == d.up_events:
+            return self.identity_ok
+        if "map_version" not in d.values or "profile_id" not in d.values:
+            return False  # not read yet
+        self.identity_up = d.up_events
+        want = (regmap.MAP_VERSION, regmap.PROFILE_IDS[d.profile])
+        have = (int(d.values["map_version"]), int(d.values["profile_id"]))
+        self.identity_ok = have == want
+        if not self.identity_ok:
+            names = {v: k for k, v in regmap.PROFILE_IDS.items()}
+            self.on_event("identity_mismatch", d.name,
+                          "unit %d answers as map %d profile %s, expected map %d profile %s: "
+                          "not driven" % (d.unit, have[0], names.get(have[1], have[1]),
+                                          want[0], d.profile))
+        return self.identity_ok
+
+    def clamp(self, name, v):
+        p = self.device.points.get(name)
+        if p is None or p.access != "rw" or v is None or (isinstance(v, float) and math.isnan(v)):
+            return None
+        return min(max(float(v), p.min), p.max)
+
+    def _done(self, what):
+        def cb(ok, reason):
+            if ok:
+                self.confirmed += 1
+                return
+            self.refused += 1
+            self.last_refusal = reason
+            if what == "arm":
+                self.arm_sent = time.monotonic()  # retry after ARM_RETRY_S
+            else:
+                self.t_sent = -math.inf           # resend everything on the next cycle
+                self.last_sent = {}
+            self.on_event("write_refused", self.name, "%s: %s" % (what, reason))
+        return cb
+
+    def send_settings(self):
+        """Settings once per coming up, as soon as the device is known to be itself."""
+        d = self.device
+        if d.up and self.settings and self.settings_up != d.up_events and self.check_identity():
+            self.settings_up = d.up_events
+            self.line.submit(d, dict(self.settings), done=self._done("settings"))
+            self.on_event("settings", self.name, json.dumps(self.settings))
+
+    def armed(self):
+        return bool(int(self.device.values.get("status", 0)) & regmap.ST_ARMED)
+
+    def write(self, cmds, now):
+        """The loop's commands {point: value}: arm a disarmed device with them,
+        or send what changed to an armed one."""
+        if not self.drivable():
+            return
+        vals = {}
+        for name, v in cmds.items():
+            c = self.clamp(name, v)
+            if c is not None:
+                vals[name] = c
+        if not self.armed():
+            if now - self.arm_sent > ARM_RETRY_S:
+                batch = dict(self.settings)
+                batch.update(vals)
+                self.line.submit(self.device, batch, arm=True, done=self._done("arm"))
+                self.arm_sent = now
+                self.last_sent = dict(vals)
+                self.t_sent = now
+                self.on_event("arm", self.name, "commands %s" % json.dumps(vals))
+            return
+        refresh = now - self.t_sent > REFRESH_S
+        pts = self.device.points
+        changed = {k: v for k, v in vals.items()  # one register step is a change
+                   if refresh or abs(self.last_sent.get(k, math.inf) - v) >= pts[k].scale}
+        if changed:
+            self.line.submit(self.device, changed, done=self._done("commands"))
+            self.last_sent.update(changed)
+            if refresh:
+                self.t_sent = now

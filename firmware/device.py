@@ -1,17 +1,17 @@
 """One GreenEdge device: register bank + RTU server + outputs + supervisor.
 
-One main loop (run): it serves the line and, between frames, runs the periodic
-jobs: the supervisor tick every 50 ms, the software watchdog check where there
-is no hardware one, and what boot attached (metering, the plant link). It steps
-in 100 us only while a frame is in progress (at most the 3.5-character silence),
-so the reply leaves right after it; otherwise it waits on the UART with
-select.poll until the next job is due.
+One main loop (run): it serves the line and, on every pass, runs the periodic
+jobs that are due: the supervisor tick every 50 ms, the software watchdog check
+where there is no hardware one, and what boot attached (metering, the plant
+link). Frames are cut by length (rtuframe.py), so a job that runs long does not
+merge or split them, and no byte stream holds the jobs back. The loop steps in
+100 us only while a reply waits for its 3.5-character silence; otherwise it
+waits on the UART with select.poll until the next job is due.
 """
 
 from time import sleep_us, ticks_add, ticks_diff, ticks_ms, ticks_us
 
 from regmap import FW_VERSION, VENDOR
-from modbus_rtu import RtuServer
 from outputs import Outputs
 from regbank import RegBank
 from supervisor import Supervisor
@@ -32,8 +32,11 @@ class Device:
         ident = (VENDOR, profile, "%d.%d.%d" % FW_VERSION, "",
                  "GreenEdge %s device" % profile, cfg["model"] or cfg["hal"],
                  "unit %d" % cfg["unit"])
-        self.rtu = RtuServer(self.bank, cfg["unit"], cfg["baud"], ident)
+        # Outputs first: walking the map for them is the boot's peak, and the
+        # RTU server's code is not on the heap yet.
         self.outputs = Outputs(self.bank, profile, driver)
+        from modbus_rtu import RtuServer
+        self.rtu = RtuServer(self.bank, cfg["unit"], cfg["baud"], ident)
         self.wdt = wdt
         self.sup = Supervisor(self.bank, self.rtu, self.outputs, wdt, reset_cause, ticks_ms())
         self._chunk = bytearray(64)
@@ -82,36 +85,42 @@ class Device:
         print("greenedge device: %s unit %d ready" % (self.cfg["profile"], self.cfg["unit"]))
         while True:
             sup.report(bit)
-            if rtu.wait_us(ticks_us()) < 0:
-                # Between frames: run what is due, then wait for bytes at most
-                # until the next job is due.
-                now = ticks_ms()
-                wait = 1000
-                for j in jobs:
+            # Every pass runs what is due, frame in progress or not: a line
+            # that never falls silent (noise, a babbling node) cannot starve
+            # the supervisor tick, the comm-loss check or the watchdog feed.
+            now = ticks_ms()
+            wait = 1000
+            for j in jobs:
+                d = ticks_diff(j[2], now)
+                if d <= 0:
+                    sup.report(j[3])
+                    j[0](now)
+                    nxt = ticks_add(j[2], j[1])
+                    j[2] = nxt if ticks_diff(nxt, now) > 0 else ticks_add(now, j[1])
                     d = ticks_diff(j[2], now)
-                    if d <= 0:
-                        sup.report(j[3])
-                        j[0](now)
-                        nxt = ticks_add(j[2], j[1])
-                        j[2] = nxt if ticks_diff(nxt, now) > 0 else ticks_add(now, j[1])
-                        d = ticks_diff(j[2], now)
-                    if d < wait:
-                        wait = d
+                if d < wait:
+                    wait = d
+            w = rtu.wait_us(ticks_us())
+            if w < 0:
+                # Nothing due on the line: wait for bytes until the next job.
                 for _ in poller.ipoll(wait):
                     break
                 k = uart.readinto(chunk)
             else:
-                # Inside a frame: watch the line until the 3.5-character silence
-                # is over (at most ~1.75 ms above 19200 baud), so the reply
-                # leaves on time. 100 us steps: on a board a short busy wait, on
-                # the unix port a nanosleep, so devices sharing a host's cores
-                # do not burn them while the line is busy.
+                # A reply (or a frame end by silence) is due within 3.5
+                # characters: watch the line in 100 us steps (a short busy
+                # wait on a board, a nanosleep on the unix port).
                 k = uart.readinto(chunk)
-                while not k and rtu.wait_us(ticks_us()) > 0:
-                    sleep_us(_STEP_US)
+                if not k and w > 0:
+                    sleep_us(_STEP_US if w > _STEP_US else w)
                     k = uart.readinto(chunk)
             if k:
                 rtu.feed(chunk, k, ticks_us())
+                # A reply held back while the master already sends again goes
+                # out now, before the next frame for this unit is handled.
+                while rtu.reply_n and rtu.backlog():
+                    uart.write(rtu.tx, rtu.take())
+                    rtu.scan()
             r = rtu.poll(ticks_us())
             if r:
                 uart.write(rtu.tx, r)

@@ -1,10 +1,12 @@
 """Modbus RTU server (slave) for one unit id on one serial line.
 
-Framing: a frame ends after 3.5 character times of silence (fixed 1.75 ms above
-19200 baud, per the Modbus serial-line spec 2.5.1.1); the reply is sent once that
-silence has passed, so it never runs into the request. Pure logic: bytes come in
-through feed() with a microsecond timestamp and poll() says when a reply (in
-self.tx) is due, so it runs the same on a board, on the unix port and in tests.
+Framing (rtuframe.py): frames are cut by length from the function code, the
+3.5-character silence (1.75 ms above 19200 baud, Modbus serial-line spec
+2.5.1.1) only resynchronises and ends frames of unknown functions; the reply is
+sent once that silence has passed, so it never runs into the request. Pure
+logic: bytes come in through feed() with a microsecond timestamp and poll()
+says when a reply (in self.tx) is due, so it runs the same on a board, on the
+unix port and in tests.
 
 Function codes 01-06, 15, 16, 08 (00, 0A-0E and 0F/12 counters), 43/14. Exceptions:
 01 unknown function or sub-function, 02 address outside the map / across a hole /
@@ -17,12 +19,11 @@ calls allocate nothing (checked under micropython.heap_lock() in the tests).
 
 from array import array
 
-import micropython
 from micropython import const
-from time import ticks_diff
 
 import regbank
 from regmap import COIL, HOLDING
+from rtuframe import RtuFramer, crc16, silence_us  # noqa: F401  (re-exported)
 
 _BUF = const(260)
 
@@ -37,53 +38,14 @@ C_BUSY = const(6)
 C_OVERRUN = const(7)
 
 
-def _make_crc_table():
-    t = array("H", bytes(512))
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0xA001 if c & 1 else c >> 1
-        t[i] = c
-    return t
-
-
-_CRC_TABLE = _make_crc_table()
-
-
-@micropython.viper
-def _crc16(buf: ptr8, n: int, tab: ptr16) -> int:
-    crc = 0xFFFF
-    i = 0
-    while i < n:
-        crc = (crc >> 8) ^ tab[(crc ^ buf[i]) & 0xFF]
-        i += 1
-    return crc
-
-
-def crc16(buf, n):
-    """Modbus CRC-16 of buf[:n] (low byte goes first on the wire)."""
-    return _crc16(buf, n, _CRC_TABLE)
-
-
-def silence_us(baud):
-    """The 3.5-character inter-frame silence in microseconds (11-bit chars)."""
-    if baud > 19200:
-        return 1750
-    return (35 * 11 * 1000000) // (10 * baud)
-
-
-class RtuServer:
+class RtuServer(RtuFramer):
     def __init__(self, bank, unit, baud, ident):
         if not 1 <= unit <= 247:
             raise ValueError("unit id %r outside 1..247" % (unit,))
         self.bank = bank
         self.unit = unit
-        self.t35_us = silence_us(baud)
-        self.rx = bytearray(_BUF)
+        self._framer_init(baud)
         self.tx = bytearray(_BUF)
-        self.n = 0
-        self.overrun = False
-        self.last_rx_us = 0
         self.counters = array("H", [0] * 8)  # 16-bit, wrap like the spec's
         self.frames_for_me = 0  # valid frames for this unit or broadcast
         self.write_hook = None  # called as hook(table, addr, qty) after a write
@@ -97,41 +59,6 @@ class RtuServer:
             self._ident.append(len(s))
             self._ident.extend(s)
         self._ident_off[7] = len(self._ident)
-
-    # ---- bytes in -----------------------------------------------------------
-    def feed(self, chunk, k, now_us):
-        """Append chunk[:k], received at now_us."""
-        n = self.n
-        for i in range(k):
-            if n < _BUF:
-                self.rx[n] = chunk[i]
-                n += 1
-            else:
-                self.overrun = True
-        self.n = n
-        self.last_rx_us = now_us
-
-    def wait_us(self, now_us):
-        """Microseconds until the current frame is complete; -1 if idle."""
-        if self.n == 0:
-            return -1
-        left = self.t35_us - ticks_diff(now_us, self.last_rx_us)
-        return left if left > 0 else 0
-
-    def poll(self, now_us):
-        """After the silence: handle the frame; return the reply length (0: none)."""
-        if self.n == 0:
-            return 0
-        if ticks_diff(now_us, self.last_rx_us) < self.t35_us:
-            return 0
-        n = self.n
-        self.n = 0
-        if self.overrun:
-            self.overrun = False
-            self._inc(C_OVERRUN)
-            self._inc(C_BUS_ERR)
-            return 0
-        return self.handle(n)
 
     def _inc(self, i):
         self.counters[i] = (self.counters[i] + 1) & 0xFFFF

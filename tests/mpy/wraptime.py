@@ -9,10 +9,17 @@ The clock is set by the test (advance()), nothing sleeps.
 _PERIOD = 1 << 30
 _HALF = 1 << 29
 now_ms = [0]  # absolute simulated ms since the test's epoch (never wraps)
+sub_us = [0]  # and the microseconds within it
 
 
 def advance(ms):
     now_ms[0] += ms
+
+
+def advance_us(us):
+    t = sub_us[0] + us
+    now_ms[0] += t // 1000
+    sub_us[0] = t % 1000
 
 
 def ticks_ms():
@@ -20,7 +27,7 @@ def ticks_ms():
 
 
 def ticks_us():
-    return (now_ms[0] * 1000) & (_PERIOD - 1)
+    return (now_ms[0] * 1000 + sub_us[0]) & (_PERIOD - 1)
 
 
 def ticks_add(t, d):
@@ -32,7 +39,7 @@ def ticks_diff(a, b):
 
 
 def sleep_us(us):
-    advance(us // 1000)
+    advance_us(us)
 
 
 def sleep_ms(ms):

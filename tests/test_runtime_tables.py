@@ -6,7 +6,6 @@ refused."""
 
 import asyncio
 import textwrap
-import threading
 import time
 
 import pytest

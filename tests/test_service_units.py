@@ -247,3 +247,23 @@ def test_loop_state_round_trip_restores_pid_and_plain_state():
     s3 = strategy_class("scr", "optimized")()
     state.restore(s3, saved)
     assert s3.tick(900.0) == s3.period_s
+
+
+def test_export_never_truncates_the_database_it_reads(tmp_path):
+    from controller.historian import Historian
+    db = tmp_path / "history.db"
+    h = Historian(db, commit_s=0.05)
+    h.samples(1.0, [("fan1.power_kw", 12.5, 0)])
+    h.close()
+    size = db.stat().st_size
+    r = subprocess.run([sys.executable, "-m", "controller.cli", "export", "--db", str(db),
+                        "--csv", str(db)], capture_output=True, text=True)
+    assert r.returncode == 2 and "historian database itself" in r.stderr
+    assert db.stat().st_size == size
+    out = tmp_path / "out.csv"
+    r = subprocess.run([sys.executable, "-m", "controller.cli", "export", "--db", str(db),
+                        "--csv", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0 and "fan1.power_kw" in out.read_text()
+    r = subprocess.run([sys.executable, "-m", "controller.cli", "export", "--db",
+                        str(tmp_path / "none.db"), "--csv", str(out)], capture_output=True, text=True)
+    assert r.returncode == 2 and "fan1.power_kw" in out.read_text()  # the old file kept

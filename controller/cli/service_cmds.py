@@ -1,7 +1,6 @@
 """`greenedge run | check | scan | mode | export`: the host service's commands."""
 
 import asyncio
-import csv
 import json
 import logging
 import sys
@@ -113,16 +112,34 @@ def cmd_mode(a):
 
 
 def cmd_export(a):
+    """CSV to stdout or a file; the file is written beside its target and
+    renamed into place only when the export succeeded, and never over the
+    historian database itself."""
+    import os
+    import tempfile
     from controller.historian import export_csv
+    if not a.db and not a.config:
+        raise UserError("give -c CONFIG or --db FILE")
     db = Path(a.db) if a.db else _config(a.config).historian["path"]
     tags = [t for t in a.tags.split(",") if t] if a.tags else None
-    out = open(a.csv, "w", newline="") if a.csv and a.csv != "-" else sys.stdout
-    try:
-        n = export_csv(db, out, a.t_from, a.t_to, tags)
-    except FileNotFoundError as e:
-        raise UserError(str(e))
-    finally:
-        if out is not sys.stdout:
-            out.close()
+    if a.csv and a.csv != "-":
+        target = Path(a.csv)
+        if target.exists() and db.exists() and os.path.samefile(target, db):
+            raise UserError("--csv %s is the historian database itself" % a.csv)
+        fd, tmp = tempfile.mkstemp(prefix=".export-", dir=target.resolve().parent)
+        try:
+            with os.fdopen(fd, "w", newline="") as out:
+                n = export_csv(db, out, a.t_from, a.t_to, tags)
+            os.replace(tmp, target)
+        except FileNotFoundError as e:
+            raise UserError(str(e))
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    else:
+        try:
+            n = export_csv(db, sys.stdout, a.t_from, a.t_to, tags)
+        except FileNotFoundError as e:
+            raise UserError(str(e))
     print("exported %d samples from %s" % (n, db), file=sys.stderr)
     return 0

@@ -45,7 +45,62 @@ class Strategy:
 
 
 def good(x):
-    return x is not None and not (isinstance(x, float) and math.isnan(x))
+    """A usable number: not None, not NaN, not +-inf (numpy scalars included)."""
+    try:
+        return x is not None and not isinstance(x, (bool, str)) and math.isfinite(x)
+    except TypeError:
+        return False
+
+
+class Plausible:
+    """A measured input's checks before a loop may use it (docs/safety.md):
+
+    - finite, and inside the plausibility range [lo, hi]: a reading at the top
+      or bottom of the span while NE43-good is a failed transmitter, not the
+      plant -> NaN (the loop's defined fallback takes over);
+    - not stuck: stuck_n identical readings in a row -> NaN (0: off, for
+      signals that can be exactly constant);
+    - rate of change at most max_rate per second: a faster jump is held at the
+      last accepted value for one sample and accepted only if the next one
+      confirms the new level (a real step is one sample late, a spike never
+      gets through).
+    check(x, t_s) returns the value to use or NaN; `why` names the last failure.
+    """
+
+    def __init__(self, lo, hi, max_rate=math.inf, stuck_n=0):
+        self.lo, self.hi, self.max_rate, self.stuck_n = lo, hi, max_rate, stuck_n
+        self.last = None     # last accepted value and its time
+        self.t_last = None
+        self.cand = None     # a jump waiting for confirmation, and its time
+        self.t_cand = None
+        self.prev_raw = None
+        self.same = 0
+        self.why = None
+
+    def _fast(self, x, ref, t_ref, t_s):
+        return t_s > t_ref and abs(x - ref) / (t_s - t_ref) > self.max_rate
+
+    def check(self, x, t_s):
+        if not good(x):
+            self.why = "missing"
+            return math.nan
+        self.same = self.same + 1 if x == self.prev_raw else 0
+        self.prev_raw = x
+        if not self.lo <= x <= self.hi:
+            self.why = "outside %g..%g" % (self.lo, self.hi)
+            return math.nan
+        if self.stuck_n and self.same >= self.stuck_n:
+            self.why = "stuck"
+            return math.nan
+        if self.last is not None and self._fast(x, self.last, self.t_last, t_s):
+            if self.cand is None or self._fast(x, self.cand, self.t_cand, t_s):
+                self.cand, self.t_cand = x, t_s
+                self.why = "jump held"
+                return self.last
+        self.last, self.t_last = x, t_s
+        self.cand = None
+        self.why = None
+        return x
 
 
 def set_dt(pid, dt):

@@ -5,10 +5,29 @@ time unloaded. Typical of stations with no master controller: stacked bands
 run the header 20-25 psi (1.4-1.7 bar) above what the users need (docs/models.md
 section 2), here about 7.7 bar(g) for a 6.0 bar minimum."""
 
+import math
+
 from cython_ext import load
-from controller.loops.base import Strategy, good, pi_step
+from controller.loops.base import Plausible, Strategy, good, pi_step
 
 MACHINES = ("c1", "c2", "c3")
+P_RANGE_BAR = (0.5, 11.0)   # plausible header pressure (g); outside: the transmitter
+P_RATE_BAR_S = 0.5          # the header (13 m3) moves ~0.01 bar/s on a 10 m3/min step
+
+
+class HeaderPressure:
+    """The header pressure from the first of several transmitters (in order)
+    whose reading is plausible (range, rate of change), else NaN: a broken
+    transmitter is replaced by a redundant one, never by a guess."""
+
+    def __init__(self, order):
+        self.order = order
+        self._checks = {m: Plausible(*P_RANGE_BAR, max_rate=P_RATE_BAR_S) for m in order}
+
+    def read(self, snap, t_s):
+        vals = [self._checks[m].check(snap[m].get("discharge_pressure_bar"), t_s)
+                for m in self.order]  # every one, so each keeps its own history
+        return next((v for v in vals if good(v)), math.nan)
 
 
 class CascadeBaseline(Strategy):
@@ -22,12 +41,25 @@ class CascadeBaseline(Strategy):
         self.unloaded_since = {m: 0.0 for m in MACHINES}
         self.pid = load("pid").PidBank(1)
         self.pid.configure(kp=40.0, ti=20.0, umin=23.0, umax=100.0, dt=self.period_s)
-        self.last_p = 7.0
+        self._header = HeaderPressure(("c1", "c2", "c3", "vsd"))
 
     def run(self, t_s, snap):
-        p = snap["c1"]["discharge_pressure_bar"]
-        p = p if good(p) else self.last_p
-        self.last_p = p
+        p = self._header.read(snap, t_s)
+        dt = self.tick(t_s)
+        if not good(p):
+            # No pressure reading at all: a pressure switch with no pressure
+            # loads nothing (a blind machine can overpressure the header);
+            # machines run on unloaded and reload as soon as a reading returns.
+            out = {}
+            for m in MACHINES:
+                if self.loaded[m]:
+                    self.loaded[m] = False
+                    self.unloaded_since[m] = t_s
+                run = t_s - self.unloaded_since[m] < self.RUN_ON_S
+                out[m] = {"run_cmd": int(run), "load_cmd": 0, "speed_ref_pct": 0.0}
+            vsd = pi_step(self.pid, self.VSD_SP, math.nan, fallback=23.0, dt=dt)
+            out["vsd"] = {"run_cmd": 1, "load_cmd": 0, "speed_ref_pct": vsd}
+            return out
         out = {}
         for m in MACHINES:
             on, off = self.BANDS[m]
@@ -39,7 +71,7 @@ class CascadeBaseline(Strategy):
                 self.loaded[m] = False
             run = self.loaded[m] or t_s - self.unloaded_since[m] < self.RUN_ON_S
             out[m] = {"run_cmd": int(run), "load_cmd": int(self.loaded[m]), "speed_ref_pct": 0.0}
-        vsd = pi_step(self.pid, self.VSD_SP, p, dt=self.tick(t_s))
+        vsd = pi_step(self.pid, self.VSD_SP, p, dt=dt)
         out["vsd"] = {"run_cmd": 1, "load_cmd": 1, "speed_ref_pct": vsd}
         return out
 
@@ -128,6 +160,7 @@ class SequencerStrategy(Strategy):
         self.fast_since = None
         self.last_change = -1e9
         self.sp = self.P_MIN + self.MARGIN
+        self._header = HeaderPressure(("vsd", "c1", "c2", "c3"))
         self.p_hist = []          # [(t, p)] over the last 10 s, for dp/dt
         self.demand = None        # m3/min free air, filtered
         self.demand_slow = None   # the same over minutes, for the reserve
@@ -176,8 +209,22 @@ class SequencerStrategy(Strategy):
         self.add_since = self.drop_since = self.high_since = self.fast_since = None
         self.last_change = t_s
 
+    def _blind(self, t_s, dt):
+        """No plausible header pressure from any transmitter: nothing stays
+        loaded without a reading; every machine unloads and runs on for its
+        run-on time (it reloads at once when a reading returns), the VSD
+        unloaded at its minimum speed."""
+        for m in MACHINES:
+            if self.loaded[m]:
+                self._change(m, False, t_s)
+        speed = pi_step(self.pid, self.sp, math.nan, fallback=23.0, dt=dt)
+        out = {m: {"run_cmd": int(t_s - self.idle_since[m] < self.RUN_ON_S), "load_cmd": 0,
+                   "speed_ref_pct": 0.0} for m in MACHINES}
+        out["vsd"] = {"run_cmd": 1, "load_cmd": 0, "speed_ref_pct": speed}
+        return out
+
     def run(self, t_s, snap):
-        p = snap["vsd"]["discharge_pressure_bar"]
+        p = self._header.read(snap, t_s)
         faults = {m: bool(snap[m]["comp_fault"]) for m in MACHINES}
         hours = {m: snap[m]["run_hours_h"] for m in MACHINES}
         first = self._t_prev is None
@@ -189,6 +236,8 @@ class SequencerStrategy(Strategy):
             for m in MACHINES:
                 if _on(snap[m].get("running")):
                     self.idle_since[m] = t_s
+        if not good(p):
+            return self._blind(t_s, dt)
         for m in MACHINES:
             if faults[m] and self.loaded[m]:
                 self._change(m, False, t_s)
@@ -247,7 +296,7 @@ class SequencerStrategy(Strategy):
                   and p > self.sp - 0.1) or (self.high_since is not None
                                              and t_s - self.high_since >= self.HIGH_S):
                 self._change(max(busy, key=lambda x: hours[x]), False, t_s)
-        speed = pi_step(self.pid, self.sp, p, fallback=100.0, dt=dt)
+        speed = pi_step(self.pid, self.sp, p, dt=dt)
         # Control gap: the fixed machines alone cover the demand, the VSD's
         # minimum flow would be surplus. Unload it and let pressure ride a narrow
         # band above the setpoint (reload below it) instead of flapping at its

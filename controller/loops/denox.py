@@ -4,7 +4,7 @@ to stay stable over the analyzer dead time; dosing enabled above the minimum
 catalyst temperature. The analyzer reading is corrected to 6 % O2."""
 
 from cython_ext import load
-from controller.loops.base import Strategy, good, pi_step
+from controller.loops.base import Plausible, Strategy, good, pi_step
 
 
 class PiBaseline(Strategy):
@@ -63,6 +63,12 @@ class FeedforwardSmithStrategy(Strategy):
     NH3_MAX_KGH = 400.0
     FLOW_FULL = 2.0e6
     DEAD_TIME_S = 145.0          # analyzer dead time + lag
+    O2_RANGE_PCT = (1.0, 15.0)   # flue gas at the SCR inlet; outside: the analyzer, not the gas
+    NOX_IN_MAX_MG = 1000.0       # plausible inlet NOx (design ~350 mg/Nm3)
+    ANR_MAX = 1.1                # molar-ratio cap on the NH3 dosed for the measured inlet
+    INLET_BAND = 0.4             # an inlet rise beyond +40 % of its recent level needs the outlet
+    INLET_TAU_S = 600.0
+    INLET_CONFIRM_S = 180.0
     TAU_FULL_S = 350.0
     MIN_TEMP_C = 300.0
 
@@ -76,6 +82,14 @@ class FeedforwardSmithStrategy(Strategy):
         self.sp_bias = 0.0
         self.q_last = self.FLOW_FULL
         self.nox_in_last = 0.0  # no inlet reading yet: trim only
+        self.nox_in_ref = None  # the inlet's recent credible level (mg/Nm3)
+        self.outlet_high_s = 0.0  # how long the outlet has been above its set point
+        # Plausibility of the inputs the feedforward trusts (docs/safety.md):
+        # a reading outside its range or jumping faster than the process can
+        # is a failed instrument, and the defined fallback takes over.
+        self._o2 = Plausible(*self.O2_RANGE_PCT, max_rate=0.5)
+        self._q = Plausible(0.05 * self.FLOW_FULL, 1.3 * self.FLOW_FULL, max_rate=0.1 * self.FLOW_FULL)
+        self._nox_in = Plausible(0.0, self.NOX_IN_MAX_MG, max_rate=150.0)
         self.hour = None
         self.hour_sum = 0.0
         self.hour_s = 0.0            # analyzer-good seconds of the open hour
@@ -83,14 +97,39 @@ class FeedforwardSmithStrategy(Strategy):
         self._u = np.zeros(1)
         self._pv = np.zeros(1)
 
+    def _inlet(self, x, out6, sp6, dt):
+        """The inlet NOx the feedforward may use. A reading above INLET_BAND of
+        the inlet's recent credible level is not used as it stands: the recent
+        level is, and it follows the reading (tau INLET_TAU_S) only while the
+        outlet confirms more NOx is there (above its set point for
+        INLET_CONFIRM_S, longer than the analyzer's dead time). So an inlet analyzer stuck high, or drifting up,
+        inside its range cannot overdose on its own: the extra dose stops once
+        the outlet is back at its set point. A lower reading is always taken (it
+        doses less; the outlet trim makes up)."""
+        ref = self.nox_in_ref
+        if ref is None or ref <= 0.0:
+            self.nox_in_ref = x
+            return x
+        high = out6 is not None and out6 > sp6 + 2.0
+        self.outlet_high_s = self.outlet_high_s + dt if high else 0.0
+        step = min(1.0, dt / self.INLET_TAU_S) * (x - ref)
+        if x > ref * (1.0 + self.INLET_BAND) + 20.0:
+            if self.outlet_high_s >= self.INLET_CONFIRM_S:
+                self.nox_in_ref = ref + step   # confirmed: the level follows, at its pace
+            return self.nox_in_ref
+        self.nox_in_ref = ref + step
+        return x
+
     def run(self, t_s, snap):
         dt = self.tick(t_s)
         per = dt / self.period_s     # periods this run spans
         s = snap["scr"]
-        o2 = s["o2_pct"] if good(s["o2_pct"]) else 6.0  # unknown O2: the reference
-        to6 = 15.0 / (21.0 - o2)
-        if good(s["flue_gas_flow_nm3h"]):
-            self.q_last = max(s["flue_gas_flow_nm3h"], 1.0)
+        o2 = self._o2.check(s["o2_pct"], t_s)
+        o2 = o2 if good(o2) else 6.0  # unknown O2: the reference (correction factor 1)
+        to6 = 15.0 / (21.0 - o2)      # at most 2.5 inside the plausible range
+        q_in = self._q.check(s["flue_gas_flow_nm3h"], t_s)
+        if good(q_in):
+            self.q_last = q_in
         q = self.q_last  # unknown flow: the last good one (the interlock guards the valve)
         load_frac = max(q / self.FLOW_FULL, 0.2)
         nox_out = s["nox_out_mg_nm3"]
@@ -125,8 +164,9 @@ class FeedforwardSmithStrategy(Strategy):
         # Feedforward on the analyzers' basis.
         c_target = sp6 / to6
         nsr = self.NSR if analyzer_ok else 0.95
-        if good(s["nox_in_mg_nm3"]):
-            self.nox_in_last = s["nox_in_mg_nm3"]
+        nox_in = self._nox_in.check(s["nox_in_mg_nm3"], t_s)
+        if good(nox_in):
+            self.nox_in_last = self._inlet(nox_in, nox_out * to6 if analyzer_ok else None, sp6, dt)
         ff = 0.3696e-6 * q * max(self.nox_in_last - c_target, 0.0) * nsr
         # Gain scheduling: process gain ~ -1/Q (mg/Nm3 at 6 % per kg/h), lag ~ 1/load.
         k = -1.0 / (0.3696e-6 * q) * to6
@@ -144,7 +184,10 @@ class FeedforwardSmithStrategy(Strategy):
         else:
             pv = float("nan")  # hold the trim
         pi_step(self.pid, sp6, pv)
-        kgh = max(0.0, ff + float(self.pid.u[0]))
+        # The molar-ratio cap: never more NH3 than ANR_MAX x the stoichiometric
+        # need of the inlet NOx at the measured flow, whatever the trim says.
+        cap = self.ANR_MAX * 0.3696e-6 * q * self.nox_in_last
+        kgh = min(max(0.0, ff + float(self.pid.u[0])), cap)
         enable = int(s["flue_gas_temp_c"] >= self.MIN_TEMP_C)
         valve = float(min(100.0, 100.0 * kgh / self.NH3_MAX_KGH)) if enable else 0.0
         return {"scr": {"dosing_enable": enable, "valve_cmd_pct": valve}}

@@ -2,7 +2,7 @@
 by a PI on the limestone feeder, the oxidation blower at full output."""
 
 from cython_ext import load
-from controller.loops.base import Strategy, good, pi_step
+from controller.loops.base import Plausible, Strategy, good, pi_step
 
 
 class AllPumpsBaseline(Strategy):
@@ -47,6 +47,8 @@ class PumpStagingStrategy(Strategy):
     FEEDER_MAX_KMOL_S = 0.04  # plant data the host is configured with
     DESIGN_SO2_KMOL_S = 0.0174 * 1.4
     DESIGN_FLOW_NM3H = 2.0e6  # the gas flow the pump count correlation is for
+    O2_RANGE_PCT = (1.0, 15.0)   # flue gas; outside: the analyzer, not the gas
+    SO2_IN_MAX_MG = 6000.0       # plausible inlet SO2 (coal switches reach 4000)
 
     def __init__(self, params=None):
         super().__init__(params)
@@ -58,6 +60,12 @@ class PumpStagingStrategy(Strategy):
         self.cmd_since = [None] * 5      # when each pump was last commanded on
         self.unavailable_until = [0.0] * 5
         self.was_running = [False] * 5
+        self.so2_kmol_s = self.DESIGN_SO2_KMOL_S / 1.4  # SO2 absorbed, last good (design first)
+        # Plausibility of the measured inputs (docs/safety.md); NaN -> fallback.
+        self._o2 = Plausible(*self.O2_RANGE_PCT, max_rate=0.5)
+        self._so2_in = Plausible(0.0, self.SO2_IN_MAX_MG, max_rate=300.0)
+        self._q = Plausible(0.05 * self.DESIGN_FLOW_NM3H, 1.3 * self.DESIGN_FLOW_NM3H,
+                            max_rate=0.1 * self.DESIGN_FLOW_NM3H)
 
     def _needed(self, so2_in, ph, flow):
         import math
@@ -72,12 +80,15 @@ class PumpStagingStrategy(Strategy):
     def run(self, t_s, snap):
         dt = self.tick(t_s)
         f = snap["fgd"]
-        o2 = f["o2_pct"] if good(f["o2_pct"]) else 6.0  # unknown O2: the reference
-        corr = 15.0 / (21.0 - o2)
-        so2_in = f["so2_in_mg_nm3"] * corr
+        o2 = self._o2.check(f["o2_pct"], t_s)
+        o2 = o2 if good(o2) else 6.0  # unknown O2: the reference (correction factor 1)
+        corr = 15.0 / (21.0 - o2)     # at most 2.5 inside the plausible range
+        so2_raw = self._so2_in.check(f["so2_in_mg_nm3"], t_s)
+        so2_in = so2_raw * corr
         ph = f["ph"] if good(f["ph"]) else self.PH_SP
         # Inlet unknown: every pump (removal first, energy second).
-        flow = f["flue_gas_flow_nm3h"] if good(f["flue_gas_flow_nm3h"]) else self.DESIGN_FLOW_NM3H
+        q = self._q.check(f["flue_gas_flow_nm3h"], t_s)
+        flow = q if good(q) else self.DESIGN_FLOW_NM3H
         need = self._needed(so2_in, min(ph, self.PH_SP), flow) if good(so2_in) else 5
         out = f["so2_out_mg_nm3"]
         if not good(out) or f.get("so2_analyzer_fault"):
@@ -116,7 +127,11 @@ class PumpStagingStrategy(Strategy):
             if on and (self.was_running[i] or t_s - self.cmd_since[i] < self.START_S):
                 k += 1
         # Feeder: feedforward on the SO2 that will be absorbed, PI trim on pH.
-        so2_kmol_s = f["so2_in_mg_nm3"] * 1e-6 * f["flue_gas_flow_nm3h"] / 3600.0 / 64.066
+        # An unknown inlet or flow keeps the last good SO2 rate: the feeder never
+        # drops to zero (nor jumps) on a failed analyzer; the pH trim goes on.
+        if good(so2_raw) and good(q):
+            self.so2_kmol_s = so2_raw * 1e-6 * q / 3600.0 / 64.066
+        so2_kmol_s = self.so2_kmol_s
         ff = 100.0 * 1.03 * so2_kmol_s / self.FEEDER_MAX_KMOL_S
         pi_step(self.pid, self.PH_SP, f["ph"], dt=dt)
         feeder = min(100.0, max(0.0, ff + float(self.pid.u[0])))

@@ -1,0 +1,107 @@
+"""Every measured input a loop trusts is plausibility-checked with a defined
+fallback (issue: safety campaign, items 2 and 3 and the FGD feeder): a failed
+O2 analyzer cannot divide by zero or blow up the correction, an inlet
+analyzer jumping to the end of its span cannot open the NH3 valve, a lost
+header pressure never leaves a compressor loaded, a bad SO2 inlet never drops
+the limestone feeder to zero. Each test runs the strategy closed against its
+plant simulator and corrupts what the strategy reads, like a real fault."""
+
+import math
+
+import pytest
+
+from controller.loops import strategy_class
+from controller.loops.base import Plausible, good
+from hil_tests.plants import plant_class
+from hil_tests.scenario import load_scenario
+
+
+def closed_loop(plant, hours, fault=None, t_fault_h=0.0, strategy="optimized"):
+    """[(t_s, measured snapshot as the strategy saw it, commands)] each run."""
+    cls = plant_class(plant)
+    sc = load_scenario("%s_standard" % plant, cls.SPEC, hours, None, plant)
+    strat = strategy_class(plant, strategy)()
+    pl = cls(plant, sc, options=strat.plant_options)
+    every = max(1, int(round(strat.period_s / sc.step_s)))
+    out, t = [], 0.0
+    for k in range(int(round(hours * 3600 / sc.step_s))):
+        if k % every == 0:
+            snap = pl.measure()
+            if fault is not None and t >= t_fault_h * 3600:
+                fault(snap, t)
+            cmds = strat.run(t, snap)
+            for dev, pts in cmds.items():
+                for name, v in pts.items():
+                    pl.actuate(dev, name, v)
+            out.append((t, cmds))
+        pl.step(t, sc.step_s)
+        t += sc.step_s
+    return out
+
+
+def test_good_rejects_infinities_and_non_numbers():
+    assert not good(math.inf) and not good(-math.inf) and not good(math.nan)
+    assert not good(None) and not good("7") and good(0) and good(6.5)
+
+
+def test_plausible_holds_a_spike_accepts_a_step_and_rejects_range_and_stuck():
+    p = Plausible(0.0, 100.0, max_rate=5.0, stuck_n=3)
+    assert p.check(50.0, 0) == 50.0
+    assert p.check(90.0, 1) == 50.0 and p.why == "jump held"      # spike: held
+    assert p.check(51.0, 2) == 51.0                               # gone, never used
+    assert p.check(80.0, 3) == 51.0                               # a step: held once...
+    assert p.check(80.5, 4) == 80.5                               # ...confirmed, accepted
+    assert math.isnan(p.check(120.0, 5)) and "outside" in p.why
+    for t in range(6, 9):
+        p.check(70.0, t)
+    assert math.isnan(p.check(70.0, 9)) and p.why == "stuck"
+
+
+def nh3(cmds):
+    return cmds["scr"]["valve_cmd_pct"]
+
+
+@pytest.mark.parametrize("o2", [21.0, 20.5, 25.0, 0.0, math.inf])
+def test_scr_o2_fault_never_overdoses_nor_freezes(o2):
+    ref = closed_loop("scr", 1.0)
+    bad = closed_loop("scr", 1.0, lambda s, t: s["scr"].__setitem__("o2_pct", o2), 0.5)
+    v_ref = [nh3(c) for t, c in ref if t >= 1800]
+    v_bad = [nh3(c) for t, c in bad if t >= 1800]
+    assert all(good(v) for v in v_bad)
+    assert max(v_bad) <= 1.1 * max(v_ref) + 1.0          # no dose above the fault-free run
+    assert max(v_bad) - min(v_bad) > 0.1                  # the valve still moves (not frozen)
+
+
+def test_scr_inlet_analyzer_jump_to_span_top_does_not_open_the_valve():
+    ref = closed_loop("scr", 1.0)
+    for top in (5000.0, 999.0):  # beyond the plausible range, and a jump inside it
+        bad = closed_loop("scr", 1.0, lambda s, t: s["scr"].__setitem__("nox_in_mg_nm3", top), 0.5)
+        v_ref = [nh3(c) for t, c in ref if t >= 1800]
+        v_bad = [nh3(c) for t, c in bad if t >= 1800]
+        assert max(v_bad) <= 1.1 * max(v_ref) + 1.0, top
+
+
+def test_lost_header_pressure_unloads_every_compressor():
+    def lost(s, t):
+        for m in ("c1", "c2", "c3", "vsd"):
+            s[m]["discharge_pressure_bar"] = math.nan if m != "c2" else 25.0  # c2: over span
+    for strategy in ("optimized", "baseline"):
+        runs = closed_loop("compressor", 0.5, lost, 0.25, strategy)
+        after = [c for t, c in runs if t >= 0.25 * 3600]
+        assert after and all(c[m]["load_cmd"] == 0 for c in after for m in ("c1", "c2", "c3", "vsd"))
+        before = [c for t, c in runs if t < 0.25 * 3600]
+        assert any(c[m]["load_cmd"] for c in before for m in ("c1", "c2", "c3"))
+
+
+def test_a_redundant_transmitter_replaces_the_broken_header_one():
+    ref = closed_loop("compressor", 0.5)
+    bad = closed_loop("compressor", 0.5,
+                      lambda s, t: s["vsd"].__setitem__("discharge_pressure_bar", math.nan), 0.1)
+    loaded = lambda runs: sum(c[m]["load_cmd"] for t, c in runs for m in ("c1", "c2", "c3", "vsd"))
+    assert loaded(bad) == pytest.approx(loaded(ref), rel=0.1)   # the station keeps supplying
+
+
+def test_fgd_bad_inlet_keeps_the_limestone_feeder_running():
+    bad = closed_loop("fgd", 1.0, lambda s, t: s["fgd"].__setitem__("so2_in_mg_nm3", math.nan), 0.5)
+    feeder = [c["fgd"]["feeder_cmd_pct"] for t, c in bad if t >= 1800]
+    assert all(good(f) for f in feeder) and min(feeder) > 5.0

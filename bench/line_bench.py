@@ -19,7 +19,8 @@ import time
 from pymodbus.client import ModbusSerialClient
 
 from controller.fieldbus import timing
-from controller.fieldbus.master import Device, Line
+from controller.fieldbus.device import Device
+from controller.fieldbus.master import Line
 from controller.registers import point_map
 from firmware import regmap
 from hil_tests.devices import DeviceProcess

@@ -22,7 +22,8 @@ from pathlib import Path
 from pymodbus.client import AsyncModbusTcpClient
 
 from hil_tests.tcpserver import serve_tcp
-from controller.fieldbus.master import Device, Line
+from controller.fieldbus.device import Device
+from controller.fieldbus.master import Line
 from controller.fieldbus.planner import plan_reads
 from controller.registers import point_map
 

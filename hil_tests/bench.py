@@ -24,7 +24,6 @@ starts per hour x speedup (each clamped to the register's range).
 """
 
 import json
-import math
 import os
 import signal
 import subprocess
@@ -301,11 +300,8 @@ class Bench:
                     self._trace(name, t + dt, truth)
 
     def _trace(self, name, t, truth):
-        from hil_tests.sim import TRACE
-        row = {"t_h": t / 3600}
-        for key, kind in TRACE[name]:
-            row[key] = sum(truth["power_kw"].values()) if kind == "kw" else truth[key]
-        self.trace[name].append(row)
+        from hil_tests.sim import trace_row
+        self.trace[name].append(trace_row(name, t, truth))
 
     def service_status(self):
         try:

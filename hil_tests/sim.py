@@ -34,6 +34,14 @@ TRACE = {
 }
 
 
+def trace_row(plant, t_s, truth):
+    """One trend row {t_h, the plant's TRACE keys} from the plant's truths."""
+    row = {"t_h": t_s / 3600}
+    for key, kind in TRACE[plant]:
+        row[key] = sum(truth["power_kw"].values()) if kind == "kw" else truth[key]
+    return row
+
+
 def run(plant, strategy="baseline", scenario=None, hours=None, seed=None, plot_dir=None,
         trace_every_s=60.0, trace=None, poll_s=None, meas_delay_s=0.0, cmd_delay_s=0.0,
         params=None):
@@ -79,10 +87,7 @@ def run(plant, strategy="baseline", scenario=None, hours=None, seed=None, plot_d
         kpi.add(t, dt, truth, cmds)
         t += dt
         if keep and k % int(max(1, trace_every_s / dt)) == 0:
-            row = {"t_h": t / 3600}
-            for key, kind in TRACE[plant]:
-                row[key] = sum(truth["power_kw"].values()) if kind == "kw" else truth[key]
-            trace.append(row)
+            trace.append(trace_row(plant, t, truth))
     wall = time.perf_counter() - t0
     res = {"plant": plant, "strategy": strategy, "scenario": sc.name, "hours": sc.hours,
            "seed": sc.seed}

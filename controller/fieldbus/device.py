@@ -9,6 +9,7 @@ from collections import deque
 
 from controller.fieldbus.planner import plan_reads, quality_index
 from controller.registers import point_map
+from controller.stats import quantile_ms
 from firmware import regmap
 
 BACKOFF_START_S = 1.0
@@ -69,14 +70,11 @@ class LineStats:
 
     def snapshot(self, limit_wire=True):
         el = max(1e-9, time.monotonic() - self.t0)
-        lat = sorted(self.lat)
-
-        def pct(q):
-            return 1000.0 * lat[min(len(lat) - 1, int(q * len(lat)))] if lat else None
+        lat = list(self.lat)
         return {"tx": self.tx, "tx_per_s": self.tx / el, "regs_per_s": self.regs / el,
                 "timeouts": self.timeouts,
                 "garbled": self.garbled, "exceptions": self.exceptions, "writes": self.writes,
-                "latency_p50_ms": pct(0.5), "latency_p99_ms": pct(0.99),
+                "latency_p50_ms": quantile_ms(lat, 0.5), "latency_p99_ms": quantile_ms(lat, 0.99),
                 "utilisation": (self.wire_s / el) if limit_wire else None}
 
     def reset(self):

@@ -34,7 +34,7 @@ from pymodbus.exceptions import ModbusException
 from pymodbus.framer import FramerType
 
 from controller.fieldbus import timing
-from controller.fieldbus.device import BACKOFF_START_S, Device, LineStats, echoes  # noqa: F401
+from controller.fieldbus.device import BACKOFF_START_S, LineStats, echoes
 from controller.fieldbus.planner import plan_writes
 from firmware import regmap
 

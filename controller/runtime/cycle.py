@@ -19,14 +19,9 @@ import time
 from collections import deque
 
 from controller.runtime import modes
+from controller.stats import quantile_ms
 
 log = logging.getLogger("greenedge.cycle")
-
-
-def pct(values, q):
-    """The q-quantile of values (nearest rank), or None when there are none."""
-    a = sorted(values)
-    return a[min(len(a) - 1, int(q * len(a)))] if a else None
 
 
 class GroupStats:
@@ -38,9 +33,7 @@ class GroupStats:
         self.exec_s = deque(maxlen=20000)
 
     def snapshot(self):
-        def ms(a, q):
-            v = pct(a, q)
-            return None if v is None else 1000.0 * v
+        ms = quantile_ms
         return {"period_ms": 1000 * self.period_s, "cycles": self.cycles,
                 "overruns": self.overruns, "jitter_p50_ms": ms(self.jitter, 0.5),
                 "jitter_p99_ms": ms(self.jitter, 0.99), "jitter_max_ms": ms(self.jitter, 1.0),

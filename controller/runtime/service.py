@@ -24,7 +24,8 @@ import signal
 import sys
 import time
 
-from controller.fieldbus.master import Device, Line
+from controller.fieldbus.device import Device
+from controller.fieldbus.master import Line
 from controller.historian import Historian
 from controller.runtime import state as st
 from controller.runtime.accounting import LiveAccounting

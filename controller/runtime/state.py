@@ -10,11 +10,12 @@ get_state/set_state (delay lines, Smith predictors) are kept the same way.
 """
 
 import json
-import math
 import os
 from pathlib import Path
 
 import numpy as np
+
+from controller.loops.base import good
 
 
 def _is_pid(v):
@@ -86,4 +87,5 @@ def load(path):
 
 
 def finite(x):
-    return isinstance(x, (int, float)) and math.isfinite(x)
+    """A usable number (the loops' rule: controller.loops.base.good)."""
+    return good(x)

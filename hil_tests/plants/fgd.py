@@ -11,12 +11,12 @@ with dead time and lag; pH through a probe that can drift or stick.
 
 import numpy as np
 
+from controller.accounting import M_CACO3
 from cython_ext import load
 from hil_tests.plants.analyzer import Analyzer
 from hil_tests.plants.base import Plant
 
 M_SO2 = 64.066
-M_CACO3 = 100.087
 
 
 class FgdPlant(Plant):

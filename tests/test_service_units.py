@@ -267,3 +267,32 @@ def test_export_never_truncates_the_database_it_reads(tmp_path):
     r = subprocess.run([sys.executable, "-m", "controller.cli", "export", "--db",
                         str(tmp_path / "none.db"), "--csv", str(out)], capture_output=True, text=True)
     assert r.returncode == 2 and "fan1.power_kw" in out.read_text()  # the old file kept
+
+
+def test_changed_config_wins_over_saved_state(tmp_path):
+    """A state file from before a config change (period, static head, plant
+    data) does not bring the old figures back on restart; integrators do."""
+    from controller.loops.fan_pump import PumpVsdStrategy
+    from controller.loops.compressor import SequencerStrategy
+    from controller.runtime import state as st
+    old = PumpVsdStrategy({"static_head": 0.32, "period_s": 1.0})
+    old.pid.integral[0] = 12.5
+    saved = st.capture(old)
+    saved.update({"s": 0.32, "period_s": 1.0, "FIXED_M3MIN": 15.0})  # an older file had them
+    new = PumpVsdStrategy({"static_head": 0.2, "period_s": 0.5})
+    st.restore(new, saved)
+    assert new.s == 0.2 and new.period_s == 0.5 and new.pid.integral[0] == 12.5
+    comp = SequencerStrategy({"fixed_m3min": 20.0})
+    st.restore(comp, saved)
+    assert comp.FIXED_M3MIN == 20.0
+
+
+def test_plant_data_are_loop_params_with_ranges(tmp_path):
+    from controller.loops.compressor import SequencerStrategy
+    from controller.loops.desox import PumpStagingStrategy
+    assert SequencerStrategy({"vsd_max_m3min": 20.0}).VSD_MAX_M3MIN == 20.0
+    with pytest.raises(ValueError, match="vsd_min_m3min"):
+        SequencerStrategy({"vsd_min_m3min": 14.0})
+    assert PumpStagingStrategy({"ntu_ref": 4.0}).NTU_REF == 4.0
+    with pytest.raises(ValueError, match="ph_ref = 12.0: expected 3 to 8"):
+        PumpStagingStrategy({"ph_ref": 12.0})

@@ -15,6 +15,13 @@ class Strategy:
     plant_options = {}
     period_s = 1.0
     PARAMS = ()  # tuning names a loop's config may set (besides period_s)
+    # Plant data the strategy is configured with (its nominal constants, from
+    # the loop's params): param name -> (class attribute, lowest, highest).
+    # The simulator may differ from them; a strategy never reads the plant's own.
+    PLANT = {}
+    # Attributes that come from the config and are never taken from saved
+    # state (a changed config wins over the state file on restart).
+    CONFIG = ("period_s",)
     MAX_GAP_PERIODS = 10  # a longer gap between runs is an outage, not a slow line
 
     def __init__(self, params=None):
@@ -22,6 +29,12 @@ class Strategy:
         # A loop group may run a strategy faster or slower than its design
         # period (drives at 100 ms): its kernels are configured with this one.
         self.period_s = float(self.params.get("period_s", self.period_s))
+        for name, (attr, lo, hi) in self.PLANT.items():
+            if name in self.params:
+                v = float(self.params[name])
+                if not lo <= v <= hi:
+                    raise ValueError("%s = %r: expected %g to %g" % (name, v, lo, hi))
+                setattr(self, attr, v)
         self._t_prev = None  # plant time of the last run (not persisted: a restart starts afresh)
 
     def tick(self, t_s):

@@ -113,10 +113,15 @@ class SequencerStrategy(Strategy):
       RUN_ON_S idle before an unloaded machine stops; starts per hour and
       minimum run/stop times are enforced on the device as well.
     - A tripped machine (fault) is never asked to run; its flow moves at once.
-    - Pressure unknown: hold the current machines and put the VSD to full speed.
+    - Pressure unknown (no plausible transmitter): every machine unloads.
     """
 
-    PARAMS = ("kp", "ti")     # VSD pressure PI: %/bar and s
+    # Station data (docs/models.md section 2), from the loop's params.
+    PLANT = {"p_min_barg": ("P_MIN", 1.0, 12.0), "fixed_m3min": ("FIXED_M3MIN", 0.1, 500.0),
+             "vsd_min_m3min": ("VSD_MIN_M3MIN", 0.1, 500.0),
+             "vsd_max_m3min": ("VSD_MAX_M3MIN", 0.1, 500.0),
+             "volume_m3": ("VOLUME_M3", 0.1, 1000.0)}
+    PARAMS = ("kp", "ti") + tuple(PLANT)  # VSD pressure PI: %/bar and s; station data
 
     P_MIN = 6.0               # bar(g): the least the users accept
     MARGIN = 0.30             # bar above P_MIN: noise, analyzer and PI excursions
@@ -148,6 +153,9 @@ class SequencerStrategy(Strategy):
 
     def __init__(self, params=None):
         super().__init__(params)
+        if self.VSD_MIN_M3MIN >= self.VSD_MAX_M3MIN:
+            raise ValueError("vsd_min_m3min = %g must be below vsd_max_m3min = %g"
+                             % (self.VSD_MIN_M3MIN, self.VSD_MAX_M3MIN))
         self.pid = load("pid").PidBank(1)
         # Tuning from the loop's params (config), defaults for a 1 s loop without delay.
         self.pid.configure(kp=self.params.get("kp", 500.0), ti=self.params.get("ti", 60.0),

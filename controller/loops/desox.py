@@ -47,6 +47,15 @@ class PumpStagingStrategy(Strategy):
     FEEDER_MAX_KMOL_S = 0.04  # plant data the host is configured with
     DESIGN_SO2_KMOL_S = 0.0174 * 1.4
     DESIGN_FLOW_NM3H = 2.0e6  # the gas flow the pump count correlation is for
+    NTU_REF = 4.42            # the host's removal correlation (docs/models.md section 4):
+    NTU_PUMP_EXP = 0.6        # NTU = NTU_REF (n/4)^NTU_PUMP_EXP 10^(PH_DECADE (pH - PH_REF))
+    PH_DECADE = 0.25
+    PH_REF = 5.5
+    PLANT = {"ntu_ref": ("NTU_REF", 0.1, 50.0), "ntu_pump_exp": ("NTU_PUMP_EXP", 0.05, 3.0),
+             "ph_decade": ("PH_DECADE", 0.01, 2.0), "ph_ref": ("PH_REF", 3.0, 8.0),
+             "feeder_max_kmol_s": ("FEEDER_MAX_KMOL_S", 1e-4, 10.0),
+             "design_flow_nm3h": ("DESIGN_FLOW_NM3H", 1e3, 1e8)}
+    PARAMS = tuple(PLANT)
     O2_RANGE_PCT = (1.0, 15.0)   # flue gas; outside: the analyzer, not the gas
     SO2_IN_MAX_MG = 6000.0       # plausible inlet SO2 (coal switches reach 4000)
 
@@ -72,10 +81,10 @@ class PumpStagingStrategy(Strategy):
         if so2_in <= self.TARGET_MG:
             return 1
         ntu = -math.log(self.TARGET_MG / so2_in)
-        per = 4.42 * 10 ** (0.25 * (ph - 5.5))
+        per = self.NTU_REF * 10 ** (self.PH_DECADE * (ph - self.PH_REF))
         # Pumps at the design gas flow, scaled to the gas the absorber sees (L/G).
         lg = min(max(flow / self.DESIGN_FLOW_NM3H, 0.2), 1.5)
-        return max(1, min(5, math.ceil(4 * (ntu / per) ** (1 / 0.6) * lg)))
+        return max(1, min(5, math.ceil(4 * (ntu / per) ** (1 / self.NTU_PUMP_EXP) * lg)))
 
     def run(self, t_s, snap):
         dt = self.tick(t_s)

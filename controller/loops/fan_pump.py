@@ -66,6 +66,7 @@ class VsdStrategy(Strategy):
 
     plant_options = {"drive": "vfd"}
     PARAMS = ("kp", "ti", "static_head")  # % speed per unit of design flow, s, Hs/H0
+    CONFIG = ("period_s", "s")             # the static head comes from the config
     KP, TI = 20.0, 20.0       # the trim: the curve carries the demand
     STATIC_HEAD = 0.0         # a fan: flow ~ speed
     MIN_SPEED_PCT = 20.0

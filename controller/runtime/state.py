@@ -2,7 +2,9 @@
 
 capture(obj) takes a strategy's plain attributes (numbers, strings, lists,
 dicts; not those named _x: scratch buffers and the time of the last run, so
-the first run after a restart counts one period, not the outage) and the state
+the first run after a restart counts one period, not the outage; not those
+from the config: UPPER_CASE plant data and the strategy's CONFIG names such as
+period_s, so a changed config wins over the state file) and the state
 of its PID banks (integrators, outputs, inputs, modes);
 restore(obj, saved) puts them back in place, so the first cycle after a restart
 computes the same outputs the last one did (no bump). Kernels with
@@ -32,9 +34,10 @@ def _jsonable(v):
 
 def capture(obj):
     out = {}
+    config = set(getattr(obj, "CONFIG", ()))
     for k, v in vars(obj).items():
-        if k.startswith("_"):
-            continue
+        if k.startswith("_") or k in config or k.isupper():
+            continue  # scratch, or from the config (the config wins on restart)
         if _is_pid(v):
             out[k] = {"__pid__": {"state": v.state.tolist(), "u": v.u.tolist(),
                                   "inputs": v.inputs.tolist(), "mode": v.mode.tolist()}}
@@ -48,7 +51,10 @@ def capture(obj):
 
 
 def restore(obj, saved):
+    config = set(getattr(obj, "CONFIG", ()))
     for k, v in saved.items():
+        if k in config or k.isupper():
+            continue  # from an older state file: the config wins
         cur = getattr(obj, k, None)
         if isinstance(v, dict) and "__pid__" in v and _is_pid(cur):
             s = v["__pid__"]

@@ -51,6 +51,10 @@ def boot(argv):
     gc.collect()
     dev = Device(cfg, uart, hal.Wdt(cfg["wdt_ms"]), hal.reset_cause(cfg["reset_cause"]))
     dev.hal = hal  # the plant link's UART (sim-input mode) is built by the same HAL
+    if cfg["settings_lock_pin"] is not None:
+        from machine import Pin
+        dev.rtu.jumper = Pin(cfg["settings_lock_pin"], Pin.IN, Pin.PULL_UP)
+        dev.bank.hr[3] = dev.rtu.locked()
     if cfg["ain"] or cfg["din"] or cfg["outputs"]:
         import boardio  # names resolve now, while the register map is loaded
         boardio.start(dev, hal, cfg)

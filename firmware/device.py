@@ -34,15 +34,11 @@ class Device:
                  "unit %d" % cfg["unit"])
         # Outputs first: walking the map for them is the boot's peak, and the
         # RTU server's code is not on the heap yet.
-        self.outputs = Outputs(self.bank, profile, driver)
-        from modbus_rtu import RtuServer
-        self.rtu = RtuServer(self.bank, cfg["unit"], cfg["baud"], ident)
-        self.wdt = wdt
-        self.sup = Supervisor(self.bank, self.rtu, self.outputs, wdt, reset_cause, ticks_ms())
-        self._chunk = bytearray(64)
+        self.outputs = Outputs(self.bank, profile, driver, None,
+                               int(cfg.get("start_delay_s", 0) * 1000),
+                               int(cfg.get("start_stagger_s", 0) * 1000))
         self.metering = None
         self.meter_plan = None
-        self.jobs = []  # [fn(now_ms), period_ms, next due, supervisor bit]
         if cfg.get("metering") and profile in ("motor", "compressor"):
             # Resolve the metering registers now, while the map is loaded; the
             # metering code itself is loaded by meterdev.start() after the map
@@ -53,7 +49,18 @@ class Device:
             found = self.bank.lookup(names)
             self.meter_plan = ([(None, f[0], f[1], f[2], f[3]) for f in found],
                                self.bank.quality_slots(names))
-
+        import gc
+        gc.collect()  # the map walks' garbage, before the RTU code loads
+        from modbus_rtu import RtuServer
+        gc.collect()  # the import's garbage, before the server's buffers
+        self.rtu = RtuServer(self.bank, cfg["unit"], cfg["baud"], ident)
+        if cfg.get("settings_locked"):
+            self.rtu.key_locked = True
+            self.bank.hr[3] = 1  # settings_lock reads the lock state
+        self.wdt = wdt
+        self.sup = Supervisor(self.bank, self.rtu, self.outputs, wdt, reset_cause, ticks_ms())
+        self._chunk = bytearray(64)
+        self.jobs = []  # [fn(now_ms), period_ms, next due, supervisor bit]
     def add_job(self, fn, period_ms):
         """A periodic job fn(now_ms) run by the main loop between frames."""
         self.jobs.append([fn, period_ms, ticks_ms(), 0])
@@ -114,13 +121,14 @@ class Device:
                 if not k and w > 0:
                     sleep_us(_STEP_US if w > _STEP_US else w)
                     k = uart.readinto(chunk)
-            if k:
-                rtu.feed(chunk, k, ticks_us())
-                # A reply held back while the master already sends again goes
-                # out now, before the next frame for this unit is handled.
-                while rtu.reply_n and rtu.backlog():
-                    uart.write(rtu.tx, rtu.take())
-                    rtu.scan()
+            rtu.feed(chunk, k, ticks_us())
+            # A reply held back while the master already sends again goes out
+            # now, before the next frame for this unit is handled.
+            while rtu.reply_n and rtu.backlog():
+                uart.write(rtu.tx, rtu.take())
+                rtu.scan()
             r = rtu.poll(ticks_us())
             if r:
                 uart.write(rtu.tx, r)
+                if rtu.backlog():
+                    rtu.scan()

@@ -25,6 +25,8 @@ DEFAULTS = {
     "rated_kw": 160.0,        # sim load model and current calibration
     "state_dir": None,        # where the energy counter is kept ("/" on a board)
     "energy_step_wh": 1000,   # energy saved every this many Wh (the most a power cut loses)
+    "flash_cycles": 10000,    # erase cycles of the state flash (10k: STM32 internal, no wear levelling)
+    "flash_life_years": 10,   # the energy saves fit this life: one save per 31,536 s at the defaults
     "link": None,             # unix port: UDP port of the HIL plant link (plantlink.py)
     "link_tty": None,         # unix port: the plant link over a tty instead
     "link_uart": None,        # board in sim-input mode: {"id","tx","rx","de"} of the link UART
@@ -37,12 +39,17 @@ DEFAULTS = {
     "burst_every_ms": 1000,   # ESP32/STM32 (and the sim with adc_burst): one burst this often
     "adc_burst": False,       # sim ADC: sample in bursts like an ESP32/STM32 board
     "settings": None,         # {holding point: value}: the board's limits, set at boot
+    "settings_locked": False, # boot with the safety settings locked (key sequence opens them)
+    "settings_lock_pin": None,  # board: input pin of the settings-lock jumper (fitted to GND: locked)
+    "start_delay_s": 0,       # on/off outputs stay off this long after boot (stagger units)
+    "start_stagger_s": 0,     # and each further on/off output of the unit this much longer
     # Field signals on a board's pins (boardio.py):
     "ain": None,              # [{point, pin, lo, hi, tau_s, counts_per_ma, offset, status}]
     "din": None,              # {discrete point: pin | {pin, invert}}
     "outputs": None,          # {command point: pin | {pin, freq}}
 }
 
+_MODEL_MAX = 64
 _BAUDS = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
 
 
@@ -79,12 +86,18 @@ def validate(cfg):
     _int(out, "wdt_ms", 100, 8000)
     _int(out, "set_rate_hz", 500, 20000)
     _int(out, "energy_step_wh", 1, 1000000)
+    _int(out, "flash_cycles", 1000, 1000000000)
+    _int(out, "flash_life_years", 1, 50)
     if out["nominal_hz"] not in (50, 60):
         raise ValueError("config nominal_hz: %r is not 50 or 60" % (out["nominal_hz"],))
     if out["comm_loss_timeout_s"] is not None:
         v = out["comm_loss_timeout_s"]
         if not isinstance(v, (int, float)) or not 0.5 <= v <= 3600:
             raise ValueError("config comm_loss_timeout_s: %r outside 0.5..3600" % (v,))
+    m = out["model"]
+    if not isinstance(m, str) or len(m.encode()) > _MODEL_MAX:
+        raise ValueError("config model: at most %d bytes (it goes into the 43/14 identification"
+                         " reply), got %r" % (_MODEL_MAX, m))
     if out["hal"] not in ("sim", "rp2", "esp32", "stm32"):
         raise ValueError("config hal: %r is not sim, rp2, esp32 or stm32" % (out["hal"],))
     if out["hal"] == "sim" and not out["port"]:
@@ -100,6 +113,16 @@ def validate(cfg):
         if out["hal"] == "sim" or not isinstance(u, dict) \
                 or any(k not in u for k in ("id", "tx", "rx", "de")):
             raise ValueError("config link_uart: a board's {id, tx, rx, de}, got %r" % (u,))
+    if not isinstance(out["settings_locked"], bool):
+        raise ValueError("config settings_locked: %r is not true or false" % (out["settings_locked"],))
+    lp = out["settings_lock_pin"]
+    if lp is not None and (out["hal"] == "sim" or not isinstance(lp, (int, str))
+                           or isinstance(lp, bool)):
+        raise ValueError("config settings_lock_pin: a board's pin number or name, got %r" % (lp,))
+    for k in ("start_delay_s", "start_stagger_s"):
+        v = out[k]
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 3600:
+            raise ValueError("config %s: %r outside 0..3600 s" % (k, v))
     _metering(out)
     _settings(out)
     if out["ain"] is not None or out["din"] is not None or out["outputs"] is not None:
@@ -177,6 +200,9 @@ _OPTS = {"--profile": ("profile", str), "--unit": ("unit", int), "--port": ("por
          "--comm-loss-s": ("comm_loss_timeout_s", float), "--model": ("model", str),
          "--reset-cause": ("reset_cause", int), "--set-rate": ("set_rate_hz", int),
          "--state-dir": ("state_dir", str), "--energy-step-wh": ("energy_step_wh", int),
+         "--flash-cycles": ("flash_cycles", int),
+         "--settings-locked": ("settings_locked", lambda v: bool(int(v))),
+         "--start-delay-s": ("start_delay_s", float), "--start-stagger-s": ("start_stagger_s", float),
          "--rated-kw": ("rated_kw", float), "--metering": ("metering", int),
          "--link": ("link", int), "--link-tty": ("link_tty", str),
          "--adc-burst": ("adc_burst", int), "--burst-every-ms": ("burst_every_ms", int)}

@@ -63,7 +63,9 @@ def start(dev):
     store = None
     if cfg["state_dir"]:
         from persist import EnergyStore
-        store = EnergyStore(cfg["state_dir"] + "/energy_%d.dat" % cfg["unit"], cfg["energy_step_wh"])
+        from time import ticks_ms
+        store = EnergyStore(cfg["state_dir"] + "/energy_%d.dat" % cfg["unit"], cfg["energy_step_wh"],
+                            cfg["flash_cycles"], cfg["flash_life_years"], ticks_ms())
         meter.energy_wh = store.saved
     dev.metering = MeteringTask(dev, adc, meter, store, dev.meter_plan, sbuf, nbuf)
     dev.meter_plan = None

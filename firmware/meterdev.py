@@ -5,7 +5,8 @@ the device's main loop every 10 ms: it takes the sets its ADC source has ready
 (streaming: sim, RP2040 DMA ring) or, every burst_every_ms, one burst (ESP32,
 STM32; each burst one block, energy over the time between bursts), feeds them
 through the viper kernel and publishes each finished block to the metering
-registers with quality. Energy is persisted in steps (persist.EnergyStore).
+registers with quality. Energy is persisted in steps within a flash write
+budget (persist.EnergyStore).
 Built by meterboot.start().
 """
 
@@ -48,7 +49,7 @@ class MeteringTask:
         i_pk = 1800.0 * frac ** 0.5 if frac else 0.0
         self.adc.set_state(1500, i_pk * 0.9, 30.7, 50.0, 0.04)
 
-    def _publish(self, r):
+    def _publish(self, r, now_ms):
         from codec import encode
         bank = self.bank
         for k in range(len(_METER_KEYS)):
@@ -71,7 +72,7 @@ class MeteringTask:
             q = 0 if (r["ac"] or k < 9) else 2
             bank.set_quality(self.m_slots[k], q)
         if self.store is not None:
-            self.store.maybe_save(r["wh"])
+            self.store.maybe_save(r["wh"], now_ms)
 
     def step(self, now_ms):
         """A job of the main loop (every 10 ms): meter what the source has."""
@@ -88,7 +89,7 @@ class MeteringTask:
                 self.sets += n
                 r = meter.poll(waited / 1000.0)
                 if r is not None:
-                    self._publish(r)
+                    self._publish(r, now_ms)
         else:
             while True:
                 n = adc.take(buf, self.nburst)
@@ -101,7 +102,7 @@ class MeteringTask:
                 self.sets += n
                 r = meter.poll()
                 if r is not None:
-                    self._publish(r)
+                    self._publish(r, now_ms)
         if self.report:
             now = ticks_us()
             if ticks_diff(now, self.t_rep) >= 5000000:

@@ -11,7 +11,8 @@ unix port and in tests.
 Function codes 01-06, 15, 16, 08 (00, 0A-0E and 0F/12 counters), 43/14. Exceptions:
 01 unknown function or sub-function, 02 address outside the map / across a hole /
 read-only / half a 32-bit point, 03 quantity, length or value out of range,
-04 device failure (a write hook that raises).
+04 device failure (a write hook that raises) or a safety setting refused (the
+settings are locked; docs/safety.md). Broadcast never writes a safety setting.
 
 Allocation: every buffer is allocated in __init__; handle() and everything it
 calls allocate nothing (checked under micropython.heap_lock() in the tests).
@@ -26,6 +27,13 @@ from regmap import COIL, HOLDING
 from rtuframe import RtuFramer, crc16, silence_us  # noqa: F401  (re-exported)
 
 _BUF = const(260)
+# Safety settings: holding registers outside the command block 32..47.
+_CMD_LO = const(32)
+_CMD_HI = const(48)
+_LOCK = const(3)  # settings_lock: reads 0 open, 1 locked by key, 2 locked by jumper
+_KEY_LOCK = const(1)
+_KEY_1 = const(0x5AFE)
+_KEY_2 = const(0xC0DE)
 
 # Diagnostic counters (FC08 sub-functions 0x0B.., same order).
 C_BUS_MSG = const(0)
@@ -49,12 +57,19 @@ class RtuServer(RtuFramer):
         self.counters = array("H", [0] * 8)  # 16-bit, wrap like the spec's
         self.frames_for_me = 0  # valid frames for this unit or broadcast
         self.write_hook = None  # called as hook(table, addr, qty) after a write
+        self.jumper = None  # settings-lock input (value() 0: jumper fitted), or None
+        self.key_locked = False
+        self._key_stage = 0
+        self._bcast = False
         # Device identification objects, pre-encoded: id, len, bytes...
         self._ident = bytearray()
         self._ident_off = array("H", [0] * 8)
+        room = _BUF - 10 - 2 * 7  # the 43/14 reply: 8 header + objects + CRC
         for i in range(7):
             self._ident_off[i] = len(self._ident)
             s = ident[i].encode() if i < len(ident) else b""
+            s = s[:max(0, room)]  # never past the reply buffer (fwconfig limits model)
+            room -= len(s)
             self._ident.append(i)
             self._ident.append(len(s))
             self._ident.extend(s)
@@ -81,10 +96,12 @@ class RtuServer(RtuFramer):
         self.frames_for_me += 1
         fc = rx[1]
         if unit == 0:
-            # Broadcast: writes only, never a reply.
+            # Broadcast: writes only, never a reply, never a safety setting.
             self._inc(C_NO_RESPONSE)
             if fc == 5 or fc == 6 or fc == 15 or fc == 16:
+                self._bcast = True
                 self._dispatch(fc, n)
+                self._bcast = False
             return 0
         r = self._dispatch(fc, n)
         if r < 0:
@@ -113,6 +130,42 @@ class RtuServer(RtuFramer):
         if fc == 43:
             return self._ident_read(n)
         return -regbank.EX_FUNCTION
+
+    def locked(self):
+        """Settings locked: 2 by the jumper, 1 by the key register, 0 open."""
+        j = self.jumper
+        if j is not None and not j.value():
+            return 2
+        return 1 if self.key_locked else 0
+
+    def _refused(self, addr, qty):
+        """Exception for a holding write over addr..addr+qty-1, 0 if allowed:
+        a safety setting (outside the command block) is never written by
+        broadcast and not while locked (04: well-formed, in range, refused)."""
+        if addr >= _CMD_LO and addr + qty <= _CMD_HI:
+            return 0
+        if self._bcast or self.locked():
+            return regbank.EX_DEVICE
+        return 0
+
+    def _lock_write(self, v):
+        """settings_lock: 1 locks; 0x5AFE then 0xC0DE (two FC06 writes in a
+        row, this unit only) unlocks; anything else restarts the sequence."""
+        if self._bcast:
+            return -regbank.EX_DEVICE
+        if v == _KEY_LOCK:
+            self.key_locked = True
+            self._key_stage = 0
+        elif v == _KEY_1:
+            self._key_stage = 1
+        elif v == _KEY_2 and self._key_stage == 1:
+            self.key_locked = False
+            self._key_stage = 0
+        else:
+            self._key_stage = 0
+            return -regbank.EX_VALUE
+        self.bank.hr[_LOCK] = self.locked()
+        return 0
 
     def _u16(self, i):
         return (self.rx[i] << 8) | self.rx[i + 1]
@@ -198,6 +251,12 @@ class RtuServer(RtuFramer):
         bank = self.bank
         if addr >= bank.n_hr or bank.hr_kind[addr] != regbank.K_RW1:
             return -regbank.EX_ADDRESS
+        if addr == _LOCK:
+            e = self._lock_write(self._u16(4))
+            return e if e else self._echo(n)
+        e = self._refused(addr, 1)
+        if e:
+            return -e
         e = bank.check_hr_write(addr, 1, self.rx, 4)
         if e:
             return -e
@@ -216,6 +275,11 @@ class RtuServer(RtuFramer):
         if qty < 1 or qty > 123 or bc != 2 * qty or n != 9 + bc:
             return -regbank.EX_VALUE
         bank = self.bank
+        if addr <= _LOCK < addr + qty:
+            return -regbank.EX_ADDRESS  # the lock takes single writes (FC06) only
+        e = self._refused(addr, qty)
+        if e:
+            return -e
         e = bank.check_hr_write(addr, qty, self.rx, 7)
         if e:
             return -e

@@ -11,10 +11,15 @@ Shaping (profile RULES), applied to every target, armed or not:
 - run relay ("r"): minimum on and off times and a starts-per-hour limit; a
   command held back by them shows as interlock bit 2;
 - pass ("p"): as commanded.
+Power-up: the safe values boot with every run output off (run_safe 0); a board
+file may set a safe value to run per output (settings), and a start delay per
+unit plus a stagger per output (config start_delay_s, start_stagger_s) keeps
+on/off outputs off after boot, so a train restarts one unit after the other.
 Interlocks, independent of the host, bits in input 4 and the status word:
   bit 0 scr: catalyst below min_catalyst_temp_c (or temperature unknown) -> no NH3
   bit 1 scr: flue-gas flow below min_flue_gas_flow_nm3h (or unknown) -> no NH3
-  bit 2 a run relay command is delayed (min on/off time, starts per hour)
+  bit 2 a run relay command is delayed (min on/off time, starts per hour, the
+        start delay after boot)
   bit 3 compressor: discharge pressure above max_pressure_bar -> unloaded
         (released 0.2 bar below)
 Values are raw register units (0.01 % for positions and speeds, 0/1 for relays),
@@ -47,7 +52,11 @@ _AGE_MAX_MS = const(86400000)
 
 
 class Outputs:
-    def __init__(self, bank, profile, driver=None, now_ms=None):
+    def __init__(self, bank, profile, driver=None, now_ms=None, start_delay_ms=0, stagger_ms=0):
+        """start_delay_ms, stagger_ms: after boot, the k-th on/off output (a
+        coil command: run relays, dosing) stays off for start_delay_ms +
+        k x stagger_ms, armed or not (interlock bit 2 meanwhile), so units and
+        the pumps of one unit restart one after the other after a power cut."""
         self.bank = bank
         self.profile = profile
         self.driver = driver  # driver(index, raw) or None
@@ -97,6 +106,13 @@ class Outputs:
         # for run relays the ages in ms of the starts of the last hour, oldest first.
         self.age_ms = array("i", [_AGE_MAX_MS] * self.n)
         self.starts = [[] for _ in range(self.n)]
+        self.hold_off_ms = array("i", [0] * self.n)
+        k = 0
+        for i in range(self.n):
+            if self.cmd_coil[i]:
+                self.hold_off_ms[i] = start_delay_ms + k * stagger_ms
+                k += 1
+        self.up_ms = 0  # since boot, saturating
         self.interlocks = 0
         self.safe_state = True
         self._last_ms = ticks_ms() if now_ms is None else now_ms
@@ -238,6 +254,8 @@ class Outputs:
             dt = 0
         self._last_ms = now
         self._age(dt)
+        u = self.up_ms + dt
+        self.up_ms = u if u < _AGE_MAX_MS else _AGE_MAX_MS
         bank = self.bank
         armed = self.armed()
         hold = bank.hr[_HOLD_MASK]
@@ -246,6 +264,9 @@ class Outputs:
             self._interlock()
         for i in range(self.n):
             v = self._target(i, armed, hold)
+            if v and self.up_ms < self.hold_off_ms[i]:
+                v = 0  # start delay after boot
+                self.interlocks |= IL_RELAY
             k = self.kind[i]
             if k == "a":
                 v = self._analog(i, v, dt)

@@ -18,8 +18,10 @@ A point is a plain tuple (see the F_* indexes below):
 
 Layout rules (the same for every profile):
 - input 0..8 identity and status, 16..19 quality words, 32.. measurements;
-- holding 0..2 arming and comm-loss settings, 16.. safe-state values,
-  32.. commands, 48.. settings;
+- holding 0..2 arming and comm-loss settings, 3 the settings lock (see
+  docs/safety.md), 16.. safe-state values, 32.. commands, 48.. settings;
+  everything but the commands (32..47) is a safety setting: never written by
+  broadcast, refused with exception 04 while the settings are locked;
 - discrete 0..4 device state, 8.. profile inputs; coils 0.. profile commands.
 Holes between the blocks are deliberate: reading across one is exception 02.
 
@@ -116,6 +118,7 @@ def _common(n_outputs):
         point("arm", HOLDING, 0, "u16", 1, "", "rw", 0, 1, 0),
         point("comm_loss_timeout_s", HOLDING, 1, "u16", 0.1, "s", "rw", 0.5, 3600, 10),
         point("safe_hold_mask", HOLDING, 2, "u16", 1, "", "rw", 0, hold_max, 0),
+        point("settings_lock", HOLDING, 3, "u16", 1, "", "rw", 0, 65535, 0),
         point("armed", DISCRETE, 0, "bit"),
         point("safe_state", DISCRETE, 1, "bit"),
         point("comm_lost", DISCRETE, 2, "bit"),

@@ -119,6 +119,7 @@ TEXT = {
     'run_safe': 'run command in safe state',
     'running': 'drive running feedback',
     'safe_hold_mask': 'bit i set: output i holds its last value in safe state',
+    'settings_lock': 'reads 0 open, 1 locked by key, 2 by jumper; write 1 locks, 0x5AFE then 0xC0DE unlocks (docs/safety.md)',
     'safe_state': 'outputs at safe values',
     'skip_high_pct': 'resonance band upper edge',
     'skip_low_pct': 'resonance band lower edge (0 = none)',

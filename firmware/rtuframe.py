@@ -16,10 +16,14 @@ reply: its length comes from the request (FC 1/2: 5 + ceil(qty / 8), FC 3/4:
 
 Resynchronisation: a frame whose CRC fails is one bus error; the receiver then
 hunts byte by byte for the next frame start with a known function code (every
-candidate must pass its CRC-16), and a silence ends the hunt. A fragment
-followed by a silence and a new frame (a truncated request) is dropped as soon
-as the bytes after the silence make a whole frame. A fragment left alone for
-_STALE_US is dropped. Each fragment or hunt counts one bus error.
+candidate must pass its CRC-16). At a silence, the bytes still open are
+searched once for a whole frame (two frames read as one chunk: garbage, then a
+request; a frame of unknown function ends at its first valid CRC); what is left stays open as a frame a scheduling gap may have split,
+until the bytes after the silence make a whole frame of their own or the next
+silence shows the joined bytes are not one. A fragment left alone for
+_STALE_US is dropped. Each fragment or hunt counts one bus error. A read that
+filled the whole chunk means more bytes were already waiting: the time to the
+next read is then no silence.
 
 Replies leave once 3.5 characters of silence have passed after the last byte
 (the request never runs into its reply), or at once when more bytes follow
@@ -63,6 +67,19 @@ def _crc16(buf: ptr8, off: int, n: int, tab: ptr16) -> int:
         crc = (crc >> 8) ^ tab[(crc ^ buf[i]) & 0xFF]
         i += 1
     return crc
+
+
+@micropython.viper
+def _crc_end(buf: ptr8, s: int, n: int, tab: ptr16) -> int:
+    # Smallest e in s+4..n with a valid CRC over buf[s:e] (one pass), else -1.
+    crc = 0xFFFF
+    j = s
+    while j + 2 < n:
+        crc = (crc >> 8) ^ tab[(crc ^ buf[j]) & 0xFF]
+        if j - s >= 1 and crc == (buf[j + 1] | (buf[j + 2] << 8)):
+            return j + 3
+        j += 1
+    return -1
 
 
 @micropython.viper
@@ -111,9 +128,10 @@ class RtuFramer:
         self.need = 0  # length of the frame at s: 0 unknown yet, -1 until a silence
         self.g = 0  # a silence fell at rx[g] inside the frame (0: none)
         self.hunting = False
-        self.bounded = False  # hunting in bytes a silence closed: skip what cannot complete
+        self.h0 = 0  # where the hunt began
         self.overrun = False
         self.gapped = True  # the silence since the last byte was handled
+        self.full = False  # the last read filled its chunk: more was waiting
         self.last_rx_us = 0
         self.reply_n = 0  # reply in tx, due after the silence
         self.exp_unit = -1  # another unit's reply expected next: unit, fc, length
@@ -122,9 +140,15 @@ class RtuFramer:
 
     # ---- bytes in ---------------------------------------------------------------
     def feed(self, chunk, k, now_us):
-        """Take chunk[:k], read at now_us; frames found are handled at once
-        (a reply then waits in tx: see poll and take)."""
-        if not self.gapped and ticks_diff(now_us, self.last_rx_us) >= self.t35_us:
+        """Take chunk[:k], read at now_us (call it after every read, k = 0
+        too); frames found are handled at once (a reply then waits in tx: see
+        poll and take)."""
+        was_full = self.full
+        self.full = k == len(chunk)
+        if not k:
+            return
+        if not self.gapped and not was_full \
+                and ticks_diff(now_us, self.last_rx_us) >= self.t35_us:
             self._gap()
         self.gapped = False
         self.last_rx_us = now_us
@@ -159,7 +183,7 @@ class RtuFramer:
     def poll(self, now_us):
         """Silence handling; returns the length of a reply due now (0: none)."""
         quiet = ticks_diff(now_us, self.last_rx_us)
-        if quiet < self.t35_us:
+        if quiet < self.t35_us or self.full:
             return 0
         if not self.gapped:
             self.gapped = True
@@ -177,9 +201,8 @@ class RtuFramer:
 
     # ---- framing ------------------------------------------------------------------
     def _reset(self):
-        self.s = self.n = self.need = self.g = 0
+        self.s = self.n = self.need = self.g = self.h0 = 0
         self.hunting = False
-        self.bounded = False
         self.overrun = False
 
     def _compact(self):
@@ -187,54 +210,83 @@ class RtuFramer:
         if s:
             _move(self.rx, 0, s, self.n - s)
             self.n -= s
-            if self.g:
-                self.g -= s
+            self.g = self.g - s if self.g > s else 0
+            self.h0 = self.h0 - s if self.h0 > s else 0
             self.s = 0
 
     def _gap(self):
         """3.5 characters of silence after rx[n - 1]."""
-        m = self.n - self.s
-        if m == 0:
-            self._reset()
-        elif self.hunting:
-            # The silence ends the hunt: what is in is searched once more for
-            # a whole frame (two frames read as one chunk), the rest dropped.
-            self._hunt_in(self.s + 1)
-        elif self.need < 0:
-            # Unknown function: the silence ends it.
-            self._compact()
+        while True:
+            s = self.s
             n = self.n
+            if n == s:
+                self._reset()
+                return
             if self.overrun:
                 self._inc(C_OVERRUN)
                 self._inc(C_BUS_ERR)
                 self._reset()
-            elif n >= 4 and self._crc_ok(0, n):
-                self._frame(n)
+                return
+            if self.need < 0:
+                # Unknown function: the silence ends it, or the first valid CRC
+                # (another frame may have been read with it).
+                e = _crc_end(self.rx, s, n, _CRC_TABLE)
+                if e > 0:
+                    self._take_frame(s, e - s)
+                    continue
+            # Search what is open for a whole frame (read together with garbage).
+            p = self._find((self.h0 if self.hunting else s) + 1)
+            if p >= 0:
+                if not self.hunting:
+                    self._inc(C_BUS_ERR)  # the bytes before it
+                self.exp_unit = -1  # found by its request length
+                self.s = p
+                self.hunting = False
+                self.g = 0
+                self.need = 0
+                self.scan()
+                continue
+            if self.hunting:
                 self._reset()
-            else:
+                return
+            if self.g:
+                # A second silence inside one frame: what came before the first
+                # was a fragment; the bytes after it are the frame now.
                 self._inc(C_BUS_ERR)
-                self._hunt_in(1)
-        elif self.need == 0 and m < 2:
-            self._inc(C_BUS_ERR)
-            self._reset()
-        elif self.g:
-            # A second silence inside one frame: what came before the first was
-            # a fragment; the bytes after it are the frame now.
-            self._inc(C_BUS_ERR)
-            self.s = self.g
-            self.need = 0
-            self.g = self.n
-        else:
+                self.s = self.g
+                self.need = 0
+                self.g = 0
+                self.scan()
+                continue
+            if self.n - self.s < 2:
+                self._inc(C_BUS_ERR)
+                self._reset()
+                return
             self.g = self.n  # may be a split frame: both readings stay open
+            return
 
-    def _hunt_in(self, start):
-        """Search rx[start:n] (bytes that a silence closed) for whole frames."""
-        self.hunting = True
-        self.bounded = True
-        self.s = start
+    def _find(self, start):
+        """First p >= start where rx[p:] holds a whole valid frame (by length,
+        or up to n for an unknown function); -1 if none."""
+        n = self.n
+        for p in range(start, n - 3):
+            ln = request_len(self.rx, p, n - p)
+            if 0 < ln <= n - p and ln <= _BUF:
+                if self._crc_ok(p, ln):
+                    return p
+            elif ln < 0 and _crc_end(self.rx, p, n, _CRC_TABLE) > 0:
+                return p
+        return -1
+
+    def _take_frame(self, s, ln):
+        _move(self.rx, 0, s, ln)
+        self.s = s + ln
         self.need = 0
         self.g = 0
-        self.scan()
+        self.hunting = False
+        self._frame(ln)
+        if self.s == self.n:
+            self._reset()
 
     def scan(self):
         """Frame what is in rx; stops early while a reply is held and another
@@ -245,9 +297,9 @@ class RtuFramer:
             m = self.n - s
             if self.need == 0:
                 ln = self._expected(s, m) if m >= 2 else 0
-                if ln == 0 and not self.bounded:
+                if ln == 0:
                     return
-                if ln <= 0 and (self.hunting or self.bounded):
+                if ln < 0 and self.hunting:
                     self.s = s + 1
                     continue
                 if ln > _BUF:
@@ -265,11 +317,7 @@ class RtuFramer:
                     s = g
                     m = self.n - s
             if self.need < 0 or m < self.need:
-                if not self.bounded:
-                    return
-                self.s = s + 1  # cannot complete: no more bytes belong to it
-                self.need = 0
-                continue
+                return
             ln = self.need
             if not self._crc_ok(s, ln):
                 self._fail()
@@ -282,8 +330,6 @@ class RtuFramer:
             self.g = 0
             self.hunting = False
             self._frame(ln)
-        if self.bounded:
-            self._reset()
 
     def _expected(self, s, m):
         rx = self.rx
@@ -311,6 +357,7 @@ class RtuFramer:
             if not self.hunting:
                 self._inc(C_BUS_ERR)
                 self.hunting = True
+                self.h0 = self.s
             self.s += 1
         self.need = 0
 

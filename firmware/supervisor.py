@@ -22,6 +22,7 @@ from regmap import (HOLDING, Q_BAD, Q_UNCERTAIN, ST_ARMED, ST_COMM_LOST, ST_INTE
 
 _ARM = 0
 _TIMEOUT = 1
+_LOCK = 3
 _IR_STATUS = 3
 _IR_UPTIME = 6
 _IR_TRIPS = 8
@@ -95,6 +96,7 @@ class Supervisor:
             # One line for the log (USB REPL on a board, stdout on the unix port).
             print("comm loss: no frame for %d ms, outputs to safe state" % self._silent_ms)
         self.refresh(self.outputs.update(now_ms))
+        bank.hr[_LOCK] = rtu.locked()  # the jumper may be fitted or pulled at any time
         u = self._up_ms + dt
         self._up_s += u // 1000
         self._up_ms = u % 1000

@@ -20,7 +20,7 @@ def run_mpy(script, heap="64K", timeout=60):
 
 @pytest.mark.parametrize("script", ["test_rtu_logic.py", "test_supervisor_logic.py",
                                     "test_metering.py", "test_io_logic.py",
-                                    "test_adcsrc.py", "test_boardio.py", "test_tickwrap.py", "test_rtu_framing.py"])
+                                    "test_adcsrc.py", "test_boardio.py", "test_tickwrap.py", "test_rtu_framing.py", "test_persist.py", "test_powerup.py", "test_settings_lock.py"])
 def test_firmware_logic_on_unix_port(script):
     # Heap for the test's own synthesis; the kernels run under heap_lock inside.
     r = run_mpy(HERE / "mpy" / script, heap="2M")

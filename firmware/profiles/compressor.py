@@ -37,7 +37,7 @@ def points(rm):
     yield point("run_cmd", COIL, 0, "bit", 1, "", "rw", 0, 1, 0)
     yield point("load_cmd", COIL, 1, "bit", 1, "", "rw", 0, 1, 0)
     yield point("fault_reset", COIL, 2, "bit", 1, "", "rw", 0, 1, 0)
-    yield point("run_safe", HOLDING, 16, "u16", 1, "", "rw", 0, 1, 1)
+    yield point("run_safe", HOLDING, 16, "u16", 1, "", "rw", 0, 1, 0)
     yield point("load_safe", HOLDING, 17, "u16", 1, "", "rw", 0, 1, 0)
     yield point("speed_safe_pct", HOLDING, 18, "u16", 0.01, "%", "rw", 0, 100, 0)
     yield point("speed_ref_pct", HOLDING, 32, "u16", 0.01, "%", "rw", 0, 100, 0)

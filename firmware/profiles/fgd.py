@@ -37,7 +37,7 @@ def points(rm):
         yield point("pump%d_run" % (i + 1), COIL, i, "bit", 1, "", "rw", 0, 1, 0)
     for i in range(5):
         yield point("pump%d_run_safe" % (i + 1), HOLDING, 16 + i, "u16", 1, "", "rw",
-                    0, 1, 1)
+                    0, 1, 0)
     yield point("feeder_safe_pct", HOLDING, 21, "u16", 0.01, "%", "rw", 0, 100, 0)
     yield point("blower_safe_pct", HOLDING, 22, "u16", 0.01, "%", "rw", 0, 100, 100)
     yield point("feeder_cmd_pct", HOLDING, 32, "u16", 0.01, "%", "rw", 0, 100, 0)

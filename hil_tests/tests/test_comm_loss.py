@@ -68,7 +68,9 @@ def test_outputs_reach_safe_state_within_timeout_and_stay_until_armed(motor):
     wr(c, "speed_ref_pct", 80)
     wr(c, "run_cmd", 0)
     assert rd(c, "speed_actual_pct") == pytest.approx(50.0)  # speed_safe_pct default
-    assert rd(c, "running") is True                         # run_safe default 1
+    assert rd(c, "running") is False                        # run_safe default 0: no start at power-up
+    wr(c, "run_safe", 1)  # a train found running: its safe state keeps it running
+    assert rd(c, "running") is True
     wr(c, "arm", 1)
     assert settle(c, "speed_actual_pct", 80.0) == pytest.approx(80.0)
     assert rd(c, "running") is False

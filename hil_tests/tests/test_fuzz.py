@@ -99,50 +99,59 @@ class _Framing:
     """What the device's receiver makes of a byte stream with silences.
 
     A frame is cut at the length its function code gives; a CRC failure is one
-    bus error, then a hunt byte by byte (known function codes only) until a
-    frame passes or a silence ends the hunt, when the bytes in are searched
-    once more for a whole frame. An unknown function code ends at a silence.
-    A silence inside a frame is kept open both ways: the frame as joined, or
-    a new frame from the silence on (the part before it then one error). After
-    a request for another unit, that unit's reply is skipped by the length the
-    request implies. Counts what the device counts.
+    bus error, then a hunt byte by byte (known function codes only). At a
+    silence the open bytes are searched once for a whole frame (by length, or
+    to the end for an unknown function); what is left stays open as a frame a
+    gap may have split: the bytes after the silence win if they make a whole
+    frame first, a second silence makes the part before the first a fragment.
+    After a request for another unit, that unit's reply is skipped by the
+    length the request implies. A receive buffer of RX_BUF bytes. Counts what
+    the device counts.
     """
 
     def __init__(self, unit):
         self.unit = unit
         self.b = bytearray()
-        self.s = 0
-        self.need = None
-        self.g = 0
-        self.hunting = self.bounded = self.overrun = False
+        self.s = self.need = self.g = self.h0 = 0
+        self.hunting = self.overrun = False
         self.exp = None
         self.bus_msg = self.bus_err = self.server = 0
         self.answered = []  # requests for this unit, in order
 
     def _reset(self):
         self.b = bytearray()
-        self.s = self.g = 0
-        self.need = None
-        self.hunting = self.bounded = self.overrun = False
+        self.s = self.need = self.g = self.h0 = 0
+        self.hunting = self.overrun = False
+
+    def _compact(self):
+        s = self.s
+        del self.b[:s]
+        self.g = self.g - s if self.g > s else 0
+        self.h0 = self.h0 - s if self.h0 > s else 0
+        self.s = 0
 
     def feed(self, data):
         for x in data:
-            if len(self.b) - self.s >= RX_BUF:
-                self.overrun = True
-                continue
+            if len(self.b) == RX_BUF:
+                self._compact()
+                if len(self.b) == RX_BUF:
+                    self.overrun = True
+                    continue
             self.b.append(x)
             self.scan()
 
-    def _expected(self, s):
-        b = self.b
+    def _ok(self, s, ln):
+        return check(bytes(self.b[s:s + ln]))
+
+    def _expected(self, s, m):
         if self.exp is not None:
             u, fc, ln = self.exp
             self.exp = None
-            if b[s] == u and b[s + 1] == fc | 0x80:
+            if self.b[s] == u and self.b[s + 1] == fc | 0x80:
                 return 5
-            if b[s] == u and b[s + 1] == fc:
+            if self.b[s] == u and self.b[s + 1] == fc:
                 return ln
-        return _request_len(b, s)
+        return _request_len(self.b, s)
 
     def _frame(self, f):
         self.bus_msg += 1
@@ -160,6 +169,13 @@ class _Framing:
                 fc, 8 if fc in (5, 6, 8, 15, 16) else -1)
             self.exp = (u, fc, ln)
 
+    def _take(self, s, ln):
+        f = self.b[s:s + ln]
+        self.s, self.need, self.g, self.hunting = s + ln, 0, 0, False
+        self._frame(f)
+        if self.s == len(self.b):
+            self._reset()
+
     def _fail(self):
         if self.g:
             self.bus_err += 1
@@ -167,20 +183,20 @@ class _Framing:
         else:
             if not self.hunting:
                 self.bus_err += 1
-                self.hunting = True
+                self.hunting, self.h0 = True, self.s
             self.s += 1
-        self.need = None
+        self.need = 0
 
     def scan(self):
         b = self.b
         while len(b) > self.s:
             s = self.s
             m = len(b) - s
-            if self.need is None:
-                ln = self._expected(s) if m >= 2 else None
-                if ln is None and not self.bounded:
+            if self.need == 0:
+                ln = self._expected(s, m) if m >= 2 else None
+                if ln is None:
                     return
-                if (ln is None or ln < 0) and (self.hunting or self.bounded):
+                if ln < 0 and self.hunting:
                     self.s += 1
                     continue
                 if ln > RX_BUF:
@@ -190,61 +206,73 @@ class _Framing:
             if self.g:
                 g = self.g
                 lg = _request_len(b, g)
-                if lg is not None and 0 < lg <= len(b) - g and lg <= RX_BUF \
-                        and check(bytes(b[g:g + lg])):
+                if lg is not None and 0 < lg <= len(b) - g and lg <= RX_BUF and self._ok(g, lg):
                     self.bus_err += 1
                     self.s, s, self.g, self.need = g, g, 0, lg
                     m = len(b) - s
             if self.need < 0 or m < self.need:
-                if not self.bounded:
-                    return
-                self.s += 1
-                self.need = None
-                continue
-            ln = self.need
-            if not check(bytes(b[s:s + ln])):
+                return
+            if not self._ok(s, self.need):
                 self._fail()
                 continue
-            f = b[s:s + ln]
-            self.s = s + ln
-            self.need = None
-            self.g = 0
-            self.hunting = False
-            self._frame(f)
-        if self.bounded:
-            self._reset()
+            self._take(s, self.need)
+            b = self.b
+
+    def _end(self, s):
+        """Smallest e >= s + 4 with a valid CRC over b[s:e], else -1."""
+        for e in range(s + 4, len(self.b) + 1):
+            if self._ok(s, e - s):
+                return e
+        return -1
+
+    def _find(self, start):
+        n = len(self.b)
+        for p in range(start, n - 3):
+            ln = _request_len(self.b, p)
+            if ln is not None and 0 < ln <= n - p and ln <= RX_BUF:
+                if self._ok(p, ln):
+                    return p
+            elif ln is not None and ln < 0 and self._end(p) > 0:
+                return p
+        return -1
 
     def silence(self):
-        m = len(self.b) - self.s
-        if m == 0:
-            self._reset()
-        elif self.hunting:
-            self._hunt_in(self.s + 1)
-        elif self.need is not None and self.need < 0:
-            f = self.b[self.s:]
+        while True:
+            s, n = self.s, len(self.b)
+            if n == s:
+                self._reset()
+                return
             if self.overrun:
                 self.bus_err += 1
                 self._reset()
-            elif len(f) >= 4 and check(bytes(f)):
-                self._frame(f)
+                return
+            if self.need < 0:
+                e = self._end(s)
+                if e > 0:
+                    self._take(s, e - s)
+                    continue
+            p = self._find((self.h0 if self.hunting else s) + 1)
+            if p >= 0:
+                if not self.hunting:
+                    self.bus_err += 1
+                self.exp = None
+                self.s, self.hunting, self.g, self.need = p, False, 0, 0
+                self.scan()
+                continue
+            if self.hunting:
                 self._reset()
-            else:
+                return
+            if self.g:
                 self.bus_err += 1
-                self.b = bytearray(f)
-                self._hunt_in(1)
-        elif self.need is None and m < 2:
-            self.bus_err += 1
-            self._reset()
-        elif self.g:
-            self.bus_err += 1
-            self.s, self.need, self.g = self.g, None, len(self.b)
-        else:
+                self.s, self.need, self.g = self.g, 0, 0
+                self.scan()
+                continue
+            if len(self.b) - self.s < 2:
+                self.bus_err += 1
+                self._reset()
+                return
             self.g = len(self.b)
-
-    def _hunt_in(self, start):
-        self.hunting = self.bounded = True
-        self.s, self.need, self.g = start, None, 0
-        self.scan()
+            return
 
 
 @pytest.fixture(scope="module")

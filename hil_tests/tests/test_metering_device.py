@@ -2,8 +2,10 @@
 
 The synthetic ADC (a simulated 400 V supply and a fan-law motor load driven by
 the device's own outputs) feeds the real viper metering kernel in real time;
-the host reads the metering registers with quality. Runs in a 64 KB heap, the
-free RAM of a small MCU, at the configured 2,400 sample sets/s.
+the host reads the metering registers with quality. Runs in a 72 KB heap at
+the configured 2,400 sample sets/s: the length-aware RTU receiver and the
+settings lock (issue 14) added ~4.5 KB of x64 code, and a metering device no
+longer boots in 64 KB on the unix port (HEAP below; to be won back).
 """
 
 import time
@@ -14,6 +16,8 @@ from pymodbus.client import ModbusSerialClient
 from controller import registers
 from firmware import regmap
 from hil_tests.devices import DeviceProcess
+
+HEAP = "72K"
 from hil_tests.vline import VirtualLine
 
 M = registers.point_map("motor")
@@ -45,8 +49,10 @@ def until(fn, timeout_s=5.0):
 def meter_dev(tmp_path_factory):
     state = tmp_path_factory.mktemp("state")
     with VirtualLine(2) as line, DeviceProcess(
-            "motor", 4, line.ports[1], heap="64K",
-            extra=["--metering", "1", "--state-dir", str(state), "--energy-step-wh", "1"]) as dev:
+            "motor", 4, line.ports[1], heap=HEAP,
+            extra=["--metering", "1", "--state-dir", str(state), "--energy-step-wh", "1",
+                   # a flash budget that allows a save every 0.3 s (10 years / 1e9 cycles)
+                   "--flash-cycles", "1000000000"]) as dev:
         c = ModbusSerialClient(line.ports[0], baudrate=115200, timeout=0.5, retries=1)
         assert c.connect()
         yield c, dev, state
@@ -80,16 +86,20 @@ def test_energy_counts_and_is_persisted(meter_dev):
     c, dev, state = meter_dev
     e0 = rd(c, "energy_kwh")
     assert until(lambda: rd(c, "energy_kwh") >= e0 + 0.002, timeout_s=10.0)
-    saved = int((state / "energy_4.dat").read_text().split()[0])
-    # Saved every 1 Wh: the file is never more than one step behind the register.
-    assert saved >= rd(c, "energy_kwh") * 1000 - 2
+    # Two slots "<seq> <wh> <crc>": the newest holds the count.
+    slots = [(state / ("energy_4.dat.%d" % k)).read_text().split()
+             for k in (0, 1) if (state / ("energy_4.dat.%d" % k)).exists()]
+    saved = int(max(slots, key=lambda s: int(s[0]))[1])
+    # Saved every 1 Wh at most every 0.3 s: within a second of energy of the register.
+    lag_wh = rd(c, "power_kw") * 1000 / 3600 + 2
+    assert saved >= rd(c, "energy_kwh") * 1000 - lag_wh
 
 
 def test_burst_sampling_device():
     """The ESP32/STM32 way on the unix port: one-cycle bursts every 200 ms, the
     line served between them; values as accurate, energy over wall time."""
     with VirtualLine(2) as line, DeviceProcess(
-            "motor", 4, line.ports[1], heap="64K",
+            "motor", 4, line.ports[1], heap=HEAP,
             extra=["--metering", "1", "--adc-burst", "1", "--burst-every-ms", "200"]):
         c = ModbusSerialClient(line.ports[0], baudrate=115200, timeout=0.5, retries=1)
         assert c.connect()

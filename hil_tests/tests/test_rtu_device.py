@@ -196,19 +196,23 @@ def test_other_units_frames_ignored(raw):
 
 
 def test_broadcast_write_applied_without_reply(bus, client):
-    client.write_register(16, 0, device_id=5)
-    client.write_register(16, 0, device_id=6)
+    # A command (holding 32: scr valve_cmd_pct, motor speed_ref_pct) is applied
+    # by broadcast; a safety setting (holding 16: a safe value) never is.
+    for unit in (5, 6):
+        client.write_register(32, 0, device_id=unit)
+        client.write_register(16, 0, device_id=unit)
     before = counters(client, 5)["noresp"]
-    r = client.write_register(16, 1234, device_id=0, no_response_expected=True)
+    r = client.write_register(32, 1234, device_id=0, no_response_expected=True)
     assert r is None or not r.isError()
     # The master owes the line a turnaround delay after a broadcast (serial-line
-    # spec 2.4.1: typically 100-200 ms, time for every slave to act on it);
-    # pymodbus does not keep it, so the next request could run into the broadcast
-    # frame on a loaded host and both would be dropped as one bad frame.
+    # spec 2.4.1: typically 100-200 ms, time for every slave to act on it).
+    time.sleep(0.1)
+    client.write_register(16, 1234, device_id=0, no_response_expected=True)
     time.sleep(0.1)
     for unit in (5, 6):
-        assert client.read_holding_registers(16, count=1, device_id=unit).registers == [1234]
-    assert counters(client, 5)["noresp"] == before + 1
+        assert client.read_holding_registers(32, count=1, device_id=unit).registers == [1234]
+        assert client.read_holding_registers(16, count=1, device_id=unit).registers == [0]
+    assert counters(client, 5)["noresp"] == before + 2
 
 
 def test_broadcast_read_gets_no_reply(raw):

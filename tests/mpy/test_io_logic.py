@@ -1,13 +1,11 @@
-"""Analog inputs (NAMUR NE43), interlocks and energy persistence on the real
+"""Analog inputs (NAMUR NE43) and interlocks on the real
 MicroPython VM, with an injected clock."""
 
-import os
 
 import regbank
 from mpytest import check, finish
 from analog import AnalogInput, ne43
 from outputs import Outputs
-from persist import EnergyStore
 
 
 # NE43 at every boundary: <= 3.6 bad, 3.6-3.8 uncertain, 3.8-20.5 good,
@@ -59,21 +57,5 @@ for t, bar, loaded in ((1000, 7.5, 1), (2000, 8.6, 0), (3000, 8.4, 0), (4000, 8.
     p_in.update_ma(4.0 + 16 * bar / 16.0, 1.0)
     out.update(t)
     check("compressor %.1f bar loaded" % bar, out.actual[1], loaded)
-
-# Energy survives a power cut within one step.
-path = "/tmp/ge_energy_test.dat"
-try:
-    os.remove(path)
-except OSError:
-    pass
-st = EnergyStore(path, step_wh=50)
-for wh in range(0, 1234):
-    st.maybe_save(wh)
-check("writes every step only", st.writes, 24)
-after_cut = EnergyStore(path, step_wh=50).saved   # power comes back
-check("lost at most one step", 1233 - after_cut < 50, True)
-with open(path, "w") as f:
-    f.write("999 1\n")                       # corrupt file: start from 0, no crash
-check("corrupt file -> 0", EnergyStore(path).saved, 0)
 
 finish()

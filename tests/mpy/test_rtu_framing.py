@@ -32,11 +32,12 @@ REPLY = bytes(frame(b"\x05\x03\x02\x00\x00"))
 def feed(data, after_us=100):
     """data as one chunk read after_us after the previous; replies sent."""
     T[0] += after_us
-    buf = bytearray(data)
+    buf = bytearray(512)  # a read that does not fill its buffer: nothing more waiting
+    buf[:len(data)] = data
     out = []
     micropython.heap_lock()
     try:
-        srv.feed(buf, len(buf), T[0])
+        srv.feed(buf, len(data), T[0])
         while srv.reply_n and srv.backlog():
             out.append(srv.take())
             srv.scan()

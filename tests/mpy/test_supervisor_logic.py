@@ -52,8 +52,9 @@ check("waiting task counts as alive", wdt.feeds, 2)
 check("watchdog reset shown in status", bank.ir[3] & 0x0010, 0x0010)
 check("reset cause", bank.ir[5], 1)
 
-# Boot: disarmed, pumps at their safe value 1 (run), feeder 0, blower 100 %.
-check("boot safe pumps", [driven[i] for i in range(5)], [1, 1, 1, 1, 1])
+# Boot: disarmed, pumps at their safe value 0 (off: nothing starts at power-up),
+# feeder 0, blower 100 %.
+check("boot safe pumps", [driven[i] for i in range(5)], [0, 0, 0, 0, 0])
 check("boot safe feeder/blower", (driven[5], driven[6]), (0, 10000))
 # Arm through the protocol with all pump coils on and the feeder at 40 %.
 send(srv, frame(b"\x02\x0f\x00\x00\x00\x05\x01\x1f"))
@@ -71,22 +72,27 @@ for t in range(25250, 45251, 5000):
     sup.tick(t)
 check("feeder at command", driven[5], 4000)
 check("feedback register", bank.get("feeder_pos_pct") > 39.99, True)
-# Pump 1 off: held on until its minimum run time (300 s from boot), flagged meanwhile.
+# Pump 1 off: held on until its minimum run time (300 s from its start at the
+# arm tick, 250 ms), flagged meanwhile.
 send(srv, frame(b"\x02\x05\x00\x00\x00\x00"))
 sup.tick(45300)
 check("min on time holds the pump", driven[0], 1)
 check("relay interlock bit", bank.ir[4] & 4, 4)
 check("interlock in status", bank.ir[3] & 0x0008, 0x0008)
-for t in range(50000, 300001, 5000):
+for t in range(50000, 300251, 5000):
+    send(srv, frame(b"\x02\x08\x00\x00\x00\x00"))
+    sup.tick(t)
+check("still held 250 ms before its minimum run time", driven[0], 1)
+for t in (300250, 300300):
     send(srv, frame(b"\x02\x08\x00\x00\x00\x00"))
     sup.tick(t)
 check("released after min on time", driven[0], 0)
 check("interlock clear", bank.ir[4], 0)
 # Comm loss: default timeout 10.0 s from the last frame, noticed at the tick after it.
-sup.tick(300050)
-sup.tick(310000)
+sup.tick(300350)
+sup.tick(310250)
 check("no trip before timeout", bank.hr[0], 1)
-sup.tick(310200)
+sup.tick(310400)
 check("trip after timeout", bank.hr[0], 0)
 check("safe after trip: feeder ramps down", driven[5] < 4000, True)
 check("comm lost status", bank.ir[3] & 0x0006, 0x0006)

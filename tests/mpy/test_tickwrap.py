@@ -27,6 +27,9 @@ class Link:
     frames_for_me = 0
     write_hook = None
 
+    def locked(self):
+        return 0
+
 
 def build(settings):
     wraptime.now_ms[0] = T0

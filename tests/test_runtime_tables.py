@@ -261,3 +261,20 @@ def test_hub_slow_subscriber_is_bounded_and_counted(rig):
     assert len(stream) == 5                    # bounded: the newest five events
     assert state[("device", "fan1")]["points"]["speed_actual_pct"][1] == 0  # quality good
     assert sub.dropped >= 15 + 19              # old events and superseded device states counted
+
+
+def test_state_save_failure_is_reported_once_and_control_goes_on(rig, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    rig.svc.state_path = blocker / "state.json"      # every save fails (like a full disk)
+    dev = rig.bus.devices[1]
+    for _ in range(5):
+        rig.step()
+        rig.svc.save_state()
+    assert dev.armed() and rig.svc.loops["fan"].runs >= 4
+    failed = [e for e in rig.drain("event") if e["kind"] == "state_save_failed"]
+    assert len(failed) == 1
+    rig.svc.state_path = tmp_path / "state.json"
+    rig.svc.save_state()
+    assert rig.svc.state_path.exists()
+    assert [e["kind"] for e in rig.drain("event")] == ["state_saved"]

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import logging
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -22,6 +23,15 @@ def cmd_check(a):
         n_reads += len([r for r in plan_reads(d.profile) if r.cls == "fast"])
     print("%s: OK - %d lines, %d devices (%d fast reads per round), %d loops in %d groups"
           % (a.config, len(cfg.lines), len(cfg.devices), n_reads, len(cfg.loops), len(cfg.groups)))
+    from controller.historian import sizing
+    h = cfg.historian
+    tags = sum(len(r.points) for d in cfg.devices.values() for r in plan_reads(d.profile))
+    per_day, total, fits = sizing(tags, h["sample_s"], h["retention_days"], h["max_mb"])
+    print("historian: %d polled tags (+ loop commands) every %g s ~ %.0f MB a day; %g days ~ %.0f MB %s max_mb %g%s"
+          % (tags, h["sample_s"], per_day, h["retention_days"], total,
+             "within" if fits else "OVER", h["max_mb"],
+             "" if fits else " (the oldest samples will be pruned first: %.1f days kept)"
+             % (h["max_mb"] / per_day)))
     return 0
 
 
@@ -39,7 +49,7 @@ def cmd_run(a):
         clock = ScaledClock(cfg.bench["speedup"], cfg.bench["epoch"])
     try:
         svc = Service(cfg, status_file=a.json_status, clock=clock)
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, sqlite3.Error) as e:  # a damaged state file, an unwritable DB
         raise UserError(str(e))
     status = asyncio.run(svc.run(a.duration))
     if a.json:

@@ -210,7 +210,8 @@ def _historian(top, base):
     hist = {"path": base / h.str("path", "history.db"),
             "commit_s": h.num("commit_s", 1.0, 0.05, 60.0),
             "sample_s": h.num("sample_s", 1.0, 0.01, 3600.0),
-            "retention_days": h.num("retention_days", 90.0, 0.001, 36500.0)}
+            "retention_days": h.num("retention_days", 90.0, 0.001, 36500.0),
+            "max_mb": h.num("max_mb", 2048.0, 1.0, 1e7)}
     h.check_unknown()
     return hist
 

@@ -12,7 +12,7 @@
     [accounting]   grid_kg_co2_per_kwh, nox_limit_mg_nm3, so2_limit_mg_nm3, o2_ref_pct,
                    nox_point, so2_point ("device.point"), nox_o2_point, so2_o2_point
                    (default: the o2_pct point of the emission point's device)
-    [historian]    path, commit_s, sample_s, retention_days
+    [historian]    path, commit_s, sample_s, retention_days, max_mb (disk budget)
 
 Loading and its errors: controller/config/load.py.
 """

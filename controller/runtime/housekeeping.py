@@ -83,13 +83,20 @@ class HistorianSink:
     """Hub -> historian: device points every sample_s (quality Q_BAD once
     older than stale_s), loop commands, KPIs, events and audit records."""
 
-    def __init__(self, hub, hist, sample_s, stale_s, clock):
+    def __init__(self, hub, hist, sample_s, stale_s, clock, on_event):
         self.sub = hub.subscribe("historian", ("device", "loop", "kpi", "event", "audit"))
         self.hist, self.sample_s, self.stale_s, self.clock = hist, sample_s, stale_s, clock
+        self.on_event = on_event
+        self.error = None
         self.devices, self.loops, self.kpis = {}, {}, None
         self.t_sample = -float("inf")
 
     def pump(self):
+        err = self.hist.error
+        if err != self.error:  # the writer's state changed: say so once
+            self.error = err
+            self.on_event("historian_error" if err else "historian_ok", str(self.hist.path),
+                          err or "writing again")
         state, stream = self.sub.drain()
         for (topic, key), v in state.items():
             if topic == "device":

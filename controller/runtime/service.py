@@ -65,7 +65,7 @@ class Service:
         self.hist = None
         if historian:
             h = cfg.historian
-            self.hist = Historian(h["path"], h["commit_s"], h["retention_days"])
+            self.hist = Historian(h["path"], h["commit_s"], h["retention_days"], h["max_mb"])
         self.lines = lines if lines is not None else build_lines(cfg, self.event)
         for line in self.lines.values():
             line.on_event = self.event
@@ -89,10 +89,11 @@ class Service:
         self.sinks = [self.status_line]
         if self.hist is not None:
             self.sinks.insert(0, HistorianSink(self.hub, self.hist, cfg.historian["sample_s"],
-                                               cfg.stale_s, self.clock))
+                                               cfg.stale_s, self.clock, self.event))
         self.housekeeping = Housekeeping(self)
         self.state_path = cfg.state_dir / "state.json"
         self.stopping = False
+        self.state_error = None
         self._stop = None
         self.restored = self._restore()
 
@@ -120,6 +121,7 @@ class Service:
                       for n, r in self.loops.items()},
             "gate": {"accepted": self.gate.accepted, "refused": self.gate.refused},
             "hub": self.hub.stats(),
+            "historian": self.hist.health() if self.hist is not None else None,
             "kpis": self.acc.kpis(), "restored": self.restored,
         }
 
@@ -128,10 +130,21 @@ class Service:
 
     # ---- state ------------------------------------------------------------------------
     def save_state(self):
+        """Saved every second; a failure (disk full, read-only) is reported once
+        and control goes on (the last good file stays in place)."""
         data = {"plant_s": self.clock.plant_s(), "wall": time.time(),
                 "loops": {n: st.capture(r.strategy) for n, r in self.loops.items()},
                 "accounting": self.acc.capture()}
-        st.save(self.state_path, data)
+        try:
+            st.save(self.state_path, data)
+        except OSError as e:
+            if self.state_error is None:
+                self.event("state_save_failed", str(self.state_path), str(e))
+            self.state_error = str(e)
+            return
+        if self.state_error is not None:
+            self.event("state_saved", str(self.state_path), "saving again")
+        self.state_error = None
 
     def _restore(self):
         saved = st.load(self.state_path)

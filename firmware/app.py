@@ -54,7 +54,7 @@ def boot(argv):
     if cfg["settings_lock_pin"] is not None:
         from machine import Pin
         dev.rtu.jumper = Pin(cfg["settings_lock_pin"], Pin.IN, Pin.PULL_UP)
-        dev.bank.hr[3] = dev.rtu.locked()
+        dev.rtu.show_lock()
     if cfg["ain"] or cfg["din"] or cfg["outputs"]:
         import boardio  # names resolve now, while the register map is loaded
         boardio.start(dev, hal, cfg)

@@ -56,7 +56,7 @@ class Device:
         self.rtu = RtuServer(self.bank, cfg["unit"], cfg["baud"], ident)
         if cfg.get("settings_locked"):
             self.rtu.key_locked = True
-            self.bank.hr[3] = 1  # settings_lock reads the lock state
+            self.rtu.show_lock()
         self.wdt = wdt
         self.sup = Supervisor(self.bank, self.rtu, self.outputs, wdt, reset_cause, ticks_ms())
         self._chunk = bytearray(64)

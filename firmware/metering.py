@@ -46,6 +46,7 @@ _S_WMAX = const(13)      # samples per half of the wave double buffer
 _S_WBASE = const(14)     # half being written (0 or WMAX)
 _S_SNAP_W = const(15)    # snapshot: I1 samples and the half they are in
 _S_SNAP_WB = const(23)
+_S_SNAP_C = const(24)    # snapshot: mains cycles the block really holds
 _S_PHI = const(16)       # 16..18 phase compensation per phase (Q8, 0..256)
 _S_VPREV = const(20)     # 20..22 previous centred V per phase
 _ACC = const(32)         # 32..61: per phase 5 sums x (lo, hi)
@@ -72,6 +73,9 @@ def _close(st: ptr32, noac: int, frac: int):
         st[_SNAP + q] = st[_ACC + q]
         q += 1
     _zero(st, _ACC)
+    # A block waiting for poll() keeps the next one open past its cycles (a
+    # stalled main loop): the crossings it really holds, not the nominal count.
+    st[_S_SNAP_C] = st[_S_CYC] - 1
     st[_S_SNAP_N] = st[_S_N]
     st[_S_SNAP_F0] = st[_S_FRAC0]
     st[_S_SNAP_F1] = frac
@@ -316,7 +320,7 @@ class Meter:
         # Block length in sets, from crossing to crossing with sub-set fractions.
         dur_sets = n + (st[_S_SNAP_F0] - st[_S_SNAP_F1]) / 256.0
         self.ac = not noac and dur_sets > 0
-        cycles = st[_S_CPB]
+        cycles = st[_S_SNAP_C]
         out["freq"] = cycles * self.fs / dur_sets if self.ac else 0.0
         out["p"] = p_tot
         out["s"] = s_tot
@@ -338,6 +342,11 @@ class Meter:
 
     def _thd(self, f):
         n = self.st[_S_SNAP_W]
+        # Whole cycles only: a long block (late poll) fills the wave buffer
+        # part-way through a cycle.
+        per = self.fs / 2.0 / f if f > 0 else 0.0
+        if per > 0 and n > per:
+            n = int(int(n / per) * per + 0.5)
         if n < 16:
             return 0.0
         base = self.st[_S_SNAP_WB]

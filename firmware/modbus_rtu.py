@@ -23,14 +23,11 @@ from array import array
 from micropython import const
 
 import regbank
-from regmap import COIL, HOLDING
+from regmap import CMD_BASE, COIL, HOLDING, HR_LOCK, SETTINGS_BASE
 from rtuframe import RtuFramer, crc16, silence_us  # noqa: F401  (re-exported)
 
 _BUF = const(260)
-# Safety settings: holding registers outside the command block 32..47.
-_CMD_LO = const(32)
-_CMD_HI = const(48)
-_LOCK = const(3)  # settings_lock: reads 0 open, 1 locked by key, 2 locked by jumper
+# settings_lock (address from the map): reads 0 open, 1 locked by key, 2 by jumper.
 _KEY_LOCK = const(1)
 _KEY_1 = const(0x5AFE)
 _KEY_2 = const(0xC0DE)
@@ -61,6 +58,7 @@ class RtuServer(RtuFramer):
         self.key_locked = False
         self._key_stage = 0
         self._bcast = False
+        self.lock_addr = HR_LOCK
         # Device identification objects, pre-encoded: id, len, bytes...
         self._ident = bytearray()
         self._ident_off = array("H", [0] * 8)
@@ -138,11 +136,15 @@ class RtuServer(RtuFramer):
             return 2
         return 1 if self.key_locked else 0
 
+    def show_lock(self):
+        """settings_lock reads the lock state (the jumper may change any time)."""
+        self.bank.hr[self.lock_addr] = self.locked()
+
     def _refused(self, addr, qty):
         """Exception for a holding write over addr..addr+qty-1, 0 if allowed:
         a safety setting (outside the command block) is never written by
         broadcast and not while locked (04: well-formed, in range, refused)."""
-        if addr >= _CMD_LO and addr + qty <= _CMD_HI:
+        if addr >= CMD_BASE and addr + qty <= SETTINGS_BASE:
             return 0
         if self._bcast or self.locked():
             return regbank.EX_DEVICE
@@ -164,7 +166,7 @@ class RtuServer(RtuFramer):
         else:
             self._key_stage = 0
             return -regbank.EX_VALUE
-        self.bank.hr[_LOCK] = self.locked()
+        self.show_lock()
         return 0
 
     def _u16(self, i):
@@ -251,7 +253,7 @@ class RtuServer(RtuFramer):
         bank = self.bank
         if addr >= bank.n_hr or bank.hr_kind[addr] != regbank.K_RW1:
             return -regbank.EX_ADDRESS
-        if addr == _LOCK:
+        if addr == self.lock_addr:
             e = self._lock_write(self._u16(4))
             return e if e else self._echo(n)
         e = self._refused(addr, 1)
@@ -275,7 +277,7 @@ class RtuServer(RtuFramer):
         if qty < 1 or qty > 123 or bc != 2 * qty or n != 9 + bc:
             return -regbank.EX_VALUE
         bank = self.bank
-        if addr <= _LOCK < addr + qty:
+        if addr <= self.lock_addr < addr + qty:
             return -regbank.EX_ADDRESS  # the lock takes single writes (FC06) only
         e = self._refused(addr, qty)
         if e:

@@ -38,9 +38,8 @@ from micropython import const
 from time import ticks_diff, ticks_ms
 
 from regmap import COIL, DISCRETE, Q_BAD
+from regmap import HR_ARM as _ARM, HR_HOLD_MASK as _HOLD_MASK
 
-_ARM = 0
-_HOLD_MASK = 2
 IL_TEMP = 1
 IL_FLOW = 2
 IL_RELAY = 4

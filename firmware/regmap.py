@@ -69,6 +69,8 @@ F_MAX = const(8)
 F_DEFAULT = const(9)
 F_COUNT = const(10)
 
+CMD_BASE = const(32)  # holding: commands from here ...
+SETTINGS_BASE = const(48)  # ... to here; the rest of the holding table is safety settings
 QUALITY_BASE = const(16)
 QUALITY_WORDS = const(4)
 MEAS_BASE = const(32)
@@ -100,30 +102,47 @@ def size(p):
     return WORDS[p[F_TYPE]] * p[F_COUNT]
 
 
+# Common-block addresses the firmware uses by number (written once, here).
+IR_STATUS = const(3)
+IR_INTERLOCKS = const(4)
+IR_RESET_CAUSE = const(5)
+IR_UPTIME = const(6)
+IR_TRIPS = const(8)
+HR_ARM = const(0)
+HR_TIMEOUT = const(1)
+HR_HOLD_MASK = const(2)
+HR_LOCK = const(3)
+DI_ARMED = const(0)
+DI_SAFE = const(1)
+DI_COMM_LOST = const(2)
+DI_INTERLOCK = const(3)
+DI_QBAD = const(4)
+
+
 def _common(n_outputs):
     hold_max = (1 << n_outputs) - 1
     return [
         point("map_version", INPUT, 0, "u16"),
         point("profile_id", INPUT, 1, "u16"),
         point("fw_version", INPUT, 2, "u16"),
-        point("status", INPUT, 3, "u16"),
-        point("interlocks", INPUT, 4, "u16"),
-        point("reset_cause", INPUT, 5, "u16"),
-        point("uptime_s", INPUT, 6, "u32", 1, "s"),
-        point("comm_loss_trips", INPUT, 8, "u16"),
+        point("status", INPUT, IR_STATUS, "u16"),
+        point("interlocks", INPUT, IR_INTERLOCKS, "u16"),
+        point("reset_cause", INPUT, IR_RESET_CAUSE, "u16"),
+        point("uptime_s", INPUT, IR_UPTIME, "u32", 1, "s"),
+        point("comm_loss_trips", INPUT, IR_TRIPS, "u16"),
         point("quality_0", INPUT, 16, "u16"),
         point("quality_1", INPUT, 17, "u16"),
         point("quality_2", INPUT, 18, "u16"),
         point("quality_3", INPUT, 19, "u16"),
-        point("arm", HOLDING, 0, "u16", 1, "", "rw", 0, 1, 0),
-        point("comm_loss_timeout_s", HOLDING, 1, "u16", 0.1, "s", "rw", 0.5, 3600, 10),
-        point("safe_hold_mask", HOLDING, 2, "u16", 1, "", "rw", 0, hold_max, 0),
-        point("settings_lock", HOLDING, 3, "u16", 1, "", "rw", 0, 65535, 0),
-        point("armed", DISCRETE, 0, "bit"),
-        point("safe_state", DISCRETE, 1, "bit"),
-        point("comm_lost", DISCRETE, 2, "bit"),
-        point("interlock_active", DISCRETE, 3, "bit"),
-        point("quality_bad_any", DISCRETE, 4, "bit"),
+        point("arm", HOLDING, HR_ARM, "u16", 1, "", "rw", 0, 1, 0),
+        point("comm_loss_timeout_s", HOLDING, HR_TIMEOUT, "u16", 0.1, "s", "rw", 0.5, 3600, 10),
+        point("safe_hold_mask", HOLDING, HR_HOLD_MASK, "u16", 1, "", "rw", 0, hold_max, 0),
+        point("settings_lock", HOLDING, HR_LOCK, "u16", 1, "", "rw", 0, 65535, 0),
+        point("armed", DISCRETE, DI_ARMED, "bit"),
+        point("safe_state", DISCRETE, DI_SAFE, "bit"),
+        point("comm_lost", DISCRETE, DI_COMM_LOST, "bit"),
+        point("interlock_active", DISCRETE, DI_INTERLOCK, "bit"),
+        point("quality_bad_any", DISCRETE, DI_QBAD, "bit"),
     ]
 
 

@@ -258,10 +258,6 @@ class RtuFramer:
                 self.g = 0
                 self.scan()
                 continue
-            if self.n - self.s < 2:
-                self._inc(C_BUS_ERR)
-                self._reset()
-                return
             self.g = self.n  # may be a split frame: both readings stay open
             return
 

@@ -20,17 +20,15 @@ from time import ticks_diff
 from regmap import (HOLDING, Q_BAD, Q_UNCERTAIN, ST_ARMED, ST_COMM_LOST, ST_INTERLOCK,
                     ST_QUALITY_BAD, ST_QUALITY_UNCERTAIN, ST_SAFE_STATE, ST_WDT_RESET)
 
-_ARM = 0
-_TIMEOUT = 1
-_LOCK = 3
-_IR_STATUS = 3
-_IR_UPTIME = 6
-_IR_TRIPS = 8
-_DI_ARMED = 0
-_DI_SAFE = 1
-_DI_COMM_LOST = 2
-_DI_INTERLOCK = 3
-_DI_QBAD = 4
+# Common-block addresses come from the map (regmap owns the numbers).
+from regmap import HR_ARM as _ARM, HR_TIMEOUT as _TIMEOUT  # noqa: E402
+from regmap import IR_STATUS as _IR_STATUS, IR_UPTIME as _IR_UPTIME  # noqa: E402
+from regmap import IR_TRIPS as _IR_TRIPS, IR_INTERLOCKS as _IR_IL  # noqa: E402
+from regmap import IR_RESET_CAUSE as _IR_RESET  # noqa: E402
+from regmap import DI_ARMED as _DI_ARMED, DI_SAFE as _DI_SAFE  # noqa: E402
+from regmap import DI_COMM_LOST as _DI_COMM_LOST, DI_INTERLOCK as _DI_INTERLOCK  # noqa: E402
+from regmap import DI_QBAD as _DI_QBAD  # noqa: E402
+
 # The silence counter saturates above the longest timeout (3600 s).
 _SILENT_MAX_MS = const(4000000)
 
@@ -53,7 +51,7 @@ class Supervisor:
         self._silent_ms = 0  # since the last frame for this unit, saturating
         self._up_ms = 0  # uptime: whole seconds in _up_s, the rest here
         self._up_s = 0
-        bank.ir[5] = reset_cause
+        bank.ir[_IR_RESET] = reset_cause
         if reset_cause == 1:
             self.extra_status |= ST_WDT_RESET
         rtu.write_hook = self.on_write
@@ -96,7 +94,7 @@ class Supervisor:
             # One line for the log (USB REPL on a board, stdout on the unix port).
             print("comm loss: no frame for %d ms, outputs to safe state" % self._silent_ms)
         self.refresh(self.outputs.update(now_ms))
-        bank.hr[_LOCK] = rtu.locked()  # the jumper may be fitted or pulled at any time
+        rtu.show_lock()  # the jumper may be fitted or pulled at any time
         u = self._up_ms + dt
         self._up_s += u // 1000
         self._up_ms = u % 1000
@@ -134,7 +132,7 @@ class Supervisor:
         if qunc:
             st |= ST_QUALITY_UNCERTAIN
         bank.ir[_IR_STATUS] = st
-        bank.ir[4] = il
+        bank.ir[_IR_IL] = il
         bank.di[_DI_ARMED] = 0 if safe else 1
         bank.di[_DI_SAFE] = 1 if safe else 0
         bank.di[_DI_COMM_LOST] = 1 if self.comm_lost else 0

@@ -27,8 +27,8 @@ class Link:
     frames_for_me = 0
     write_hook = None
 
-    def locked(self):
-        return 0
+    def show_lock(self):
+        pass
 
 
 def build(settings):

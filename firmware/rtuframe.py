@@ -129,7 +129,6 @@ class RtuFramer:
         self.g = 0  # a silence fell at rx[g] inside the frame (0: none)
         self.hunting = False
         self.h0 = 0  # where the hunt began
-        self.overrun = False
         self.gapped = True  # the silence since the last byte was handled
         self.full = False  # the last read filled its chunk: more was waiting
         self.last_rx_us = 0
@@ -158,8 +157,12 @@ class RtuFramer:
             if self.n == _BUF:
                 self._compact()
                 if self.n == _BUF:
-                    self.overrun = True  # only a frame ended by silence gets this long
-                    break
+                    # Only a frame of unknown function gets this long: it cannot
+                    # be one, so hunt in it (a request read with it is kept).
+                    self._inc(C_OVERRUN)
+                    self._fail()
+                    self.scan()
+                    self._compact()
             n = self.n
             while i < k and n < _BUF:
                 rx[n] = chunk[i]
@@ -203,7 +206,6 @@ class RtuFramer:
     def _reset(self):
         self.s = self.n = self.need = self.g = self.h0 = 0
         self.hunting = False
-        self.overrun = False
 
     def _compact(self):
         s = self.s
@@ -220,11 +222,6 @@ class RtuFramer:
             s = self.s
             n = self.n
             if n == s:
-                self._reset()
-                return
-            if self.overrun:
-                self._inc(C_OVERRUN)
-                self._inc(C_BUS_ERR)
                 self._reset()
                 return
             if self.need < 0:

@@ -135,8 +135,9 @@ class _Framing:
             if len(self.b) == RX_BUF:
                 self._compact()
                 if len(self.b) == RX_BUF:
-                    self.overrun = True
-                    continue
+                    self._fail()  # too long to be a frame: hunt in it
+                    self.scan()
+                    self._compact()
             self.b.append(x)
             self.scan()
 
@@ -240,10 +241,6 @@ class _Framing:
         while True:
             s, n = self.s, len(self.b)
             if n == s:
-                self._reset()
-                return
-            if self.overrun:
-                self.bus_err += 1
                 self._reset()
                 return
             if self.need < 0:

@@ -6,7 +6,7 @@ Search order: $MICROPYTHON, then `micropython` on PATH, then the installed
 The firmware runs on the unix port the way it runs on a board: compiled to .mpy
 (here for -march=x64, so viper code is native), in a cache folder keyed by the
 sources' hash. Running from source would compile on the device heap, which a
-64 KB heap (the size of a small MCU's free RAM) cannot afford.
+72 KB heap (on x64: less than a small MCU's free RAM) cannot afford.
 """
 
 import hashlib
@@ -109,7 +109,7 @@ def unix_build():
     return out
 
 
-def device_command(profile, unit, port, baud=115200, heap="64K", extra=()):
+def device_command(profile, unit, port, baud=115200, heap="72K", extra=()):
     """argv and env to run one firmware device on the unix port."""
     build = unix_build()
     argv = find_micropython() + ["-X", "heapsize=%s" % heap, str(build / "main.py"),

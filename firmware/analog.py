@@ -11,7 +11,7 @@ register keeps the last good value and the quality slot says bad.
 from math import exp
 
 from codec import encode
-from regmap import Q_BAD, Q_GOOD, Q_UNCERTAIN
+from codec import Q_BAD, Q_GOOD, Q_UNCERTAIN
 
 NE43_FAIL_LOW = 3.6
 NE43_VALID_LOW = 3.8

@@ -6,6 +6,12 @@ tuple with regmap's layout (name 0, type 3, scale 4). Kept apart from regmap so
 a running device can drop the map (init-only) and keep the codec.
 """
 
+# Quality of a point (2 bits per slot in the quality words; regmap re-exports).
+Q_GOOD = 0
+Q_UNCERTAIN = 1
+Q_BAD = 2
+Q_NOT_WIRED = 3
+
 WORDS = {"bit": 1, "u16": 1, "i16": 1, "u32": 2, "i32": 2, "f32": 2}
 
 

@@ -29,7 +29,7 @@ units of the command point), interlocks word, status word.
 import socket
 from analog import ne43
 from micropython import const
-from regmap import Q_BAD, Q_GOOD
+from codec import Q_BAD, Q_GOOD
 
 _PERIOD_MS = const(20)
 _REC = const(6)

@@ -74,10 +74,12 @@ SETTINGS_BASE = const(48)  # ... to here; the rest of the holding table is safet
 QUALITY_BASE = const(16)
 QUALITY_WORDS = const(4)
 MEAS_BASE = const(32)
-Q_GOOD = const(0)
-Q_UNCERTAIN = const(1)
-Q_BAD = const(2)
-Q_NOT_WIRED = const(3)
+# Quality codes: defined in codec.py, which stays resident on a running device
+# (this map is dropped after boot; plantlink and analog load later).
+Q_GOOD = _codec.Q_GOOD
+Q_UNCERTAIN = _codec.Q_UNCERTAIN
+Q_BAD = _codec.Q_BAD
+Q_NOT_WIRED = _codec.Q_NOT_WIRED
 
 # Status word (input 3) bits.
 ST_ARMED = const(0x0001)

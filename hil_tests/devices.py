@@ -14,7 +14,7 @@ from controller import mpvm
 
 
 class DeviceProcess:
-    def __init__(self, profile, unit, port, baud=115200, heap="64K", extra=(), ready_timeout_s=20,
+    def __init__(self, profile, unit, port, baud=115200, heap="72K", extra=(), ready_timeout_s=20,
                  nice=0):
         """nice: lower the device's CPU priority (a stand-in for a separate MCU
         should not take the host's CPU from the service under test)."""

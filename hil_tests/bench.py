@@ -258,6 +258,16 @@ class Bench:
         head meanwhile. On a real unit the safe speed is chosen the same way:
         the duty that keeps the process whole while the host is away."""
         pl = self.plants[plant]
+        if plant == "fgd":
+            # An absorber in operation: the recirculation pumps, feeder and
+            # blower the strategy starts the day with (its first commands on
+            # the plant at t = 0), so the devices' boot (every output off until
+            # armed) does not stop a running unit while the service takes over.
+            first = strategy_class("fgd", self.strategy)().run(0.0, pl.measure())["fgd"]
+            out = {"pump%d_run_safe" % i: int(first["pump%d_run" % i]) for i in range(1, 6)}
+            out.update(feeder_safe_pct=round(first["feeder_cmd_pct"], 2),
+                       blower_safe_pct=round(first["blower_cmd_pct"], 2))
+            return out
         if plant not in ("fan", "pump") or role != "drive" or not pl.p["initial_running"]:
             return {}
         cmd = self.found[plant]["drive"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from controller.config.schema import BAUDS, Config, DeviceCfg, LineCfg, LoopCfg
 from controller.config.toml import ConfigError, Section, key_line, load
-from controller.loops import PROCESS, ROLES, STRATEGIES, strategy_class
+from controller.loops import PROCESS, ROLES, SETPOINTS, STRATEGIES, strategy_class
 from controller.registers import point_map
 from firmware import regmap
 
@@ -173,9 +173,14 @@ def _loop(lt, name, groups, devices):
         if v is None:
             raise psec.error(key, "missing (a number or \"device.point\")")
         if isinstance(v, (int, float)) and not isinstance(v, bool):
-            proc[key] = float(psec.num(key))
+            lo = 1e-9 if key.endswith("design_m3s") else 0.0  # a design figure divides
+            proc[key] = float(psec.num(key, None, lo))
         else:
             proc[key] = device_point(psec, key, v, devices)
+    for key, (lo, hi_key) in SETPOINTS.get(plant, {}).items():
+        v, hi = proc.get(key), proc.get(hi_key)
+        if isinstance(v, float) and isinstance(hi, float) and not lo <= v <= hi:
+            raise psec.error(key, "%g outside %g..%g (%s)" % (v, lo, hi, hi_key))
     psec.check_unknown()
     sec.check_unknown()
     return LoopCfg(name, plant, strat, group, devmap, proc, params)

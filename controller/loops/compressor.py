@@ -3,7 +3,11 @@ below its cut-in and unloads above its cut-out, bands stacked downwards) with
 the VSD machine on a PI at the top of the cascade; motors stop after a run-on
 time unloaded. Typical of stations with no master controller: stacked bands
 run the header 20-25 psi (1.4-1.7 bar) above what the users need (docs/models.md
-section 2), here about 7.7 bar(g) for a 6.0 bar minimum."""
+section 2), here about 7.7 bar(g) for a 6.0 bar minimum.
+
+Size: past the ~300-line mark because the sequencer's staging, set point and
+control-gap rules share one state and read as one machine; the baseline and
+the header-pressure check are small."""
 
 import math
 

@@ -71,7 +71,8 @@ def restore(obj, saved):
 
 
 def save(path, data):
-    """Atomic: write a temp file, fsync, rename (a crash leaves the old or the new)."""
+    """Atomic: write a temp file, fsync, rename, fsync the directory (a crash or
+    a power cut leaves the old file or the new one)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -80,6 +81,13 @@ def save(path, data):
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    # The rename itself is on disk only once the directory is: a power cut
+    # right after could otherwise leave the old name (or none) behind.
+    fd = os.open(str(path.parent), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def load(path):

@@ -34,12 +34,6 @@ def test_example_config_loads():
 
 
 BROKEN = [
-    ("[loops.fan]\nplant = 'fan'\ngroup = 'process'\ndevices = { drive = 'fan1' }\n"
-     "process = { flow_sp_m3s = 1.0, flow_design_m3s = 0 }", "loops.fan.process.flow_design_m3s",
-     "outside"),
-    ("[loops.fan]\nplant = 'fan'\ngroup = 'process'\ndevices = { drive = 'fan1' }\n"
-     "process = { flow_sp_m3s = 3.0, flow_design_m3s = 2.0 }", "loops.fan.process.flow_sp_m3s",
-     "outside 0..2"),
     ("[service]\nnmae = 'x'", "service.nmae", "unknown key"),
     ("[devices.fan1]\nline = 'rs485_a'\nunit = 300\nprofile = 'motor'", "devices.fan1.unit", "outside"),
     ("[devices.fan1]\nline = 'nope'\nunit = 1\nprofile = 'motor'", "devices.fan1.line", "no line"),
@@ -66,6 +60,12 @@ BROKEN = [
     ("[loops.fan]\nplant = 'fan'\ngroup = 'process'\ndevices = { drive = 'fan1' }\n"
      "process = { flow_sp_m3s = 1.0, flow_design_m3s = 2.0 }\nparams = { ti = 0 }",
      "loops.fan.params", "must be > 0"),
+    ("[loops.fan]\nplant = 'fan'\ngroup = 'process'\ndevices = { drive = 'fan1' }\n"
+     "process = { flow_sp_m3s = 1.0, flow_design_m3s = 0 }", "loops.fan.process.flow_design_m3s",
+     "must be > 0"),
+    ("[loops.fan]\nplant = 'fan'\ngroup = 'process'\ndevices = { drive = 'fan1' }\n"
+     "process = { flow_sp_m3s = 3.0, flow_design_m3s = 2.0 }", "loops.fan.process.flow_sp_m3s",
+     "outside 0..2"),
 ]
 
 BASE = textwrap.dedent("""

@@ -173,8 +173,9 @@ def _loop(lt, name, groups, devices):
         if v is None:
             raise psec.error(key, "missing (a number or \"device.point\")")
         if isinstance(v, (int, float)) and not isinstance(v, bool):
-            lo = 1e-9 if key.endswith("design_m3s") else 0.0  # a design figure divides
-            proc[key] = float(psec.num(key, None, lo))
+            proc[key] = float(psec.num(key, None, 0.0))
+            if key.endswith("design_m3s") and proc[key] <= 0:  # a design figure divides
+                raise psec.error(key, "must be > 0, got %g" % proc[key])
         else:
             proc[key] = device_point(psec, key, v, devices)
     for key, (lo, hi_key) in SETPOINTS.get(plant, {}).items():

@@ -12,6 +12,7 @@ import pytest
 
 from controller.loops import strategy_class
 from controller.loops.base import Plausible, good
+from controller.loops.compressor import BLIND_S
 from hil_tests.plants import plant_class
 from hil_tests.scenario import load_scenario
 
@@ -87,7 +88,8 @@ def test_lost_header_pressure_unloads_every_compressor():
             s[m]["discharge_pressure_bar"] = math.nan if m != "c2" else 25.0  # c2: over span
     for strategy in ("optimized", "baseline"):
         runs = closed_loop("compressor", 0.5, lost, 0.25, strategy)
-        after = [c for t, c in runs if t >= 0.25 * 3600]
+        # A lost poll or two is held (BLIND_S); past it, nothing stays loaded.
+        after = [c for t, c in runs if t >= 0.25 * 3600 + BLIND_S]
         assert after and all(c[m]["load_cmd"] == 0 for c in after for m in ("c1", "c2", "c3", "vsd"))
         before = [c for t, c in runs if t < 0.25 * 3600]
         assert any(c[m]["load_cmd"] for c in before for m in ("c1", "c2", "c3"))

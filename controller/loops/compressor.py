@@ -17,6 +17,7 @@ from controller.loops.base import Plausible, Strategy, good, pi_step
 MACHINES = ("c1", "c2", "c3")
 P_RANGE_BAR = (0.5, 11.0)   # plausible header pressure (g); outside: the transmitter
 P_RATE_BAR_S = 0.5          # the header (13 m3) moves ~0.01 bar/s on a 10 m3/min step
+BLIND_S = 30.0              # no plausible pressure this long (plant s): unload everything
 
 
 class HeaderPressure:
@@ -46,10 +47,17 @@ class CascadeBaseline(Strategy):
         self.pid = load("pid").PidBank(1)
         self.pid.configure(kp=40.0, ti=20.0, umin=23.0, umax=100.0, dt=self.period_s)
         self._header = HeaderPressure(("c1", "c2", "c3", "vsd"))
+        self.last_p = None
+        self.blind_s = 0.0
 
     def run(self, t_s, snap):
         p = self._header.read(snap, t_s)
         dt = self.tick(t_s)
+        if good(p):
+            self.last_p, self.blind_s = p, 0.0
+        else:
+            self.blind_s += dt
+            p = self.last_p if self.blind_s < BLIND_S else math.nan  # a lost poll: hold
         if not good(p):
             # No pressure reading at all: a pressure switch with no pressure
             # loads nothing (a blind machine can overpressure the header);
@@ -117,7 +125,8 @@ class SequencerStrategy(Strategy):
       RUN_ON_S idle before an unloaded machine stops; starts per hour and
       minimum run/stop times are enforced on the device as well.
     - A tripped machine (fault) is never asked to run; its flow moves at once.
-    - Pressure unknown (no plausible transmitter): every machine unloads.
+    - Pressure unknown (no plausible transmitter): hold for BLIND_S, then every
+      machine unloads.
     """
 
     # Station data (docs/models.md section 2), from the loop's params.
@@ -173,6 +182,8 @@ class SequencerStrategy(Strategy):
         self.last_change = -1e9
         self.sp = self.P_MIN + self.MARGIN
         self._header = HeaderPressure(("vsd", "c1", "c2", "c3"))
+        self.blind_s = 0.0            # how long no transmitter has been plausible
+        self._last_out = None         # the last commands with a pressure reading
         self.p_hist = []          # [(t, p)] over the last 10 s, for dp/dt
         self.demand = None        # m3/min free air, filtered
         self.demand_slow = None   # the same over minutes, for the reserve
@@ -221,6 +232,17 @@ class SequencerStrategy(Strategy):
         self.add_since = self.drop_since = self.high_since = self.fast_since = None
         self.last_change = t_s
 
+    def _hold(self, dt):
+        """Pressure unknown for less than BLIND_S: the machines as they are, the
+        VSD at its last speed (a poll lost on a busy line is no reason to
+        unload a station)."""
+        speed = pi_step(self.pid, self.sp, math.nan, dt=dt)
+        out = {m: {"run_cmd": int(self.loaded[m] or self.idle_since[m] > -1e8),
+                   "load_cmd": int(self.loaded[m]), "speed_ref_pct": 0.0} for m in MACHINES}
+        out.update(self._last_out or {})
+        out["vsd"] = {"run_cmd": 1, "load_cmd": 0 if self.vsd_off else 1, "speed_ref_pct": speed}
+        return out
+
     def _blind(self, t_s, dt):
         """No plausible header pressure from any transmitter: nothing stays
         loaded without a reading; every machine unloads and runs on for its
@@ -249,7 +271,11 @@ class SequencerStrategy(Strategy):
                 if _on(snap[m].get("running")):
                     self.idle_since[m] = t_s
         if not good(p):
-            return self._blind(t_s, dt)
+            self.blind_s += dt
+            if self.blind_s >= BLIND_S:
+                return self._blind(t_s, dt)
+            return self._hold(dt)  # a reading missing for a poll or two: hold
+        self.blind_s = 0.0
         for m in MACHINES:
             if faults[m] and self.loaded[m]:
                 self._change(m, False, t_s)
@@ -330,4 +356,5 @@ class SequencerStrategy(Strategy):
                       "speed_ref_pct": 0.0}
         out["vsd"] = {"run_cmd": 1, "load_cmd": 0 if self.vsd_off else 1,
                       "speed_ref_pct": speed}
+        self._last_out = {m: dict(out[m]) for m in MACHINES}
         return out

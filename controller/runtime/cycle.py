@@ -75,10 +75,14 @@ class Cycle:
             self.on_event("mode", lc.name, "manual -> auto (ramped over %g s)" % modes.TRANSFER_S)
         prot = [self.protocols[dn] for dn in lc.devices.values()]
         down = [p.name for p in prot if not self.image.usable(p.name)]
-        ready = all(p.device.slow_done or not p.device.ever_up for p in prot)
+        # First contact: wait for the full read and the identity check, so the
+        # strategy's first run (its take-over of a running train) sees the
+        # device, not NaN. A device refused for its identity counts as down.
+        ready = all(not p.device.ever_up or (p.device.slow_done and p.identity_checked())
+                    for p in prot)
         mode = "fallback" if down else "auto"
         if not ready:
-            return  # first contact: wait for the full read so nothing starts from a guess
+            return  # first contact: nothing starts from a guess
         stamp = tuple(p.device.polls for p in prot)
         if stamp == runner.stamp and not down:
             runner.held += 1

@@ -54,6 +54,12 @@ class DeviceProtocol:
         d = self.device
         return d.up and d.slow_done and self.check_identity()
 
+    def identity_checked(self):
+        """The identity was read and judged for the present contact (or the
+        device is down again: its loop runs in fallback)."""
+        self.check_identity()
+        return not self.device.up or self.identity_up == self.device.up_events
+
     def check_identity(self):
         d = self.device
         if self.identity_up == d.up_events:

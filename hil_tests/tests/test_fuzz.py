@@ -28,6 +28,8 @@ UNIT = 5
 N_BURSTS = 10_000
 RX_BUF = 264  # firmware/rtuframe.py _BUF: the longest request
 GAP_S = 0.006  # far above 1.75 ms: a busy host can delay the device by a few ms
+STALE_NEAR_S = 0.08  # a gap this long may reach the device's 100 ms fragment timeout...
+STALE_SURE_S = 0.15  # ...so it is stretched to this, where it surely does
 
 
 def _pdu(rng):
@@ -283,13 +285,24 @@ def test_fuzz_10000_bursts_counters_add_up(device):
         model = _Framing(UNIT)
         answered = exc_replies = 0
         prev = b""
+        t_sent = time.monotonic()
         for _ in range(N_BURSTS):
             b = _burst(rng)
+            # The device drops a fragment after 100 ms of quiet (rtuframe
+            # _STALE_US); the model has no clock. A gap the host's scheduling
+            # stretched near that edge is made unambiguous: past 150 ms, and
+            # the model drops its fragment too.
+            gap = time.monotonic() - t_sent
+            if len(model.b) > model.s and gap >= STALE_NEAR_S:
+                time.sleep(max(0.0, STALE_SURE_S - gap))
+                model.bus_err += 1
+                model._reset()
             before = len(model.answered)
             model.feed(b)
             model.silence()
             asked = model.answered[before:]
             port.send(b)
+            t_sent = time.monotonic()
             for req in asked:
                 reply = port.read_frame(timeout=0.2, silence=0.003)
                 assert reply, "no reply to %s (burst %s, after %s)" % (req.hex(), b.hex(),

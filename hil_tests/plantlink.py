@@ -6,7 +6,10 @@ firmware serves them exactly as it would serve its own measurements. Points
 wired as 4-20 mA transmitters also carry their loop current: a NaN from the
 plant (no signal) is a broken loop at 0 mA, and the firmware's NE43
 classification marks it bad; a reading beyond the transmitter's span shows as
-NE43 over-range (uncertain). Outputs' feedback points are the firmware's own
+NE43 over-range (uncertain). A NaN on a point without a loop (a meter, a
+counter) is sent as quality bad. Spans are the instruments'
+(hil_tests/plants/instruments.py), so a transmitter at the top of its span
+reaches the firmware at 20 mA. Outputs' feedback points are the firmware's own
 and are never sent. Metering points are the firmware's metering task's on a
 board; over the link they carry the plant's electrical values.
 """
@@ -18,11 +21,8 @@ import struct
 from controller.fieldbus.planner import quality_index
 from controller.registers import point_map
 from firmware import regmap
-
-# Transmitter spans (value at 20 mA) by unit: typical ranges of plant instruments.
-SPAN = {"mg/Nm3": 5000.0, "pH": 14.0, "C": 600.0, "bar": 16.0, "Nm3/h": 4.0e6,
-        "kg/h": 600.0, "ppm": 20.0, "t/h": 100.0, "eng": 1000.0, "mV": 1000.0}
-LOOP_UNITS_EXCLUDED = ("kW", "h", "", "%", "Hz")
+from firmware.codec import Q_BAD
+from hil_tests.plants.instruments import is_loop, span
 
 
 class DeviceLink:
@@ -48,7 +48,7 @@ class DeviceLink:
         self.loop = {p.name for p in self.pts.values()
                      if p.table == regmap.INPUT and p.address >= regmap.MEAS_BASE and p.count == 1
                      and p.name not in metering and p.name not in self.feedback
-                     and (p.unit not in LOOP_UNITS_EXCLUDED or p.name in ("o2_pct",))}
+                     and is_loop(p)}
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setblocking(False)
         self.sent = 0
@@ -59,9 +59,8 @@ class DeviceLink:
         """Loop current for a transmitter reading (NaN: broken loop)."""
         if v is None or (isinstance(v, float) and math.isnan(v)):
             return 0.0
-        p = self.pts[name]
-        span = 25.0 if name == "o2_pct" else SPAN.get(p.unit, 1000.0)
-        return min(22.0, max(3.0, 4.0 + 16.0 * v / span))
+        lo, hi = span(self.profile, name)
+        return min(22.0, max(3.0, 4.0 + 16.0 * (v - lo) / (hi - lo)))
 
     def datagram(self, meas, extra_quality=None):
         recs = []
@@ -80,6 +79,8 @@ class DeviceLink:
                 recs.append(struct.pack(">BBHH", 2, slot, p.address,
                                         int(round(self.ma(name, v) * 1000))))
             if nan:
+                if name not in self.loop and slot != 255:  # no loop current to tell
+                    recs.append(struct.pack(">BBHH", 3, slot, 0, Q_BAD))
                 continue
             words = _encode_clamped(p, v)
             for i, w in enumerate(words):

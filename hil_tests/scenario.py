@@ -173,18 +173,59 @@ def load_scenario(name_or_path, spec, hours=None, seed=None, plant=None):
     raw_events = top.raw("events", [])
     if not isinstance(raw_events, list):
         raise top.error("events", "expected [[events]] entries")
+    kinds = sorted(spec["events"]) + (["signal_fault"] if spec.get("signals") else [])
     for i, ev in enumerate(raw_events):
+        if not isinstance(ev, dict):
+            raise top.error("events", "entry %d: expected an [[events]] table" % i)
         es = Section(path, text, ev, "events.%d." % i)
-        kind = es.str("kind", choices=sorted(spec["events"]))
+        kind = es.str("kind", choices=kinds)
         at = es.num("at_h", None, 0.0, 24 * 366) * 3600
         dur = es.num("duration_h", 0.0, 0.0, 24 * 366) * 3600
         every = es.num("every_h", 0.0, 0.0, 24 * 366) * 3600
         if every and every < dur:
             raise es.error("every_h", "shorter than duration_h")
-        fields = {}
-        for fname, (lo, hi) in spec["events"][kind].items():
-            fields[fname] = es.num(fname, None, lo, hi)
+        if kind == "signal_fault":
+            fields = _signal_fault(es, spec["signals"], plant)
+        else:
+            fields = {}
+            for fname, (lo, hi) in spec["events"][kind].items():
+                fields[fname] = es.num(fname, None, lo, hi)
         es.check_unknown()
         events.append(Event(kind, at, dur, every, fields))
     top.check_unknown()
     return Scenario(name, plant, hrs, sd, step_s, profs, events, str(path))
+
+
+def _signal_fault(es, signals, plant):
+    """The fields of a signal_fault event (hil_tests/plants/instruments.py):
+    signal (a measured point of the plant's profile), mode, value (for value,
+    drift and noise only), device (optional: default every device that
+    measures the signal). Errors name the event (events.N) and its line."""
+    from hil_tests.plants.instruments import MODES, VALUE_MODES
+    known = sorted({p for pts in signals.values() for p in pts})
+
+    def missing(key, msg):  # at the event's own line (its kind)
+        return ConfigError(es.path, es.prefix + key, key_line(es.text, es.prefix + "kind"),
+                           "signal_fault: missing: " + msg)
+
+    if "signal" not in es.data:
+        raise missing("signal", "the measured point that fails (one of %s)" % ", ".join(known))
+    sig = es.str("signal")
+    devs = [d for d, pts in signals.items() if sig in pts]
+    if not devs:
+        raise es.error("signal", "signal_fault: unknown signal %r for plant %s (its measured "
+                       "points: %s)" % (sig, plant, ", ".join(known)))
+    mode = es.str("mode", choices=MODES)
+    if "device" in es.data:
+        devs = [es.str("device", choices=devs)]
+    if mode in VALUE_MODES:
+        if "value" not in es.data:
+            raise missing("value", "mode %r needs a value (%s)" % (mode, {
+                "value": "the engineering value it reads", "drift": "units per hour",
+                "noise": "the noise's standard deviation"}[mode]))
+        value = es.num("value", None, 0.0 if mode == "noise" else -1e12, 1e12)
+    else:
+        if "value" in es.data:
+            raise es.error("value", "signal_fault: mode %r takes no value" % mode)
+        value = None
+    return {"signal": sig, "mode": mode, "value": value, "devices": tuple(devs)}

@@ -1,4 +1,5 @@
-"""Plant base: parameters from TOML with ranges, the points interface, truths."""
+"""Plant base: parameters from TOML with ranges, the points interface, truths,
+and the instruments' signal_fault events (hil_tests/plants/instruments.py)."""
 
 from pathlib import Path
 
@@ -25,11 +26,16 @@ def load_params(plant, spec, path=None):
 
 
 class Plant:
-    """Subclasses set NAME-specific SPEC (scenario profiles/events) and PARAMS."""
+    """Subclasses set NAME-specific SPEC (scenario profiles/events, and
+    "signals": the measured points of each device a signal_fault event may
+    fail, names from the register map) and PARAMS."""
 
     PARAMS = {}
     SPEC = {"profiles": {}, "events": {}}
     DEVICES = {}  # device name -> firmware profile
+    # A device's register point that measure() carries elsewhere:
+    # (device, point) -> (measure() key, its point), e.g. the process set point.
+    ALIASES = {}
 
     def __init__(self, name, scenario, params=None, options=None):
         self.name = name
@@ -38,6 +44,13 @@ class Plant:
         self.options = dict(options or {})
         self.cmd = {dev: {} for dev in self.DEVICES}
         self.t_s = 0.0
+        if any(e.kind == "signal_fault" for e in scenario.events):
+            # The instruments fail as the scenario says: every reader of
+            # measure() (model-in-the-loop, the HIL plant link) sees the fault.
+            from hil_tests.plants.instruments import SignalFaults
+            faults, healthy = SignalFaults(self), self.measure
+            self.signal_faults = faults
+            self.measure = lambda: faults.apply(healthy())
 
     def actuate(self, device, point, value):
         if device not in self.cmd:

@@ -44,7 +44,9 @@ class CompressorStation(Plant):
     SPEC = {"profiles": {"demand_frac": (0.0, 1.5)},
             "events": {"trip": {"machine": (1, 4)}, "surge": {"flow_m3min": (0, 200)},
                        "leak_growth": {"extra_frac": (0, 1)},
-                       "pressure_sensor_stuck": {}, "pressure_sensor_drift": {"bar_per_h": (-5, 5)}}}
+                       "pressure_sensor_stuck": {}, "pressure_sensor_drift": {"bar_per_h": (-5, 5)}},
+            "signals": {n: ("discharge_pressure_bar", "power_kw", "run_hours_h", "starts_last_hour")
+                        for n in ("c1", "c2", "c3", "vsd")}}
     NAMES = ("c1", "c2", "c3", "vsd")
 
     def __init__(self, name, scenario, params=None, options=None):

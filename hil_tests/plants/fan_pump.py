@@ -54,7 +54,12 @@ class FanPumpPlant(Plant):
         "initial_running": (1, 0, 1),
     }
     SPEC = {"profiles": {"demand": (0.0, 1.2)},
-            "events": {"flow_sensor_stuck": {}, "wire_break": {}}}
+            "events": {"flow_sensor_stuck": {}, "wire_break": {}},
+            "signals": {"drive": ("process_pv", "process_sp", "power_kw", "energy_kwh",
+                                  "power_factor", "voltage_l1_v", "current_l1_a",
+                                  "frequency_hz", "drive_output_hz")}}
+    # The DCS's flow set point (the motor profile's process_sp) is the process's.
+    ALIASES = {("drive", "process_sp"): ("process", "flow_sp_m3s")}
     VFD_LOAD = np.array([0.0, 0.125, 0.25, 0.5, 1.0])
     VFD_EFF = np.array([0.80, 0.89, 0.94, 0.96, 0.97])
 

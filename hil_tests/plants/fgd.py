@@ -32,7 +32,10 @@ class FgdPlant(Plant):
     SPEC = {"profiles": {"load_pct": (0.0, 120.0), "so2_in_mg_nm3": (0.0, 10000.0)},
             "events": {"pump_trip": {"pump": (1, 5)}, "ph_drift": {"ph_per_h": (-2, 2)},
                        "ph_stuck": {}, "so2_step": {"frac": (-0.9, 3.0)},
-                       "analyzer_fault": {}, "wire_break": {}}}
+                       "analyzer_fault": {}, "wire_break": {}},
+            "signals": {"fgd": ("so2_in_mg_nm3", "so2_out_mg_nm3", "ph", "o2_pct",
+                                "flue_gas_flow_nm3h", "limestone_feed_tph", "blower_power_kw")
+                        + tuple("pump%d_power_kw" % i for i in range(1, 6))}}
 
     def __init__(self, name, scenario, params=None, options=None):
         super().__init__(name, scenario, params, options)

@@ -43,7 +43,10 @@ class ScrPlant(Plant):
             "events": {"nox_step": {"frac": (-0.9, 3.0)}, "analyzer_blowback": {},
                        "analyzer_stuck": {}, "analyzer_drift": {"mg_per_h": (-100, 100)},
                        "dead_time": {"dead_time_s": (0, 900)}, "temp_offset": {"delta_c": (-150, 150)},
-                       "wire_break": {}, "maldistribution": {"frac": (0, 0.5)}}}
+                       "wire_break": {}, "maldistribution": {"frac": (0, 0.5)}},
+            "signals": {"scr": ("flue_gas_flow_nm3h", "flue_gas_temp_c", "nox_in_mg_nm3",
+                                "nox_out_mg_nm3", "o2_pct", "nh3_flow_kgh", "nh3_slip_ppm",
+                                "unit_load_pct")}}
 
     def __init__(self, name, scenario, params=None, options=None):
         super().__init__(name, scenario, params, options)

@@ -126,9 +126,9 @@ class Device:
             # now, before the next frame for this unit is handled.
             while rtu.reply_n and rtu.backlog():
                 uart.write(rtu.tx, rtu.take())
-                rtu.scan()
+                rtu.resume()
             r = rtu.poll(ticks_us())
             if r:
                 uart.write(rtu.tx, r)
                 if rtu.backlog():
-                    rtu.scan()
+                    rtu.resume()

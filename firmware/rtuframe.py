@@ -136,6 +136,7 @@ class RtuFramer:
         self.exp_unit = -1  # another unit's reply expected next: unit, fc, length
         self.exp_fc = 0
         self.exp_len = 0
+        self.ended = False  # the open frame of unknown function has had its silence
 
     # ---- bytes in ---------------------------------------------------------------
     def feed(self, chunk, k, now_us):
@@ -203,9 +204,18 @@ class RtuFramer:
         return r
 
     # ---- framing ------------------------------------------------------------------
+    def resume(self):
+        """After a held reply was taken: frame what waited behind it."""
+        if self.ended:
+            self.ended = False
+            self._gap()
+        else:
+            self.scan()
+
     def _reset(self):
         self.s = self.n = self.need = self.g = self.h0 = 0
         self.hunting = False
+        self.ended = False
 
     def _compact(self):
         s = self.s
@@ -229,7 +239,15 @@ class RtuFramer:
                 # (another frame may have been read with it).
                 e = _crc_end(self.rx, s, n, _CRC_TABLE)
                 if e > 0:
+                    if self.reply_n and self.rx[s] == self.unit:
+                        # Its silence has passed, but the held reply goes
+                        # first: resume() frames it once that is out.
+                        self.ended = True
+                        return
                     self._take_frame(s, e - s)
+                    # What follows is framed from where this frame ended
+                    # (the search below starts one byte past s).
+                    self.scan()
                     continue
             # Search what is open for a whole frame (read together with garbage).
             p = self._find((self.h0 if self.hunting else s) + 1)
@@ -277,6 +295,7 @@ class RtuFramer:
         self.need = 0
         self.g = 0
         self.hunting = False
+        self.ended = False
         self._frame(ln)
         if self.s == self.n:
             self._reset()

@@ -249,6 +249,7 @@ class _Framing:
                 e = self._end(s)
                 if e > 0:
                     self._take(s, e - s)
+                    self.scan()  # what follows is framed from where it ended
                     continue
             p = self._find((self.h0 if self.hunting else s) + 1)
             if p >= 0:

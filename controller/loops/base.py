@@ -23,6 +23,10 @@ class Strategy:
     # state (a changed config wins over the state file on restart).
     CONFIG = ("period_s",)
     MAX_GAP_PERIODS = 10  # a longer gap between runs is an outage, not a slow line
+    # Outputs that come from a PI (bumpless manual -> auto, IEC 61131 tracking):
+    # (role, point) -> (PidBank attribute, output units per unit of the PI's
+    # output: a number, or the name of an attribute that holds it).
+    TRACK = {}
 
     def __init__(self, params=None):
         self.params = dict(params or {})
@@ -55,6 +59,39 @@ class Strategy:
 
     def run(self, t_s, snap):
         raise NotImplementedError
+
+    def pi_integrals(self):
+        """The integrals of the PIs behind TRACK outputs {attribute: value}
+        (taken when a loop goes back to auto: they have not moved in manual)."""
+        return {attr: float(getattr(self, attr).integral[0]) for attr, _ in self.TRACK.values()
+                if getattr(self, attr, None) is not None}
+
+    def track(self, out, present, integrals):
+        """Manual -> auto, on the first run back (IEC 61131 PID tracking): each
+        PI behind a TRACK output takes its integral from the output the plant
+        has now (present: {role: {point: value}}, the operator's last), with
+        the present error, not from what it held before manual. out is this
+        run's commands, computed from the stale integral (integrals: its value
+        before this run, so the run's integration over the manual period is
+        dropped too); the integral and the PI's output move by the difference,
+        and from here on the strategy continues from the present output.
+        Returns {(role, point): shift in output units} of what it tracked."""
+        done = {}
+        for (role, point), (attr, gain) in self.TRACK.items():
+            have = (present.get(role) or {}).get(point)
+            got = (out.get(role) or {}).get(point)
+            pid = getattr(self, attr, None)
+            g = float(getattr(self, gain) if isinstance(gain, str) else gain)
+            if pid is None or attr not in integrals or not good(have) or not good(got) \
+                    or not good(g) or g == 0:
+                continue
+            du = (have - got) / g
+            pid.integral[0] = integrals[attr] + du
+            pid.u[0] = min(max(pid.u[0] + du, pid.param("umin")[0]), pid.param("umax")[0])
+            pid.u_man[0] = pid.u[0]
+            out[role][point] = have
+            done[(role, point)] = have - got
+        return done
 
 
 def good(x):

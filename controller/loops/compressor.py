@@ -36,6 +36,7 @@ class HeaderPressure:
 
 
 class CascadeBaseline(Strategy):
+    TRACK = {("vsd", "speed_ref_pct"): ("pid", 1.0)}
     BANDS = {"c1": (7.4, 8.1), "c2": (7.2, 7.9), "c3": (7.0, 7.7)}
     VSD_SP = 7.8
     RUN_ON_S = 600.0
@@ -134,6 +135,7 @@ class SequencerStrategy(Strategy):
              "vsd_min_m3min": ("VSD_MIN_M3MIN", 0.1, 500.0),
              "vsd_max_m3min": ("VSD_MAX_M3MIN", 0.1, 500.0),
              "volume_m3": ("VOLUME_M3", 0.1, 1000.0)}
+    TRACK = {("vsd", "speed_ref_pct"): ("pid", 1.0)}
     PARAMS = ("kp", "ti") + tuple(PLANT)  # VSD pressure PI: %/bar and s; station data
 
     P_MIN = 6.0               # bar(g): the least the users accept

@@ -8,6 +8,7 @@ from controller.loops.base import Plausible, Strategy, good, pi_step
 
 
 class PiBaseline(Strategy):
+    TRACK = {("scr", "valve_cmd_pct"): ("pid", 1.0)}
     SETPOINT_MG_NM3 = 35.0
     MIN_TEMP_C = 300.0
 
@@ -61,6 +62,7 @@ class FeedforwardSmithStrategy(Strategy):
     SLIP_PPM = 1.5               # half the 3 ppm permit: slip is NH3 lost
     NSR = 1.0
     NH3_MAX_KGH = 400.0
+    TRACK = {("scr", "valve_cmd_pct"): ("pid", "valve_per_kgh")}  # valve % = kg/h x 100 / max
     FLOW_FULL = 2.0e6
     DEAD_TIME_S = 145.0          # analyzer dead time + lag
     O2_RANGE_PCT = (1.0, 15.0)   # flue gas at the SCR inlet; outside: the analyzer, not the gas
@@ -96,6 +98,10 @@ class FeedforwardSmithStrategy(Strategy):
         import numpy as np
         self._u = np.zeros(1)
         self._pv = np.zeros(1)
+
+    @property
+    def valve_per_kgh(self):
+        return 100.0 / self.NH3_MAX_KGH
 
     def _inlet(self, x, out6, sp6, dt):
         """The inlet NOx the feedforward may use. A reading above INLET_BAND of

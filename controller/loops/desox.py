@@ -6,6 +6,7 @@ from controller.loops.base import Plausible, Strategy, good, pi_step
 
 
 class AllPumpsBaseline(Strategy):
+    TRACK = {("fgd", "feeder_cmd_pct"): ("pid", 1.0)}
     PH_SP = 5.5
 
     def __init__(self, params=None):
@@ -55,6 +56,7 @@ class PumpStagingStrategy(Strategy):
              "ph_decade": ("PH_DECADE", 0.01, 2.0), "ph_ref": ("PH_REF", 3.0, 8.0),
              "feeder_max_kmol_s": ("FEEDER_MAX_KMOL_S", 1e-4, 10.0),
              "design_flow_nm3h": ("DESIGN_FLOW_NM3H", 1e3, 1e8)}
+    TRACK = {("fgd", "feeder_cmd_pct"): ("pid", 1.0)}
     PARAMS = tuple(PLANT)
     O2_RANGE_PCT = (1.0, 15.0)   # flue gas; outside: the analyzer, not the gas
     SO2_IN_MAX_MG = 6000.0       # plausible inlet SO2 (coal switches reach 4000)

@@ -23,6 +23,7 @@ def take_over(pid, actual):
 
 class DamperBaseline(Strategy):
     plant_options = {"drive": "dol"}
+    TRACK = {("drive", "damper_cmd_pct"): ("pid", 1.0)}
 
     def __init__(self, params=None):
         super().__init__(params)
@@ -65,6 +66,7 @@ class VsdStrategy(Strategy):
     """
 
     plant_options = {"drive": "vfd"}
+    TRACK = {("drive", "speed_ref_pct"): ("pid", 1.0)}
     PARAMS = ("kp", "ti", "static_head")  # % speed per unit of design flow, s, Hs/H0
     CONFIG = ("period_s", "s")             # the static head comes from the config
     KP, TI = 20.0, 20.0       # the trim: the curve carries the demand

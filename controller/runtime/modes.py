@@ -7,8 +7,13 @@
               not run, so it resumes from where it was
     error     the strategy raised: outputs hold, logged once a minute
 
-Manual -> auto: the analog outputs ramp from the manual values to the
-strategy's over TRANSFER_S of plant time (bits switch at once).
+Manual -> auto: bumpless, as an IEC 61131 PID block with tracking. On the
+first run back, each PI behind an output (Strategy.TRACK) takes its integral
+from the output the plant has now (the operator's), with the present error,
+so the strategy continues from there instead of returning to what it held
+before manual (a stale integral). On top, the analog outputs ramp from the
+manual values to the strategy's over TRANSFER_S of plant time (bits switch at
+once).
 A LoopRunner holds one loop's strategy and mode state; nothing else adds to it.
 """
 
@@ -34,6 +39,7 @@ class LoopRunner:
         self.stamp = None
         self.manual = None     # {role: {point: value}} while in manual, else None
         self.transfer = None   # (t0, {role: {point: value}}) ramping back from manual
+        self.tracking = None   # the PIs' integrals until the first run back from manual
         self.t_s = None        # plant time of the last run
 
     def state(self):
@@ -54,6 +60,7 @@ def manual_commands(runner):
 
 def start_transfer(runner, t_s):
     runner.transfer = (t_s, {role: dict(v) for role, v in runner.cmds.items()})
+    runner.tracking = runner.strategy.pi_integrals()
     runner.stamp = None
 
 
@@ -61,6 +68,9 @@ def ramp_from_manual(runner, out, t_s, points_of):
     """The strategy's outputs, moved towards from the manual values over
     TRANSFER_S; points_of(role) -> the role's point map (bits switch at once)."""
     t0, start = runner.transfer
+    if runner.tracking is not None:  # the first run back: the PIs start from the present outputs
+        integrals, runner.tracking = runner.tracking, None
+        runner.strategy.track(out, start, integrals)
     f = (t_s - t0) / TRANSFER_S
     if f >= 1.0:
         runner.transfer = None

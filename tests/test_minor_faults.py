@@ -80,3 +80,167 @@ def test_every_tracked_output_is_a_pi_output_of_the_role(plant, name):
             {(role, point): pytest.approx(10.0)}
         assert out[role][point] == 40.0
         assert getattr(strat, attr).integral[0] == pytest.approx(before + 10.0 / g)
+
+
+# ---- an unplugged USB adapter: devices down once, reopened, back on replug ----
+
+def _crc(b):
+    c = 0xFFFF
+    for x in b:
+        c ^= x
+        for _ in range(8):
+            c = (c >> 1) ^ 0xA001 if c & 1 else c >> 1
+    return bytes([c & 0xFF, c >> 8])
+
+
+class PtyAdapter:
+    """A USB adapter with its devices behind it, on a real pty: the line opens
+    `link` (a symlink to the pty, as /dev/serial/by-id/... is to /dev/ttyUSBn).
+    The devices answer every read with zeros. unplug() closes the pty and
+    removes the link (the kernel's view of a pulled adapter); plug() makes a
+    new pty (another tty number) and points the link at it."""
+
+    def __init__(self, link, units):
+        self.link, self.units = link, set(units)
+        self.master = None
+        self.thread = None
+        self.plug()
+
+    def plug(self):
+        import os
+        import threading
+        import tty
+        m, s = os.openpty()
+        tty.setraw(m)
+        tty.setraw(s)
+        self.path = os.ttyname(s)
+        os.close(s)
+        self.master, self.running = m, True
+        os.symlink(self.path, self.link)
+        self.thread = threading.Thread(target=self._serve, args=(m,), daemon=True)
+        self.thread.start()
+
+    def unplug(self):
+        import os
+        self.running = False
+        self.thread.join(5)
+        os.close(self.master)
+        os.unlink(self.link)
+
+    def _serve(self, m):
+        import os
+        import select
+        buf = b""
+        while self.running:
+            if not select.select([m], [], [], 0.05)[0]:
+                continue
+            try:
+                buf += os.read(m, 256)
+            except OSError:
+                continue  # nobody has the tty open just now
+            while len(buf) >= 8:
+                unit, fc = buf[0], buf[1]
+                n = int.from_bytes(buf[4:6], "big")
+                req, buf = buf[:8], buf[8:]
+                if _crc(req[:6]) != req[6:] or unit not in self.units or fc not in (1, 2, 3, 4):
+                    buf = b""  # not a read for us: resynchronise
+                    continue
+                data = bytes(2 * n) if fc in (3, 4) else bytes((n + 7) // 8)
+                body = bytes([unit, fc, len(data)]) + data
+                os.write(m, body + _crc(body))
+
+
+PTY_PLANT = """
+[lines.rs485]
+kind = "rtu"
+port = "{port}"
+baud = 115200
+parity = "N"
+stopbits = 2
+[devices.fan1]
+line = "rs485"
+unit = 1
+profile = "motor"
+[devices.pump1]
+line = "rs485"
+unit = 2
+profile = "motor"
+[groups.g]
+period_ms = 1000
+"""
+
+
+def _wait(cond, timeout_s, what):
+    import time
+    end = time.monotonic() + timeout_s
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError("not within %g s: %s" % (timeout_s, what))
+        time.sleep(0.05)
+
+
+def test_an_unplugged_adapter_marks_its_devices_down_once_and_recovers_on_replug(tmp_path):
+    import asyncio
+    import threading
+    import time
+    from controller.config import load_config
+    from controller.runtime.service import build_lines
+
+    by_id = tmp_path / "usb-FTDI_FT232R_USB_UART_A10K3XYZ-if00-port0"
+    adapter = PtyAdapter(str(by_id), units=(1, 2))
+    (tmp_path / "plant.toml").write_text(PTY_PLANT.format(port=by_id))
+    cfg = load_config(tmp_path / "plant.toml")
+    assert cfg.lines["rs485"].port == str(by_id)        # kept as written, not resolved
+    events = []
+    (line,) = build_lines(cfg, lambda *e: events.append(e)).values()
+    devs = {d.name: d for d in line.devices}
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(line.run())
+    runner = threading.Thread(target=loop.run_until_complete, args=(task,), daemon=True)
+    runner.start()
+    try:
+        _wait(lambda: all(d.up for d in devs.values()), 20, "both devices up")
+        before = len(events)
+        adapter.unplug()
+        _wait(lambda: not any(d.up for d in devs.values()), 20, "devices down after unplug")
+        _wait(lambda: line.stats.reopens >= 2, 20, "reopen attempts")
+        # While it stays unplugged: one event for the line (not one per
+        # device, nor one per try), and the reopening sleeps between tries.
+        cpu0, tries0 = time.process_time(), line.stats.reopens
+        time.sleep(3.0)
+        cpu = time.process_time() - cpu0
+        kinds = [e[0] for e in events[before:]]
+        assert kinds == ["line_down"], events[before:]
+        assert "fan1" in events[before][2] and "pump1" in events[before][2]
+        assert all(d.down_events == 1 for d in devs.values())
+        # The backoff has reached 2 s (0.5, 1, 2 ... 5 s): at most 2 tries in
+        # 3 s, whatever the load (a slow machine makes fewer, not more).
+        assert line.stats.reopens - tries0 <= 2
+        assert cpu < 0.5, "the line spun: %.2f CPU-s in 3 s unplugged" % cpu
+        # Replugged: the same by-id path, a new tty behind it.
+        adapter.plug()
+        _wait(lambda: all(d.up for d in devs.values()), 20, "devices up after replug")
+        kinds = [e[0] for e in events[before:]]
+        assert kinds.count("line_down") == 1 and kinds.count("line_up") == 1, events[before:]
+        assert sorted(e[1] for e in events[before:] if e[0] == "device_up") == ["fan1", "pump1"]
+        assert all(d.up_events == 2 for d in devs.values())
+        polls = devs["fan1"].polls
+        _wait(lambda: devs["fan1"].polls > polls + 5, 20, "polling goes on")
+    finally:
+        loop.call_soon_threadsafe(line.stop)
+        runner.join(10)
+        if adapter.running:
+            adapter.unplug()
+
+
+@pytest.mark.parametrize("port,ok", [("/dev/serial/by-id/usb-FTDI_FT232R-if00-port0", True),
+                                     ("/dev/ttyUSB0", True), ("ttyUSB0", False), ("", False)])
+def test_a_line_port_is_an_absolute_tty_path(tmp_path, port, ok):
+    from controller.config import load_config
+    from controller.config.toml import ConfigError
+    (tmp_path / "plant.toml").write_text(PTY_PLANT.format(port=port))
+    if ok:
+        assert load_config(tmp_path / "plant.toml").lines["rs485"].port == port
+    else:
+        with pytest.raises(ConfigError, match=r"lines\.rs485\.port.*absolute path"):
+            load_config(tmp_path / "plant.toml")

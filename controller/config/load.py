@@ -62,6 +62,12 @@ def _lines(top):
         c = LineCfg(ln, kind)
         if kind == "rtu":
             c.port = sec.str("port")
+            if not c.port.startswith("/"):
+                raise sec.error("port", "expected the serial port's absolute path, got %r "
+                                "(/dev/ttyUSB0, or better /dev/serial/by-id/usb-...: the same "
+                                "adapter whatever ttyUSBn it gets after a replug)" % c.port)
+            # Kept as written, never resolved: a by-id link is followed at each
+            # (re)open, so a replugged adapter is found under its new ttyUSBn.
         else:
             c.host = sec.str("host")
             c.tcp_port = whole(sec, "port", 502, 1, 65535)
@@ -236,6 +242,11 @@ def load_config(path):
     loops = {n: _loop(lt, n, groups, devices) for n in lt.data}
     acc = _accounting(top, devices)
     hist = _historian(top, base)
+    # Here, not at the top: controller/alarms/config.py reads controller.config.toml.
+    from controller.alarms.config import load_alarms
+    alarms = load_alarms(top, devices, loops, groups, acc)  # [alarm_settings], [[alarms]]
     top.check_unknown()
-    return Config(path, svc["name"], svc["state_dir"], svc["stale_s"], lines, devices, groups,
-                  loops, acc, hist, bench)
+    cfg = Config(path, svc["name"], svc["state_dir"], svc["stale_s"], lines, devices, groups,
+                 loops, acc, hist, bench)
+    cfg.alarms = alarms  # controller/alarms/config.py: AlarmsCfg
+    return cfg

@@ -3,8 +3,9 @@
     [service]      name, state_dir, stale_s
     [bench]        clock_speedup, clock_epoch: the HIL bench's scaled plant clock
                    (greenedge demo writes them; a plant config has no [bench])
-    [lines.NAME]   kind = "rtu" | "rtu_tcp" | "tcp"; port, baud, parity, stopbits,
-                   turnaround_ms (rtu); host, port (tcp kinds)
+    [lines.NAME]   kind = "rtu" | "rtu_tcp" | "tcp"; port (an absolute tty path; a
+                   /dev/serial/by-id/... link is followed at each reopen), baud, parity,
+                   stopbits, turnaround_ms (rtu); host, port (tcp kinds)
     [devices.NAME] line, unit, profile, poll_ms, slow_s, settings = {point = value}
     [groups.NAME]  period_ms            (loop groups, each its own IPO cycle)
     [loops.NAME]   plant, strategy, group, devices = {role = device},

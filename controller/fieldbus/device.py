@@ -64,6 +64,8 @@ class LineStats:
         self.garbled = 0
         self.exceptions = 0
         self.writes = 0
+        self.line_downs = 0  # times the port was lost (or could not be opened)
+        self.reopens = 0     # reopen attempts while it was lost
         self.wire_s = 0.0
         self.lat = deque(maxlen=4096)
         self.t0 = time.monotonic()
@@ -74,6 +76,7 @@ class LineStats:
         return {"tx": self.tx, "tx_per_s": self.tx / el, "regs_per_s": self.regs / el,
                 "timeouts": self.timeouts,
                 "garbled": self.garbled, "exceptions": self.exceptions, "writes": self.writes,
+                "line_downs": self.line_downs, "reopens": self.reopens,
                 "latency_p50_ms": quantile_ms(lat, 0.5), "latency_p99_ms": quantile_ms(lat, 0.99),
                 "utilisation": (self.wire_s / el) if limit_wire else None}
 

@@ -14,6 +14,15 @@ it costs the line at most one timeout per period and the other devices keep
 their rate. Timeouts come from the baud rate and the device's turnaround
 (fieldbus/timing.py), not a blanket 3 s.
 
+Port lost (a USB adapter unplugged, a gateway gone): the line marks every
+device down at once and raises one `line_down` event (not one per device per
+poll), settles the writes still waiting as refused, and reopens the port by
+its configured path with a backoff (0.5 s doubling to 5 s, asleep between
+tries); the devices come back through their probe when it opens again
+(`line_up` at the first reply). The path is never resolved, so a
+/dev/serial/by-id/... link that points to another ttyUSBn after a replug is
+found again.
+
 Statistics: transactions, latency p50/p99, timeouts, garbled replies (bytes
 came back but no valid frame: CRC or framing), exception replies, and line
 utilisation = sum of the physical wire time of completed transactions over
@@ -46,6 +55,8 @@ WRITE_EVERY_S = 0.05  # a device polled slowly still takes writes this often
 GARBLED = object()  # a reply came but no valid frame (CRC, framing)
 BACKOFF_MAX_S = 30.0
 FAILS_TO_DOWN = 2
+REOPEN_START_S = 0.5  # a lost port is reopened after this, doubling to REOPEN_MAX_S
+REOPEN_MAX_S = 5.0
 
 
 class Line:
@@ -71,6 +82,9 @@ class Line:
         self._writes = {}  # device name -> [device, {point: value}, arm after]
         self._wake = asyncio.Event()
         self._stop = False
+        self.lost = False      # the port is gone: devices down, reopening
+        self.reopen_s = REOPEN_START_S
+        self._was_open = False
         biggest = max((r.count for d in self.devices for r in d.reads), default=1)
         if self.serial:
             to = timing.timeout_s(3, biggest, baud, self.bits, turnaround_s)
@@ -88,8 +102,9 @@ class Line:
         if self._client_factory is not None:
             return self._client_factory(self)
         kind, to, trace, c = self.kind, self.timeout_s, self._trace, self._conn
-        common = dict(timeout=to, retries=0, reconnect_delay=0.5, reconnect_delay_max=5,
-                      trace_packet=trace)
+        # reconnect_delay=0: the line reopens the port itself (run(): one event,
+        # devices down, backoff); pymodbus's own reconnect task would race it.
+        common = dict(timeout=to, retries=0, reconnect_delay=0, trace_packet=trace)
         if kind == "rtu":
             return AsyncModbusSerialClient(c["port"], framer=FramerType.RTU, baudrate=self.baud,
                                            parity=c["parity"], stopbits=c["stopbits"], **common)
@@ -177,6 +192,10 @@ class Line:
 
     def _ok(self, dev, now):
         dev.fails = 0
+        if self.lost:  # the first reply on a reopened port
+            self.lost = False
+            self.reopen_s = REOPEN_START_S
+            self.on_event("line_up", self.name, "%s answers again" % self._where())
         if not dev.up:
             dev.up = True
             dev.ever_up = True
@@ -233,11 +252,13 @@ class Line:
             reads += dev.slow
         for rd in reads:
             r = await self._tx(dev, rd.fc, rd.start, rd.count)
-            if (r is None or r is GARBLED) and dev.up:
+            if (r is None or r is GARBLED) and dev.up and self.client.connected:
                 # One immediate retry: idempotent and cheap. A down device's
                 # probe is not retried: it costs one timeout per backoff period.
                 r = await self._tx(dev, rd.fc, rd.start, rd.count)
             now = time.monotonic()
+            if r is None and not self.client.connected:
+                return  # the port is gone, not the device: run() handles the line
             if r is None:
                 self._fail(dev, now)
                 return
@@ -274,8 +295,10 @@ class Line:
         for w in writes:
             fc = 16 if w.table == regmap.HOLDING else 15
             r = await self._tx(dev, fc, w.start, w.values)
-            if r is None or r is GARBLED:  # writes of values are idempotent: retry once
+            if (r is None or r is GARBLED) and self.client.connected:  # idempotent: retry once
                 r = await self._tx(dev, fc, w.start, w.values)
+            if r is None and not self.client.connected:
+                return False, "line down (port lost)"
             if r is None:
                 self._fail(dev, time.monotonic())
                 return False, "timeout at address %d" % w.start
@@ -309,24 +332,67 @@ class Line:
                 return self._writes.pop(name)
         return None
 
+    def _where(self):
+        c = self._conn
+        return c["port"] if self.kind == "rtu" else "%s:%s" % (c["host"], c["tcp_port"])
+
     async def open(self):
         self.client = self._make_client()
         try:
             await self.client.connect()
         except OSError as e:
-            self.on_event("line_error", self.name, str(e))
+            log.debug("line %s: open: %s", self.name, e)
+
+    def _line_lost(self):
+        """The port is gone (or never opened): every device down at once, one
+        event for the line, the writes still waiting settled as refused."""
+        self.lost = True
+        self.stats.line_downs += 1
+        now = time.monotonic()
+        down = []
+        for dev in self.devices:
+            if dev.up:
+                dev.up = False
+                dev.down_events += 1
+                down.append(dev.name)
+            dev.fails = 0
+            dev.backoff_s = BACKOFF_START_S
+            dev.next_poll = now  # probed as soon as the port is back
+        pending, self._writes = self._writes, {}
+        for _, _, _, done in pending.values():
+            for cb in done:
+                cb(False, "line down (port lost)")
+        self.on_event("line_down", self.name, "%s %s%s; reopening every %g..%g s"
+                      % (self._where(), "lost" if self._was_open else "cannot be opened",
+                         (": %s down" % ", ".join(down)) if down else "",
+                         REOPEN_START_S, REOPEN_MAX_S))
+
+    async def _reopen(self):
+        """One reopen attempt after the backoff (asleep: stop() wakes it)."""
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=self.reopen_s)
+        except asyncio.TimeoutError:
+            pass
+        if self._stop:
+            return
+        self.reopen_s = min(REOPEN_MAX_S, self.reopen_s * 2)
+        self.stats.reopens += 1
+        self.client.close()  # drop what is left of the old transport
+        try:
+            await self.client.connect()
+        except OSError as e:
+            log.debug("line %s: reopen: %s", self.name, e)
 
     async def run(self):
         await self.open()
         while not self._stop:
             if not self.client.connected:
-                self.on_event("line_error", self.name, "not connected, retrying")
-                await asyncio.sleep(0.5)
-                try:
-                    await self.client.connect()
-                except OSError:
-                    pass
+                if not self.lost:
+                    self._line_lost()
+                await self._reopen()
                 continue
+            self._was_open = True
             pend = self._next_write() if self._writes else None
             if pend is not None:
                 await self._write(*pend)

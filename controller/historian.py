@@ -8,8 +8,11 @@ interval and the database always opens clean (WAL). Tables:
     kpis(t, name, value)                 accounting figures, latest per name
     audit(t, wall, who, role, kind, loop, target, old, new, accepted, reason)
                                          every command through the gate (JSON old/new)
+    alarms(t, wall, id, kind, condition, priority, old, new, value, who, reason,
+           shelved_until, text)          every alarm state transition (controller/alarms)
+    alarm_state(id, ...)                 the newest state per alarm (replaced at start)
 Retention deletes rows of every table older than retention_days of plant
-time, and the oldest samples while the file is over max_mb (sizing:
+time (alarm_state keeps one row per defined alarm), and the oldest samples while the file is over max_mb (sizing:
 docs/operations.md). synchronous=FULL: a power cut loses at most the open
 commit interval and never corrupts the database.
 """
@@ -33,6 +36,15 @@ CREATE INDEX IF NOT EXISTS kpis_name_t ON kpis (name, t);
 CREATE TABLE IF NOT EXISTS audit (t REAL NOT NULL, wall REAL NOT NULL, who TEXT NOT NULL,
                                   role TEXT, kind TEXT NOT NULL, loop TEXT, target TEXT,
                                   old TEXT, new TEXT, accepted INTEGER NOT NULL, reason TEXT);
+CREATE TABLE IF NOT EXISTS alarms (t REAL NOT NULL, wall REAL NOT NULL, id TEXT NOT NULL,
+                                   kind TEXT, condition TEXT, priority INTEGER, old TEXT,
+                                   new TEXT NOT NULL, value REAL, who TEXT, reason TEXT,
+                                   shelved_until REAL, text TEXT);
+CREATE INDEX IF NOT EXISTS alarms_id_t ON alarms (id, t);
+CREATE TABLE IF NOT EXISTS alarm_state (id TEXT PRIMARY KEY, t REAL, kind TEXT,
+                                        condition TEXT, priority INTEGER, state TEXT NOT NULL,
+                                        value REAL, t_active REAL, who TEXT, reason TEXT,
+                                        shelved_until REAL, text TEXT);
 """
 
 
@@ -125,6 +137,15 @@ class Historian:
                rec["reason"])
         self._record(("a", rec["t_s"], row))
 
+    def alarm(self, rec):
+        """One alarm transition (controller/alarms/engine.py): a row of alarms and
+        the alarm's row of alarm_state."""
+        self._record(("l", rec["t_s"], rec))
+
+    def alarm_sync(self, rows, t_s):
+        """alarm_state replaced by these rows (the engine's definitions at start)."""
+        self._record(("L", t_s, rows))
+
     def health(self):
         with self._lock:
             queued = sum(len(b[2]) for b in self._samples) + len(self._records)
@@ -167,6 +188,32 @@ class Historian:
                 elif kind == "a":
                     cur.execute("INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,?,?,?)", (t,) + payload)
                     n += 1
+                elif kind == "l":
+                    r = payload
+                    cur.execute("INSERT INTO alarms VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                (t, r["wall"], r["id"], r["kind"], r["condition"], r["priority"],
+                                 r["old"], r["new"], r["value"], r["who"], r["reason"],
+                                 r["shelved_until"], r["text"]))
+                    cur.execute("UPDATE alarm_state SET t=?, state=?, value=?, who=?, reason=?, "
+                                "shelved_until=?, t_active=CASE WHEN ? IN ('unacknowledged') "
+                                "THEN ? ELSE t_active END WHERE id=?",
+                                (t, r["new"], r["value"], r["who"], r["reason"],
+                                 r["shelved_until"], r["new"], t, r["id"]))
+                    if cur.rowcount == 0:
+                        cur.execute("INSERT INTO alarm_state VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                                    (r["id"], t, r["kind"], r["condition"], r["priority"],
+                                     r["new"], r["value"], t if r["new"] == "unacknowledged"
+                                     else None, r["who"], r["reason"], r["shelved_until"],
+                                     r["text"]))
+                    n += 1
+                elif kind == "L":
+                    cur.execute("DELETE FROM alarm_state")
+                    cur.executemany("INSERT INTO alarm_state VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                                    [(r["id"], r["t_s"], r["kind"], r["condition"],
+                                      r["priority"], r["state"], r["value"], r["t_active"],
+                                      r["who"], r["reason"], r["shelved_until"], r["text"])
+                                     for r in payload])
+                    n += len(payload)
                 else:
                     cur.executemany("INSERT INTO kpis VALUES (?,?,?)",
                                     [(t, k, v) for k, v in payload.items()])
@@ -197,7 +244,7 @@ class Historian:
         database is over max_mb (freed pages are reused: the file stops growing)."""
         cut = t_now - self.retention_s
         n = 0
-        for table in ("samples", "events", "kpis", "audit"):
+        for table in ("samples", "events", "kpis", "audit", "alarms"):
             n += self.db.execute("DELETE FROM %s WHERE t < ?" % table, (cut,)).rowcount
         self.db.commit()
         page = self.db.execute("PRAGMA page_size").fetchone()[0]
@@ -266,3 +313,19 @@ def latest_kpis(db_path):
                       "(SELECT MAX(t) FROM kpis WHERE name = k.name)").fetchall()
     db.close()
     return dict(rows)
+
+
+def alarm_states(db_path, active=False):
+    """The alarm_state table as dicts (greenedge alarms), most urgent first."""
+    db = connect(db_path, readonly=True)
+    db.row_factory = sqlite3.Row
+    try:
+        sql = "SELECT * FROM alarm_state"
+        if active:
+            sql += " WHERE state != 'normal'"
+        rows = [dict(r) for r in db.execute(sql + " ORDER BY priority, id")]
+    except sqlite3.OperationalError as e:  # a historian from before alarms
+        raise FileNotFoundError("%s has no alarm tables (%s)" % (db_path, e))
+    finally:
+        db.close()
+    return rows

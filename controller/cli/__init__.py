@@ -90,6 +90,16 @@ COMMANDS = {
         A("--to", dest="t_to", type=float, help="plant time in s"),
         A("--tags", help="comma-separated device.point tags"),
         A("--csv", default="-", help="output file (default stdout)")]),
+    "alarms": ("list a service's alarms; acknowledge or shelve them through its command gate",
+               "controller.cli.alarm_cmds:cmd_alarms", [
+        _CONFIG,
+        A("--active", action="store_true", help="only alarms that are not normal"),
+        A("--json", action="store_true", help="print a JSON list"),
+        A("--ack", metavar="ID", help="acknowledge this alarm"),
+        A("--shelve", metavar="ID", help="shelve this alarm (with --minutes and --reason)"),
+        A("--unshelve", metavar="ID", help="return a shelved alarm to service"),
+        A("--minutes", type=t.positive, help="how long to shelve (plant minutes)"),
+        A("--reason", help="why (required to shelve)")]),
     "sim": ("model-in-the-loop run of one plant with a strategy (bench)", "hil_tests.sim:cmd_sim", [
         A("--plant", choices=PLANTS, required=True),
         A("--strategy", choices=("baseline", "optimized"), default="baseline"),

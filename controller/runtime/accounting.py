@@ -46,9 +46,12 @@ class LiveAccounting:
         for key, (_, _, h) in self.em.items():
             out["%s_exceed_hours" % key] = h.exceed_hours()
             out["%s_hours" % key] = len(h.closed)
-            cur, _ = h.current()
+            cur, valid_s = h.current()
             last = next((m for _, m in reversed(h.closed) if m is not None), None)
             out["%s_hour_mean_mg_nm3" % key] = cur if cur is not None else last
+            # The open hour alone (the alarm engine projects it to the hour's end).
+            out["%s_open_mean_mg_nm3" % key] = cur
+            out["%s_open_valid_s" % key] = valid_s
         return out
 
     def capture(self):

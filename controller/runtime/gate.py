@@ -15,6 +15,10 @@ the HMI, OPC UA, Sparkplug commands) is a call to CommandGate.submit():
    what, old, new, when, accepted or why refused) on the hub's "audit" stream,
    which the historian stores.
 
+Alarm commands ("ack", "shelve", "unshelve"; operator) are checked by the
+alarm engine (controller/alarms, which registers itself as gate.alarms) and
+applied in its next pass (apply_alarms), audited the same way.
+
 submit() returns a Ticket: refused at once with its reason, or accepted and
 then applied (ticket.done is set) at the boundary.
 """
@@ -28,7 +32,9 @@ from controller.registers import point_map
 from controller.runtime import state as st
 
 ROLES = ("viewer", "operator", "engineer")
-NEEDS = {"mode": "operator", "setpoint": "operator", "param": "engineer"}
+NEEDS = {"mode": "operator", "setpoint": "operator", "param": "engineer",
+         "ack": "operator", "shelve": "operator", "unshelve": "operator"}
+ALARM_KINDS = ("ack", "shelve", "unshelve")   # checked and applied by the alarm engine
 
 
 class Refused(ValueError):
@@ -76,13 +82,16 @@ class CommandGate:
         self.cfg, self.loops, self.hub, self.clock = cfg, loops, hub, clock
         self._pending = []           # (ticket, apply function)
         self._lock = threading.Lock()
+        self.alarms = None           # the alarm engine (controller/alarms) registers itself
         self.accepted = 0
         self.refused = 0
 
     # ---- entry ------------------------------------------------------------------
     def submit(self, who, role, kind, loop, **args):
         """kind "mode" (mode="auto"|"manual", outputs={role: {point: v}}),
-        "setpoint" (key, value) or "param" (name, value). Returns a Ticket."""
+        "setpoint" (key, value) or "param" (name, value); alarm kinds with loop
+        None: "ack" (alarm, reason), "shelve" (alarm, minutes, reason),
+        "unshelve" (alarm). Returns a Ticket."""
         rec = {"t_s": self.clock.plant_s(), "wall": time.time(), "who": str(who), "role": role,
                "kind": kind, "loop": loop, "target": None, "old": None, "new": None,
                "accepted": False, "reason": None}
@@ -93,9 +102,14 @@ class CommandGate:
                 raise Refused("unknown command %r (commands: %s)" % (kind, ", ".join(NEEDS)))
             if ROLES.index(role) < ROLES.index(NEEDS[kind]):
                 raise Refused("role %s may not change %s (needs %s)" % (role, kind, NEEDS[kind]))
-            if loop not in self.loops:
+            if kind in ALARM_KINDS:
+                if self.alarms is None:
+                    raise Refused("this service has no alarm engine")
+                fn = self.alarms.check(rec, kind, **args)
+            elif loop not in self.loops:
                 raise Refused("no loop %r (loops: %s)" % (loop, ", ".join(self.loops) or "none"))
-            fn = getattr(self, "_check_" + kind)(rec, self.loops[loop], **args)
+            else:
+                fn = getattr(self, "_check_" + kind)(rec, self.loops[loop], **args)
         except (Refused, TypeError) as e:
             rec["reason"] = str(e)
             self.refused += 1
@@ -164,11 +178,19 @@ class CommandGate:
     # ---- at the cycle boundary ---------------------------------------------------------
     def apply(self, loop_names):
         """Apply the pending commands for these loops (the cycle calls this first)."""
+        return self._apply(lambda rec: rec["loop"] in loop_names
+                           and rec["kind"] not in ALARM_KINDS)
+
+    def apply_alarms(self):
+        """Apply the pending alarm commands (the alarm engine calls this in its pass)."""
+        return self._apply(lambda rec: rec["kind"] in ALARM_KINDS)
+
+    def _apply(self, mine_if):
         if not self._pending:
             return 0
         with self._lock:
-            mine = [p for p in self._pending if p[0].record["loop"] in loop_names]
-            self._pending = [p for p in self._pending if p[0].record["loop"] not in loop_names]
+            mine = [p for p in self._pending if mine_if(p[0].record)]
+            self._pending = [p for p in self._pending if not mine_if(p[0].record)]
         for t, fn in mine:
             fn()
             t.record["t_s"] = self.clock.plant_s()

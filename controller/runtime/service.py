@@ -3,7 +3,7 @@
     lines (fieldbus masters, one task each)  ->  process image
     cycle (one task per loop group)          ->  device protocols -> lines
     housekeeping (one task)                  ->  accounting, state, hub sinks
-    hub                                      ->  historian, status, interfaces
+    hub                                      ->  historian, status, alarms, interfaces
     command gate                             <-  `greenedge mode`, interfaces
 
 Each concern lives in its own module (docs/architecture.md); this one only
@@ -24,6 +24,7 @@ import signal
 import sys
 import time
 
+from controller.alarms.engine import AlarmEngine, AlarmRecorder
 from controller.fieldbus.device import Device
 from controller.fieldbus.master import Line
 from controller.historian import Historian
@@ -90,6 +91,11 @@ class Service:
         if self.hist is not None:
             self.sinks.insert(0, HistorianSink(self.hub, self.hist, cfg.historian["sample_s"],
                                                cfg.stale_s, self.clock, self.event))
+        # Alarms: evaluated in housekeeping's pass (never inside a cycle), recorded.
+        self.alarms = AlarmEngine(cfg, self.hub, self.gate, self.clock, self.event)
+        self.sinks.insert(0, self.alarms)
+        if self.hist is not None:
+            self.sinks.insert(2, AlarmRecorder(self.hub, self.hist, self.alarms))
         self.housekeeping = Housekeeping(self)
         self.state_path = cfg.state_dir / "state.json"
         self.stopping = False
@@ -120,6 +126,7 @@ class Service:
             "loops": {n: {"mode": r.mode, "runs": r.runs, "held": r.held, "errors": r.errors}
                       for n, r in self.loops.items()},
             "gate": {"accepted": self.gate.accepted, "refused": self.gate.refused},
+            "alarms": self.alarms.summary(),
             "hub": self.hub.stats(),
             "historian": self.hist.health() if self.hist is not None else None,
             "kpis": self.acc.kpis(), "restored": self.restored,

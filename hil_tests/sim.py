@@ -44,10 +44,13 @@ def trace_row(plant, t_s, truth):
 
 def run(plant, strategy="baseline", scenario=None, hours=None, seed=None, plot_dir=None,
         trace_every_s=60.0, trace=None, poll_s=None, meas_delay_s=0.0, cmd_delay_s=0.0,
-        params=None):
+        params=None, observe=None):
     """trace: a list to receive the trend rows (every trace_every_s) without plotting.
     poll_s, meas_delay_s, cmd_delay_s: the modelled fieldbus (module doc).
-    params: the strategy's tuning (a loop's config params)."""
+    params: the strategy's tuning (a loop's config params).
+    observe(t_s, plant, meas, cmds): called after every plant step with the
+    plant, the latest measurement taken (what the strategy last saw, or was
+    sent) and the commands in force (the fault campaign's invariants)."""
     for name, v in (("poll_s", poll_s), ("meas_delay_s", meas_delay_s),
                     ("cmd_delay_s", cmd_delay_s)):
         if v is not None and not (v >= 0 and v < 3600):
@@ -69,22 +72,27 @@ def run(plant, strategy="baseline", scenario=None, hours=None, seed=None, plot_d
     bus = _Bus(poll_s, meas_delay_s, cmd_delay_s) if poll_s is not None else None
     t0 = time.perf_counter()
     t = 0.0
+    meas = None
     for k in range(steps):
         if bus is not None:
-            out = bus.cycle(t, pl.measure(), strat if k % every == 0 else None)
+            meas = pl.measure()
+            out = bus.cycle(t, meas, strat if k % every == 0 else None)
             if out is not None:
                 cmds = out
                 for dev, points in cmds.items():
                     for name, value in points.items():
                         pl.actuate(dev, name, value)
         elif k % every == 0:
-            cmds = strat.run(t, pl.measure())
+            meas = pl.measure()
+            cmds = strat.run(t, meas)
             for dev, points in cmds.items():
                 for name, value in points.items():
                     pl.actuate(dev, name, value)
         pl.step(t, dt)
         truth = pl.truth()
         kpi.add(t, dt, truth, cmds)
+        if observe is not None:
+            observe(t, pl, meas, cmds)
         t += dt
         if keep and k % int(max(1, trace_every_s / dt)) == 0:
             trace.append(trace_row(plant, t, truth))

@@ -45,7 +45,10 @@ COMMANDS = {
         A("--metering", action="store_true",
           help="sample V/I from the synthetic ADC and meter (motor, compressor)"),
         A("--set-rate", type=int, default=2400, help="metering sample sets per second"),
-        A("--state-dir", help="keep the energy counter here across restarts")]),
+        A("--state-dir", help="keep the energy counter here across restarts"),
+        A("--on-hangup", choices=("wait", "exit"), default="wait",
+          help="when the tty hangs up or disappears: stop the device and wait for the "
+               "port to come back (default), or exit with status 75")]),
     "firmware build": ("compile a deployable folder for a board",
                        "controller.cli.device_cmds:cmd_firmware_build", [
         A("--board", metavar="FILE",
@@ -129,6 +132,15 @@ COMMANDS = {
           help="the plant link of a board on a hardware bus (fan, pump, scr, c1..c3, vsd, fgd); "
                "repeat"),
         A("--hw-format", default="8E1", help="character format on hardware buses (8E1)")]),
+    "faults": ("fault campaign: every measured point through every signal fault, device "
+               "faults on the HIL bench, safety invariants (bench)", "hil_tests.faults:cmd_faults", [
+        A("--plants", metavar="P,P", help="a subset: fan,pump,compressor,scr,fgd"),
+        A("--json", action="store_true", help="print one JSON object"),
+        A("--short", action="store_true", help="the short campaign (CI)"),
+        A("--strategy", choices=("baseline", "optimized"), default="optimized"),
+        A("--jobs", type=int, help="parallel model-in-the-loop runs (default: 2 or the cores)"),
+        A("--seed", type=int),
+        A("--no-bench", action="store_true", help="model-in-the-loop faults only")]),
 }
 
 

@@ -1,7 +1,7 @@
 """Benchmarks: `python bench/run.py NAME [--json]`.
 
 Each benchmark measures GreenEdge beside a named peer in the same run and prints
-ratios; --json prints one JSON object. Names: modbus, kernels, plants, metering, service, line.
+ratios; --json prints one JSON object. Names: modbus, kernels, plants, metering, service, line, alarms.
 """
 
 import argparse
@@ -20,6 +20,7 @@ BENCHES = {
     "metering": "bench.metering_bench",
     "service": "bench.service_bench",
     "line": "bench.line_bench",
+    "alarms": "bench.alarms_bench",
 }
 
 

@@ -244,3 +244,144 @@ def test_a_line_port_is_an_absolute_tty_path(tmp_path, port, ok):
     else:
         with pytest.raises(ConfigError, match=r"lines\.rs485\.port.*absolute path"):
             load_config(tmp_path / "plant.toml")
+
+
+# ---- `greenedge device`: signals reach the firmware, a dead tty is not spun on --
+
+def _stat(pid):
+    """(ppid, state, own CPU s, reaped children's CPU s) from /proc, or None."""
+    import os
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            rest = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(rest[1]), rest[0], (int(rest[11]) + int(rest[12])) / tick,
+            (int(rest[13]) + int(rest[14])) / tick)
+
+
+def _children(pid):
+    import os
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = _stat(int(name))
+            if st is not None and st[0] == pid:
+                out.append(int(name))
+    return out
+
+
+def _alive(pid):
+    st = _stat(pid)
+    return st is not None and st[1] != "Z"
+
+
+def _tree_cpu_s(pid):
+    """CPU seconds used by pid, its live children and the children it reaped."""
+    st = _stat(pid)
+    return st[2] + st[3] + sum((_stat(c) or (0, "", 0.0, 0.0))[2] for c in _children(pid))
+
+
+class DeviceCmd:
+    """`greenedge device` as an operator starts it, on a pty behind a link."""
+
+    def __init__(self, tmp_path, *extra):
+        import os
+        import subprocess
+        import sys
+        import threading
+        import tty
+        self.link = str(tmp_path / "ttyDEV")
+        self.master = None
+        self.plug()
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "controller.cli", "device", "--profile", "motor",
+             "--unit", "1", "--port", self.link] + list(extra),
+            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.out = []
+        self.seen = set()
+        threading.Thread(target=lambda: [self.out.append(ln) for ln in self.proc.stdout],
+                         daemon=True).start()
+
+    def plug(self):
+        import os
+        import tty
+        m, s = os.openpty()
+        tty.setraw(m)
+        tty.setraw(s)
+        os.symlink(os.ttyname(s), self.link)
+        os.close(s)
+        self.master = m
+
+    def unplug(self):
+        import os
+        os.close(self.master)
+        os.unlink(self.link)
+        self.master = None
+
+    def ready(self):
+        return sum("ready" in ln for ln in self.out)
+
+    def firmware(self):
+        kids = [c for c in _children(self.proc.pid) if _alive(c)]
+        self.seen.update(kids)
+        return kids[0] if kids else None
+
+    def close(self):
+        import os
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for c in self.seen:  # never leave one behind, even when the test failed
+            if _alive(c):
+                os.kill(c, 9)
+        if self.master is not None:
+            self.unplug()
+
+
+def test_greenedge_device_stopped_by_sigterm_stops_its_firmware(tmp_path):
+    import signal
+    dev = DeviceCmd(tmp_path)
+    try:
+        _wait(lambda: dev.ready() == 1, 60, "device ready")
+        fw = dev.firmware()
+        assert fw is not None and _alive(fw)
+        dev.proc.send_signal(signal.SIGTERM)
+        assert dev.proc.wait(15) == 128 + signal.SIGTERM
+        _wait(lambda: not _alive(fw), 10, "the MicroPython child gone with its parent")
+    finally:
+        dev.close()
+
+
+def test_greenedge_device_waits_for_a_hung_up_tty_without_spinning(tmp_path):
+    import time
+    dev = DeviceCmd(tmp_path)
+    try:
+        _wait(lambda: dev.ready() == 1, 60, "device ready")
+        fw = dev.firmware()
+        cpu0 = _tree_cpu_s(dev.proc.pid)
+        dev.unplug()                       # the adapter pulled: the tty hangs up and goes
+        time.sleep(2.5)
+        used = _tree_cpu_s(dev.proc.pid) - cpu0
+        assert not _alive(fw), "the firmware still runs on a dead tty"
+        assert dev.proc.poll() is None     # on_hangup wait (the default): still there
+        assert used < 0.3, "%.2f CPU-s in 2.5 s with the tty gone" % used
+        dev.plug()                         # the same path comes back
+        _wait(lambda: dev.ready() == 2, 60, "device restarted on the returned tty")
+        assert dev.firmware() is not None and dev.proc.poll() is None
+    finally:
+        dev.close()
+
+
+def test_greenedge_device_on_hangup_exit_exits_without_its_firmware(tmp_path):
+    dev = DeviceCmd(tmp_path, "--on-hangup", "exit")
+    try:
+        _wait(lambda: dev.ready() == 1, 60, "device ready")
+        fw = dev.firmware()
+        dev.unplug()
+        assert dev.proc.wait(15) == 75
+        assert not _alive(fw)
+    finally:
+        dev.close()

@@ -49,6 +49,162 @@ def cmd_docs(a):
     return 0
 
 
+HANGUP_EXIT = 75       # --on-hangup exit: the tty went away (EX_TEMPFAIL: restart me later)
+PORT_POLL_S = 0.5      # how often a missing tty is looked for (and its path re-checked)
+CHILD_STOP_S = 5.0     # SIGTERM, then SIGKILL after this
+
+
+def _tty_id(path):
+    """(device number, inode) of what path names now (a by-id link followed), or None."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_rdev, st.st_ino)
+
+
+def _open_watch(path):
+    """An fd on the tty that is only polled, never read (the device's bytes stay
+    the device's): it reports POLLHUP the moment the tty hangs up (an adapter
+    pulled, the pty's other side closed). None if it cannot be opened now."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    import select
+    p = select.poll()
+    p.register(fd, select.POLLHUP | select.POLLERR)  # no POLLIN: never woken by data
+    if p.poll(0):
+        os.close(fd)
+        return None  # already hung up (a pty whose other side is gone)
+    return fd, p
+
+
+def _pdeathsig():
+    """In the child: SIGTERM it if its parent dies (even by SIGKILL). Linux only."""
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+class DeviceSupervisor:
+    """`greenedge device`: the MicroPython firmware process on a tty, supervised.
+
+    - SIGTERM, SIGINT and SIGHUP are forwarded to the child and its exit is
+      waited for (SIGKILL after CHILD_STOP_S); the child also gets SIGTERM if
+      this process dies (PR_SET_PDEATHSIG), so it is never left running alone.
+    - The tty is watched (poll for POLLHUP on an fd that is never read, and
+      its path every PORT_POLL_S): when it hangs up or disappears the child is
+      stopped (the firmware would spin on a dead tty) and, on_hangup "wait",
+      the path is looked for every PORT_POLL_S (asleep in between) and the
+      child started again when it is back; "exit": exit with HANGUP_EXIT.
+    - The child exiting on its own (a watchdog reset exits 3) ends this with
+      its exit status, as before.
+    """
+
+    def __init__(self, argv, env, port, on_hangup="wait", log=None):
+        self.argv, self.env, self.port, self.on_hangup = argv, env, port, on_hangup
+        self.log = log or (lambda msg: print("greenedge device: " + msg, file=sys.stderr,
+                                             flush=True))
+        self.child = None
+        self.signal = None
+        self.starts = 0
+
+    def _on_signal(self, signum, frame):
+        self.signal = signum
+        if self.child is not None and self.child.poll() is None:
+            try:
+                self.child.send_signal(signum)
+            except OSError:
+                pass
+
+    def _stop_child(self, signum=None):
+        import signal
+        c = self.child
+        if c is None:
+            return None
+        if c.poll() is None:
+            try:
+                c.send_signal(signum or signal.SIGTERM)
+            except OSError:
+                pass
+            try:
+                c.wait(CHILD_STOP_S)
+            except subprocess.TimeoutExpired:
+                c.kill()
+                c.wait()
+        self.child = None
+        return c.returncode
+
+    def _sleep(self, s):
+        """Sleep s seconds unless a signal came (signals interrupt time.sleep)."""
+        import time
+        end = time.monotonic() + s
+        while self.signal is None and time.monotonic() < end:
+            time.sleep(min(0.1, end - time.monotonic()))
+
+    def _wait_for_port(self):
+        while self.signal is None:
+            w = _open_watch(self.port)
+            if w is not None:
+                return w
+            self._sleep(PORT_POLL_S)
+        return None
+
+    def _watch(self, watch):
+        """Until the child exits, a signal comes or the tty goes: 'child',
+        'signal' or 'hangup'."""
+        fd, poller = watch
+        tty = _tty_id(self.port)
+        try:
+            while True:
+                if self.signal is not None:
+                    return "signal"
+                if self.child.poll() is not None:
+                    # Gone by itself: because the tty went, or for its own reasons.
+                    return "hangup" if poller.poll(0) or _tty_id(self.port) != tty else "child"
+                try:
+                    hung = poller.poll(int(PORT_POLL_S * 1000))
+                except InterruptedError:
+                    continue
+                if hung or _tty_id(self.port) != tty:
+                    return "hangup"
+        finally:
+            os.close(fd)
+
+    def run(self):
+        import signal
+        old = {s: signal.signal(s, self._on_signal)
+               for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+        try:
+            while True:
+                watch = self._wait_for_port()
+                if watch is None:
+                    break
+                self.child = subprocess.Popen(self.argv, env=self.env, preexec_fn=_pdeathsig)
+                self.starts += 1
+                why = self._watch(watch)
+                if why == "child":
+                    return self._stop_child()
+                if why == "signal":
+                    break
+                self._stop_child()
+                if self.on_hangup == "exit":
+                    self.log("%s hung up or went away: exiting (--on-hangup exit)" % self.port)
+                    return HANGUP_EXIT
+                self.log("%s hung up or went away: device stopped, waiting for the port "
+                         "to come back (checked every %g s)" % (self.port, PORT_POLL_S))
+        finally:
+            if self.signal is not None:
+                self._stop_child(self.signal)
+            for s, h in old.items():
+                signal.signal(s, h)
+        return 128 + self.signal
+
+
 def cmd_device(a):
     if not os.path.exists(a.port):
         raise UserError("serial port %s does not exist" % a.port)
@@ -63,10 +219,7 @@ def cmd_device(a):
         if a.state_dir:
             extra += ["--state-dir", a.state_dir]
     argv, env = mpvm.device_command(a.profile, a.unit, a.port, a.baud, heap or "72K", extra)
-    try:
-        return subprocess.call(argv, env=env)
-    except KeyboardInterrupt:
-        return 130
+    return DeviceSupervisor(argv, env, a.port, a.on_hangup).run()
 
 
 def _load_board(path):

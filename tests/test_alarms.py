@@ -396,8 +396,12 @@ def test_device_alarms_interlock_trip_identity_safe_state(plant):
     plant.hub.publish = publish
     plant.hub.emit("event", {"t_s": 0, "kind": "identity_mismatch", "source": "scr1", "text": ""})
     recs = plant.step()
-    assert ("scr1.identity", NORMAL, UNACK) in moves(recs)
-    assert recs[0]["priority"] == 1 or plant.engine.alarms["scr1.identity"].d.priority == 1
+    raised = [r for r in recs if r["new"] == UNACK]
+    assert moves(raised) == [("scr1.identity", NORMAL, UNACK)] and raised[0]["priority"] == 1
+    # its values are another device's: its point alarms are suppressed, not evaluated
+    assert plant.state("scr1.nh3_slip_hi") == SUPPRESSED
+    assert [r["reason"] for r in recs if r["id"] == "scr1.nh3_slip_hi"] == [
+        "device identity mismatch"]
 
 
 def test_loop_alarms_error_held_and_manual_too_long(plant):
@@ -480,6 +484,28 @@ def test_every_transition_is_a_historian_row_with_who(tmp_path):
     assert h2.prune(p.clock.t + 2 * 86400) >= 4
     h2.close()
     assert db.execute("SELECT count(*) FROM alarms").fetchone()[0] == 0
+
+
+def test_a_restart_keeps_unacknowledged_and_shelved_alarms(tmp_path):
+    hist = Historian(tmp_path / "h.db", commit_s=0.05)
+    p = Plant(tmp_path, hist=hist)
+    p.step(n=3)
+    p.set("fan1", process_pv=45.0)
+    p.step(n=11)
+    assert p.submit("operator", "shelve", "scr1.o2_pct.bad", minutes=60,
+                    reason="analyzer service").accepted
+    p.step()
+    hist.close()
+    hist2 = Historian(tmp_path / "h.db", commit_s=0.05)
+    q = Plant(tmp_path, hist=hist2)
+    q.clock.t = p.clock.t + 30                  # back 30 s later
+    assert q.recorder.restored == 2
+    assert q.state("fan1.flow_hi") == UNACK and q.state("scr1.o2_pct.bad") == SHELVED
+    q.set("fan1", process_pv=30.0)              # the flow came down while it was off
+    recs = q.step(n=7)
+    assert moves(recs) == [("fan1.flow_hi", UNACK, RTNUN)]   # still waits for its ack
+    assert q.state("scr1.o2_pct.bad") == SHELVED
+    hist2.close()
 
 
 # ---- the config -------------------------------------------------------------------------------

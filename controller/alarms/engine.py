@@ -39,6 +39,7 @@ them to state_dir/alarm_requests.json, which pump() reads (who "cli:<user>").
 
 import json
 import math
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -150,6 +151,34 @@ class AlarmEngine:
             counts[a.state] = counts.get(a.state, 0) + 1
         return {"defined": len(self.alarms), "states": counts, "transitions": self.transitions,
                 "active": sum(1 for a in self.alarms.values() if a.state in (UNACK, ACKED))}
+
+    def restore(self, rows):
+        """The states a previous run left in the historian's alarm_state table:
+        an alarm still waiting for its acknowledgement (unacknowledged,
+        returned unacknowledged), one acknowledged, or shelved (until its
+        expiry) carries on; the first evaluations then follow the process."""
+        t = self.clock.plant_s()
+        n = 0
+        for r in rows:
+            a = self.alarms.get(r.get("id"))
+            st = r.get("state")
+            if a is None or st not in STATES:
+                continue
+            if st == SHELVED:
+                until = r.get("shelved_until")
+                if until is None or until <= t:
+                    continue
+                a.shelved_until, a.shelve_reason = until, r.get("reason")
+            elif st in (UNACK, ACKED, RTNUN):
+                a.active = st != RTNUN
+                a.acked = st == ACKED
+                a.t_active = r.get("t_active")
+            else:
+                continue
+            a.state, a.t_state, a.value = st, r.get("t"), r.get("value")
+            a.who, a.reason = r.get("who"), r.get("reason")
+            n += 1
+        return n
 
     # ---- commands (the gate calls check(); apply() runs in pump) ----------------------------
     def check(self, rec, kind, alarm=None, minutes=None, reason=None):
@@ -442,11 +471,13 @@ class AlarmEngine:
         d = a.d
         if d.kind in ("limit", "quality") or (d.kind == "device" and d.condition not in
                                               ("down", "identity")):
-            if self.is_down(d.device):
+            # down, or answering as another device (its values are not this device's)
+            if self.is_down(d.device) or d.device in self.identity_bad:
                 return True
         if d.kind == "loop" and d.condition == "held":
             lc = self.cfg.loops.get(d.loop)
-            if lc and any(self.is_down(dn) for dn in lc.devices.values()):
+            if lc and any(self.is_down(dn) or dn in self.identity_bad
+                          for dn in lc.devices.values()):
                 return True
         if d.suppress is not None:
             return eval_expr(d.suppress, self.value, self.is_down, self.in_manual)
@@ -505,9 +536,13 @@ class AlarmEngine:
         if new == SHELVED and reason is None:
             reason = a.shelve_reason
         if new == SUPPRESSED and who is None:
-            reason = "by design: %s" % d.suppress_when if d.suppress is not None and \
-                eval_expr(d.suppress, self.value, self.is_down, self.in_manual) \
-                else "device down"
+            if d.suppress is not None and eval_expr(d.suppress, self.value, self.is_down,
+                                                    self.in_manual):
+                reason = "by design: %s" % d.suppress_when
+            elif d.device in self.identity_bad:
+                reason = "device identity mismatch"
+            else:
+                reason = "device down"
         a.who, a.reason, a.by = who, reason, None
         if new == UNACK and a is not self._rate:
             self.annunciated.append(t)
@@ -523,12 +558,19 @@ class AlarmEngine:
 class AlarmRecorder:
     """Hub "alarm" stream -> the historian's alarms table (every transition)
     and alarm_state table (the newest state per alarm; replaced in full at
-    start so it lists this run's definitions)."""
+    start so it lists this run's definitions). At start it hands the engine
+    what the last run left in alarm_state (restore): a restart neither loses
+    an unacknowledged alarm nor ends a shelving."""
 
     def __init__(self, hub, hist, engine):
         self.sub = hub.subscribe("alarm_historian", ("alarm",))
         self.hist, self.engine = hist, engine
         self.synced = False
+        from controller.historian import alarm_states
+        try:
+            self.restored = engine.restore(alarm_states(hist.path))
+        except (OSError, ValueError, sqlite3.Error):   # no usable table: start afresh
+            self.restored = 0
 
     def pump(self):
         if not self.synced:

@@ -5,6 +5,7 @@ that the running service passes through its command gate."""
 import getpass
 import json
 import math
+import time
 
 from controller.errors import UserError
 
@@ -13,6 +14,15 @@ def _fmt(v):
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "-"
     return "%.4g" % v if isinstance(v, float) else str(v)
+
+
+def _when(t):
+    """Plant time: Unix time on a plant (UTC shown), seconds on a bench clock before its epoch."""
+    if t is None:
+        return "-"
+    if t > 1e8:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+    return "%.1f s" % t
 
 
 def cmd_alarms(a):
@@ -33,8 +43,9 @@ def cmd_alarms(a):
             path, seq = request(cfg, kind, alarm, who, a.minutes, a.reason)
         except ValueError as e:
             raise UserError(str(e))
-        print("%s %s: request %d queued in %s; the running service applies it through its "
-              "command gate (check with greenedge alarms)" % (kind, alarm, seq, path))
+        print("%s %s: request %d queued in %s; a running service applies it through its "
+              "command gate within a second (greenedge alarms shows it; a request is not "
+              "replayed when a service starts later)" % (kind, alarm, seq, path))
         return 0
     if a.minutes is not None or a.reason is not None:
         raise UserError("--minutes and --reason go with --shelve (or --reason with --ack)")
@@ -50,11 +61,11 @@ def cmd_alarms(a):
     print("%d alarm%s%s in %s" % (len(rows), "" if len(rows) == 1 else "s",
                                   " not normal" if a.active else "", db))
     if rows:
-        print("%-34s %-24s %3s %10s %12s  %-12s %s" % ("id", "state", "pri", "value", "since t_s",
-                                                        "who", "text"))
+        print("%-30s %-23s %3s %9s %-19s %-12s %s" % ("id", "state", "pri", "value",
+                                                       "since (UTC)", "who", "text"))
     for r in rows:
-        print("%-34s %-24s %3s %10s %12s  %-12s %s%s" % (
-            r["id"], r["state"], r["priority"], _fmt(r["value"]), _fmt(r["t"]),
+        print("%-30s %-23s %3s %9s %-19s %-12s %s%s" % (
+            r["id"], r["state"], r["priority"], _fmt(r["value"]), _when(r["t"]),
             r["who"] or "-", r["text"] or "",
             (" [%s]" % r["reason"]) if r["reason"] else ""))
     return 0

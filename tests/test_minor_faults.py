@@ -385,3 +385,98 @@ def test_greenedge_device_on_hangup_exit_exits_without_its_firmware(tmp_path):
         assert not _alive(fw)
     finally:
         dev.close()
+
+
+# ---- systemd: every path the service writes is one the unit grants ------------
+
+ROOT_DIR = __import__("pathlib").Path(__file__).resolve().parent.parent
+UNIT = ROOT_DIR / "deploy" / "greenedge.service"
+
+
+def _unit(path):
+    """{section: {key: [values]}} of a systemd unit file (comments, blanks skipped)."""
+    out, sec = {}, None
+    for raw in path.read_text().splitlines():
+        ln = raw.strip()
+        if not ln or ln[0] in "#;":
+            continue
+        if ln.startswith("[") and ln.endswith("]"):
+            sec = out.setdefault(ln[1:-1], {})
+            continue
+        k, _, v = ln.partition("=")
+        sec.setdefault(k.strip(), []).append(v.strip())
+    return out
+
+
+def _granted(svc):
+    """Directories the unit makes writable for its User= (with ProtectSystem=strict
+    everything else is read-only to it)."""
+    from pathlib import Path
+    roots = {"StateDirectory": "/var/lib", "RuntimeDirectory": "/run",
+             "LogsDirectory": "/var/log", "CacheDirectory": "/var/cache"}
+    out = []
+    for key, root in roots.items():
+        for v in svc.get(key, []):
+            out += [Path(root) / d for d in v.split()]
+    for v in svc.get("ReadWritePaths", []):
+        out += [Path(d.lstrip("-")) for d in v.split()]
+    return out
+
+
+def _service_writes(unit_svc, tmp_path):
+    """Every path `greenedge run` writes under this unit, with the example config
+    installed where ExecStart says (its relative paths resolve there)."""
+    import shlex
+    import shutil
+    from pathlib import Path
+    from controller.config import load_config
+    argv = shlex.split(unit_svc["ExecStart"][0])
+    assert argv[1] == "run"
+    installed = Path(argv[argv.index("-c") + 1])
+    copy_ = tmp_path / installed.name
+    shutil.copy(ROOT_DIR / "examples" / "plant.toml", copy_)
+    cfg = load_config(copy_)
+
+    def placed(p):
+        p = Path(p)
+        return installed.parent / p.relative_to(tmp_path) if tmp_path in p.parents else p
+
+    state = placed(cfg.state_dir)
+    hist = placed(cfg.historian["path"])
+    writes = [state / n for n in ("state.json", "state.tmp", "control.json", "control.tmp",
+                                  "alarm_requests.json", "alarm_requests.tmp")]
+    writes += [hist, Path(str(hist) + "-wal"), Path(str(hist) + "-shm"),
+               Path(str(hist) + "-journal")]
+    if "--json-status" in argv:
+        status = Path(argv[argv.index("--json-status") + 1])
+        writes += [status, Path(str(status) + ".tmp")]
+    return writes
+
+
+def test_every_path_the_service_writes_is_granted_by_its_unit(tmp_path):
+    unit = _unit(UNIT)
+    svc = unit["Service"]
+    assert svc["User"] == ["greenedge"]
+    assert svc.get("ProtectSystem") == ["strict"]   # a path outside the grants fails at once
+    granted = _granted(svc)
+    outside = [str(p) for p in _service_writes(svc, tmp_path)
+               if not any(g == p or g in p.parents for g in granted)]
+    assert not outside, "written by the service, not writable by User=greenedge: %s (granted: %s)" \
+        % (", ".join(outside), ", ".join(map(str, granted)))
+    from pathlib import Path
+    wd = Path(svc["WorkingDirectory"][0])
+    assert any(g == wd or g in wd.parents for g in granted)
+
+
+def test_the_unit_passes_systemd_analyze_verify(tmp_path):
+    import shutil
+    import subprocess
+    exe = shutil.which("systemd-analyze")
+    if exe is None:
+        pytest.skip("systemd-analyze is not installed here")
+    # verify checks that ExecStart's binary exists: point it at this checkout's.
+    ge = shutil.which("greenedge") or shutil.which("true")
+    unit = tmp_path / "greenedge.service"
+    unit.write_text(UNIT.read_text().replace("/usr/local/bin/greenedge", ge))
+    r = subprocess.run([exe, "verify", str(unit)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "greenedge.service" not in r.stderr, r.stderr

@@ -355,6 +355,19 @@ def test_greenedge_device_stopped_by_sigterm_stops_its_firmware(tmp_path):
         dev.close()
 
 
+def test_greenedge_device_killed_hard_takes_its_firmware_along(tmp_path):
+    import signal
+    dev = DeviceCmd(tmp_path)
+    try:
+        _wait(lambda: dev.ready() == 1, 60, "device ready")
+        fw = dev.firmware()
+        dev.proc.send_signal(signal.SIGKILL)   # no handler runs: the kernel's parent-death signal
+        dev.proc.wait(15)
+        _wait(lambda: not _alive(fw), 10, "the MicroPython child gone with its killed parent")
+    finally:
+        dev.close()
+
+
 def test_greenedge_device_waits_for_a_hung_up_tty_without_spinning(tmp_path):
     import time
     dev = DeviceCmd(tmp_path)

@@ -112,6 +112,7 @@ class DeviceSupervisor:
         self.child = None
         self.signal = None
         self.starts = 0
+        self._wake = None  # (read, write) ends of the signal wake-up pipe while running
 
     def _on_signal(self, signum, frame):
         self.signal = signum
@@ -157,20 +158,29 @@ class DeviceSupervisor:
     def _watch(self, watch):
         """Until the child exits, a signal comes or the tty goes: 'child',
         'signal' or 'hangup'."""
+        import select
         fd, poller = watch
         tty = _tty_id(self.port)
+        if self._wake is not None:
+            poller.register(self._wake[0], select.POLLIN)  # a signal wakes the poll at once
+
+        def hung(events):
+            return any(f == fd for f, _ in events) or _tty_id(self.port) != tty
         try:
             while True:
                 if self.signal is not None:
                     return "signal"
                 if self.child.poll() is not None:
                     # Gone by itself: because the tty went, or for its own reasons.
-                    return "hangup" if poller.poll(0) or _tty_id(self.port) != tty else "child"
-                try:
-                    hung = poller.poll(int(PORT_POLL_S * 1000))
-                except InterruptedError:
-                    continue
-                if hung or _tty_id(self.port) != tty:
+                    return "hangup" if hung(poller.poll(0)) else "child"
+                events = poller.poll(int(PORT_POLL_S * 1000))
+                if self._wake is not None and any(f == self._wake[0] for f, _ in events):
+                    try:
+                        os.read(self._wake[0], 64)
+                    except OSError:
+                        pass
+                    events = [e for e in events if e[0] != self._wake[0]]
+                if hung(events):
                     return "hangup"
         finally:
             os.close(fd)
@@ -179,6 +189,11 @@ class DeviceSupervisor:
         import signal
         old = {s: signal.signal(s, self._on_signal)
                for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        os.set_blocking(w, False)
+        self._wake = (r, w)
+        old_fd = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
         try:
             while True:
                 watch = self._wait_for_port()
@@ -202,6 +217,10 @@ class DeviceSupervisor:
                 self._stop_child(self.signal)
             for s, h in old.items():
                 signal.signal(s, h)
+            signal.set_wakeup_fd(old_fd)
+            os.close(r)
+            os.close(w)
+            self._wake = None
         return 128 + self.signal
 
 

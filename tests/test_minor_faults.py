@@ -56,6 +56,43 @@ def test_manual_to_auto_continues_from_the_manual_output(tmp_path):
         rig.close()
 
 
+def test_a_pump_the_operator_stopped_in_manual_is_not_a_trip_back_in_auto():
+    """FGD pump staging: the operator stops a running pump in manual; back in
+    auto that pump is not taken for tripped (skipped for 30 min while another
+    one is started): the strategy asks for it again like any other."""
+    import random
+    from controller.config.schema import LoopCfg
+    from controller.runtime import modes
+    runner = modes.LoopRunner(LoopCfg("fgd", "fgd", "optimized", "g", {"fgd": "fgd1"}, {}))
+    rng = random.Random(1)
+    running = [0] * 5
+
+    def snap():
+        u = rng.uniform
+        return {"fgd": {"o2_pct": 6.0 + u(-.1, .1), "so2_in_mg_nm3": 1500 + u(-20, 20),
+                        "ph": 5.5 + u(-.01, .01), "flue_gas_flow_nm3h": 4e5 + u(-1e3, 1e3),
+                        "so2_out_mg_nm3": 20 + u(-1, 1), "so2_analyzer_fault": 0,
+                        **{"pump%d_running" % (i + 1): running[i] for i in range(5)}},
+                "process": {}}
+    t = 0.0
+    for _ in range(200):                      # auto: the pumps run as commanded
+        t += 1.0
+        runner.cmds = {"fgd": runner.strategy.run(t, snap())["fgd"]}
+        running = [int(runner.cmds["fgd"]["pump%d_run" % (i + 1)]) for i in range(5)]
+    on = [i for i in range(5) if running[i]]
+    assert 1 <= len(on) < 5
+    stopped = on[0]                           # manual: the operator stops one for 10 min
+    runner.manual = {"fgd": {"pump%d_run" % (stopped + 1): 0}}
+    runner.cmds = modes.manual_commands(runner)
+    running[stopped] = 0
+    t += 600.0
+    runner.manual = None                      # back to auto, as the cycle does it
+    modes.start_transfer(runner, t)
+    out = modes.ramp_from_manual(runner, runner.strategy.run(t, snap()), t, lambda r: None)
+    assert out["fgd"]["pump%d_run" % (stopped + 1)] == 1
+    assert all(u <= t for u in runner.strategy.unavailable_until), "taken for tripped"
+
+
 def _track_rows():
     from controller.loops import STRATEGIES, strategy_class
     return [(plant, name) for plant in STRATEGIES for name in STRATEGIES[plant]

@@ -60,6 +60,11 @@ class Strategy:
     def run(self, t_s, snap):
         raise NotImplementedError
 
+    def resume(self, t_s):
+        """Manual -> auto, before the first run back: forget what the strategy
+        inferred from the plant before manual that the operator may have
+        changed since (a strategy with such history overrides this)."""
+
     def pi_integrals(self):
         """The integrals of the PIs behind TRACK outputs {attribute: value}
         (taken when a loop goes back to auto: they have not moved in manual)."""

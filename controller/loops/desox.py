@@ -78,6 +78,12 @@ class PumpStagingStrategy(Strategy):
         self._q = Plausible(0.05 * self.DESIGN_FLOW_NM3H, 1.3 * self.DESIGN_FLOW_NM3H,
                             max_rate=0.1 * self.DESIGN_FLOW_NM3H)
 
+    def resume(self, t_s):
+        """Back from manual: a pump the operator stopped is no trip (it would be
+        skipped for 30 min); each pump asked to run gets its START_S again."""
+        self.was_running = [False] * 5
+        self.cmd_since = [None] * 5
+
     def _needed(self, so2_in, ph, flow):
         import math
         if so2_in <= self.TARGET_MG:

@@ -61,6 +61,7 @@ def manual_commands(runner):
 def start_transfer(runner, t_s):
     runner.transfer = (t_s, {role: dict(v) for role, v in runner.cmds.items()})
     runner.tracking = runner.strategy.pi_integrals()
+    runner.strategy.resume(t_s)
     runner.stamp = None
 
 

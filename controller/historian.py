@@ -12,7 +12,8 @@ interval and the database always opens clean (WAL). Tables:
            shelved_until, text)          every alarm state transition (controller/alarms)
     alarm_state(id, ...)                 the newest state per alarm (replaced at start)
 Retention deletes rows of every table older than retention_days of plant
-time (alarm_state keeps one row per defined alarm), and the oldest samples while the file is over max_mb (sizing:
+time (alarm_state keeps one row per defined alarm), and the oldest samples
+while the file is over max_mb (sizing:
 docs/operations.md). synchronous=FULL: a power cut loses at most the open
 commit interval and never corrupts the database.
 """

@@ -98,7 +98,8 @@ class Plant:
                      "process_pv": 30.0, "drive_fault": 0.0},
             "scr1": {"status": regmap.ST_ARMED, "interlocks": 0, "comm_loss_trips": 0,
                      "nox_out_mg_nm3": 30.0, "nox_in_mg_nm3": 400.0, "o2_pct": 6.0,
-                     "flue_gas_temp_c": 340.0, "nh3_slip_ppm": 1.0, "dosing_blocked": 0.0,
+                     "flue_gas_temp_c": 340.0, "flue_gas_flow_nm3h": 5e5, "nh3_slip_ppm": 1.0,
+                     "dosing_blocked": 0.0,
                      "analyzer_fault": 0.0},
         }
         self.quality = {}
@@ -264,12 +265,16 @@ def test_shelving_with_reason_and_expiry(plant):
 
 def test_suppressed_by_design_while_the_catalyst_is_cold(plant):
     a = "scr1.nh3_slip_hi"                  # default: suppressed below min_catalyst_temp_c
-    assert plant.engine.alarms[a].d.suppress_when == "scr1.flue_gas_temp_c < 300"
-    plant.set("scr1", flue_gas_temp_c=250.0, nh3_slip_ppm=8.0, dosing_blocked=1.0)
+    cold = "scr1.flue_gas_temp_c < 300 or scr1.flue_gas_flow_nm3h < 200000"
+    assert plant.engine.alarms[a].d.suppress_when == cold
+    plant.set("scr1", flue_gas_temp_c=250.0, nh3_slip_ppm=8.0, dosing_blocked=1.0,
+              interlocks=1, status=regmap.ST_ARMED | regmap.ST_INTERLOCK)
     recs = plant.step(n=120)
-    assert moves(recs) == [(a, NORMAL, SUPPRESSED), ("scr1.dosing_blocked", NORMAL, SUPPRESSED)]
-    assert recs[0]["reason"] == "by design: scr1.flue_gas_temp_c < 300"
-    plant.set("scr1", flue_gas_temp_c=320.0, dosing_blocked=0.0)  # warm: slip still high
+    assert moves(recs) == [("scr1.interlock", NORMAL, SUPPRESSED), (a, NORMAL, SUPPRESSED),
+                           ("scr1.dosing_blocked", NORMAL, SUPPRESSED)]
+    assert recs[1]["reason"] == "by design: " + cold
+    plant.set("scr1", flue_gas_temp_c=320.0, dosing_blocked=0.0, interlocks=0,
+              status=regmap.ST_ARMED)                       # warm: slip still high
     recs = plant.step()
     assert (a, SUPPRESSED, UNACK) in moves(recs)
     # a temperature nobody trusts never hides an alarm
@@ -641,7 +646,8 @@ def test_greenedge_alarms_json_on_the_historian_of_a_run(tmp_path, capsys):
     audit = db.execute("SELECT who, role, kind, target, accepted FROM audit "
                        "WHERE kind = 'ack'").fetchall()
     assert len(audit) == 1 and audit[0][1:] == ("operator", "ack", "fan2.down", 1)
-    trans = db.execute("SELECT old, new FROM alarms WHERE id = 'fan2.down' ORDER BY rowid").fetchall()
+    trans = db.execute("SELECT old, new FROM alarms WHERE id = 'fan2.down' "
+                       "ORDER BY rowid").fetchall()
     assert trans == [(NORMAL, UNACK), (UNACK, ACKED)]
     # the human listing and a request that cannot be right
     assert main(["alarms", "-c", conf, "--active"]) == 0

@@ -239,21 +239,6 @@ def eval_expr(e, value, is_down, in_manual):
     return {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y, "==": x == y, "!=": x != y}[cmp]
 
 
-def expr_devices(e):
-    """The devices an expression reads."""
-    if e is None:
-        return set()
-    if e[0] in ("or", "and"):
-        return expr_devices(e[1]) | expr_devices(e[2])
-    if e[0] == "not":
-        return expr_devices(e[1])
-    if e[0] == "down":
-        return {e[1]}
-    if e[0] == "cmp":
-        return {x[1] for x in e[2:] if x[0] == "pt"}
-    return set()
-
-
 # ---- the defaults per profile --------------------------------------------------------------
 def defaults(devices, loops, groups, accounting, s):
     """{id: AlarmDef} for a plant: every device, loop, emission point and the service."""
@@ -263,26 +248,32 @@ def defaults(devices, loops, groups, accounting, s):
         out[d.id] = d
 
     for dn, dc in devices.items():
+        prof = PROFILE_POINTS.get(dc.profile, {})
+        cold = None
+        if dc.profile == "scr":
+            # The firmware's own dosing interlocks (interlock_scr.py): no NH3 below
+            # the minimum catalyst temperature or flue-gas flow. Warming up is by
+            # design, not an alarm.
+            sp = point_map("scr")
+            tmin = dc.settings.get("min_catalyst_temp_c", sp["min_catalyst_temp_c"].default)
+            fmin = dc.settings.get("min_flue_gas_flow_nm3h", sp["min_flue_gas_flow_nm3h"].default)
+            cold = "%s.flue_gas_temp_c < %g or %s.flue_gas_flow_nm3h < %g" % (dn, tmin, dn, fmin)
         add(AlarmDef(dn + ".down", "device", "down", 2, "%s does not answer" % dn, device=dn))
         add(AlarmDef(dn + ".identity", "device", "identity", 1,
                      "%s answers as another device (unit id or map): not driven" % dn,
                      device=dn))
         add(AlarmDef(dn + ".interlock", "device", "interlock", 2,
-                     "%s: an interlock blocks a command" % dn, device=dn, on_delay_s=2.0))
+                     "%s: an interlock blocks a command" % dn, device=dn, on_delay_s=2.0,
+                     suppress_when=cold))
         add(AlarmDef(dn + ".safe_state", "device", "safe_state", 2,
                      "%s outputs at their safe values (not armed)" % dn, device=dn,
                      on_delay_s=5.0))
         add(AlarmDef(dn + ".comm_loss_trip", "device", "comm_loss_trip", 3,
                      "%s tripped to its safe state on comm loss" % dn, device=dn))
-        prof = PROFILE_POINTS.get(dc.profile, {})
-        cold = None
-        if dc.profile == "scr":
-            tmin = dc.settings.get("min_catalyst_temp_c",
-                                   point_map("scr")["min_catalyst_temp_c"].default)
-            cold = "%s.flue_gas_temp_c < %g" % (dn, tmin)
         for p, prio in prof.get("faults", ()):
-            add(AlarmDef("%s.%s" % (dn, p), "limit", "hi", prio, "%s: %s" % (dn, p.replace("_", " ")),
-                         device=dn, point=p, hi=0.5, on_delay_s=2.0))
+            add(AlarmDef("%s.%s" % (dn, p), "limit", "hi", prio,
+                         "%s: %s" % (dn, p.replace("_", " ")), device=dn, point=p, hi=0.5,
+                         on_delay_s=2.0))
         for p in prof.get("quality", ()):
             add(AlarmDef("%s.%s.bad" % (dn, p), "quality", "bad", 3,
                          "%s.%s reads bad (NE43 / sensor fault)" % (dn, p), device=dn, point=p,

@@ -36,6 +36,7 @@ state and the statistics live in device.py.
 
 import asyncio
 import logging
+import os
 import time
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
@@ -257,7 +258,7 @@ class Line:
                 # probe is not retried: it costs one timeout per backoff period.
                 r = await self._tx(dev, rd.fc, rd.start, rd.count)
             now = time.monotonic()
-            if r is None and not self.client.connected:
+            if r is None and self._port_lost():
                 return  # the port is gone, not the device: run() handles the line
             if r is None:
                 self._fail(dev, now)
@@ -297,7 +298,7 @@ class Line:
             r = await self._tx(dev, fc, w.start, w.values)
             if (r is None or r is GARBLED) and self.client.connected:  # idempotent: retry once
                 r = await self._tx(dev, fc, w.start, w.values)
-            if r is None and not self.client.connected:
+            if r is None and self._port_lost():
                 return False, "line down (port lost)"
             if r is None:
                 self._fail(dev, time.monotonic())
@@ -331,6 +332,18 @@ class Line:
             if not dev.wrote or time.monotonic() - dev.t_wrote >= WRITE_EVERY_S:
                 return self._writes.pop(name)
         return None
+
+    def _port_lost(self):
+        """After a timeout: is it the port that went (the client lost its
+        transport, or the tty's path is gone before pymodbus noticed)? Then
+        the line, not the device, is down: the client is closed and run()
+        marks the whole line down once."""
+        if not self.client.connected:
+            return True
+        if self.kind == "rtu" and not os.path.exists(self._conn["port"]):
+            self.client.close()
+            return True
+        return False
 
     def _where(self):
         c = self._conn

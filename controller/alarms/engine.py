@@ -108,13 +108,10 @@ class AlarmEngine:
         ac = cfg.alarms
         self.settings = ac.settings
         self.alarms = {aid: Alarm(d) for aid, d in ac.defs.items()}
-        self._rate = None
-        self._order = []
-        for a in self.alarms.values():
-            if a.d.condition == "alarm_rate":
-                self._rate = a
-            else:
-                self._order.append(a)
+        # the rate alarms go last: they count this pass's annunciations
+        self._rate = [a for a in self.alarms.values() if a.d.condition == "alarm_rate"]
+        self._order = [a for a in self.alarms.values() if a.d.condition != "alarm_rate"] + \
+            self._rate
         self._lock = threading.Lock()
         self.sub = hub.subscribe("alarms", ("device", "loop", "kpi", "status", "event"))
         self.dev, self.loops, self.kpis, self.status = {}, {}, {}, None
@@ -495,8 +492,6 @@ class AlarmEngine:
                 self.gate.apply_alarms()
             for a in self._order:
                 self._step(a, t)
-            if self._rate is not None:
-                self._step(self._rate, t)
             self.started = True
 
     def _step(self, a, t):
@@ -544,7 +539,7 @@ class AlarmEngine:
             else:
                 reason = "device down"
         a.who, a.reason, a.by = who, reason, None
-        if new == UNACK and a is not self._rate:
+        if new == UNACK and d.condition != "alarm_rate":
             self.annunciated.append(t)
         self.transitions += 1
         rec = {"t_s": t, "wall": time.time(), "id": d.id, "kind": d.kind,

@@ -320,6 +320,21 @@ def test_more_than_ten_alarms_in_ten_minutes_is_itself_an_alarm(plant):
     assert plant.state(a) == RTNUN
 
 
+def test_a_second_rate_alarm_in_the_config_is_evaluated_too(tmp_path):
+    p = Plant(tmp_path, extra=LIMIT + '\n[[alarms]]\nid = "service.flood_10min"\nkind = "service"'
+              '\ncondition = "alarm_rate"\non_delay_s = 60\npriority = 2\n')
+    p.step(n=3)
+    for _ in range(11):
+        p.set("fan1", process_pv=45.0)
+        p.step(dt=11, n=2)
+        p.set("fan1", process_pv=30.0)
+        p.step(dt=6, n=2)
+    assert p.state("service.alarm_rate") == UNACK
+    assert p.state("service.flood_10min") == NORMAL         # its own 60 s on-delay
+    p.step(dt=30, n=3)
+    assert p.state("service.flood_10min") == UNACK
+
+
 def test_viewer_may_not_acknowledge_and_every_try_is_audited(plant):
     a = "fan1.flow_hi"
     plant.set("fan1", process_pv=45.0)

@@ -67,7 +67,12 @@ class FeedforwardSmithStrategy(Strategy):
     DEAD_TIME_S = 145.0          # analyzer dead time + lag
     O2_RANGE_PCT = (1.0, 15.0)   # flue gas at the SCR inlet; outside: the analyzer, not the gas
     NOX_IN_MAX_MG = 1000.0       # plausible inlet NOx (design ~350 mg/Nm3)
-    ANR_MAX = 1.1                # molar-ratio cap on the NH3 dosed for the measured inlet
+    # The bottom of an analyzer's span (4 mA) while NE43-good is a failed
+    # analyzer, not the gas: a boiler in operation never makes this little NOx,
+    # and an SCR outlet never reads exactly nothing (nor more than any inlet).
+    NOX_IN_MIN_MG = 10.0
+    NOX_OUT_RANGE_MG = (0.1, 1000.0)
+    ANR_MAX = 1.0                # molar-ratio cap on the NH3 dosed for the measured inlet
     INLET_BAND = 0.4             # an inlet rise beyond +40 % of its recent level needs the outlet
     INLET_TAU_S = 600.0
     INLET_CONFIRM_S = 180.0
@@ -91,7 +96,9 @@ class FeedforwardSmithStrategy(Strategy):
         # is a failed instrument, and the defined fallback takes over.
         self._o2 = Plausible(*self.O2_RANGE_PCT, max_rate=0.5)
         self._q = Plausible(0.05 * self.FLOW_FULL, 1.3 * self.FLOW_FULL, max_rate=0.1 * self.FLOW_FULL)
-        self._nox_in = Plausible(0.0, self.NOX_IN_MAX_MG, max_rate=150.0)
+        self._nox_in = Plausible(self.NOX_IN_MIN_MG, self.NOX_IN_MAX_MG, max_rate=150.0)
+        self._nox_out = Plausible(*self.NOX_OUT_RANGE_MG)
+        self._load = Plausible(5.0, 120.0)
         self.hour = None
         self.hour_sum = 0.0
         self.hour_s = 0.0            # analyzer-good seconds of the open hour
@@ -138,8 +145,10 @@ class FeedforwardSmithStrategy(Strategy):
             self.q_last = q_in
         q = self.q_last  # unknown flow: the last good one (the interlock guards the valve)
         load_frac = max(q / self.FLOW_FULL, 0.2)
-        nox_out = s["nox_out_mg_nm3"]
+        nox_out = self._nox_out.check(s["nox_out_mg_nm3"], t_s)
         analyzer_ok = good(nox_out) and not s.get("analyzer_fault", 0) and not s.get("analyzer_blowback", 0)
+        temp = s["flue_gas_temp_c"]
+        enable = int(good(temp) and temp >= self.MIN_TEMP_C)
         # Setpoint management: slip constraint and the open hour's running mean.
         slip = s["nh3_slip_ppm"]
         if good(slip) and analyzer_ok:
@@ -155,7 +164,6 @@ class FeedforwardSmithStrategy(Strategy):
             self.hour_s += dt
         # Colder catalyst stores more NH3 and slips more at the same removal: aim a
         # little higher on NOx there (still well inside the hourly limit).
-        temp = s["flue_gas_temp_c"]
         cold = min(max((self.WARM_C - temp) / 30.0, 0.0), 1.0) if good(temp) else 1.0
         sp6 = self.SETPOINT + self.COLD_EXTRA_MG * cold + self.sp_bias
         elapsed = t_s - hour * 3600.0
@@ -189,11 +197,17 @@ class FeedforwardSmithStrategy(Strategy):
                 pv = self.smith.step(self._u, self._pv)[0]
         else:
             pv = float("nan")  # hold the trim
+        if not enable:
+            pv = float("nan")  # no dosing: the trim holds (no wind-up for the restart)
         pi_step(self.pid, sp6, pv)
         # The molar-ratio cap: never more NH3 than ANR_MAX x the stoichiometric
-        # need of the inlet NOx at the measured flow, whatever the trim says.
-        cap = self.ANR_MAX * 0.3696e-6 * q * self.nox_in_last
+        # need of the inlet NOx at the measured flow, whatever the trim says;
+        # the flow no more than the boiler load supports.
+        q_cap = q
+        load = self._load.check(s.get("unit_load_pct"), t_s)
+        if good(load):
+            q_cap = min(q, self.FLOW_FULL * load / 100.0)  # a flow reading high cannot raise it
+        cap = self.ANR_MAX * 0.3696e-6 * q_cap * self.nox_in_last
         kgh = min(max(0.0, ff + float(self.pid.u[0])), cap)
-        enable = int(s["flue_gas_temp_c"] >= self.MIN_TEMP_C)
         valve = float(min(100.0, 100.0 * kgh / self.NH3_MAX_KGH)) if enable else 0.0
         return {"scr": {"dosing_enable": enable, "valve_cmd_pct": valve}}

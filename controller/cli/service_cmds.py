@@ -32,6 +32,10 @@ def cmd_check(a):
              "within" if fits else "OVER", h["max_mb"],
              "" if fits else " (the oldest samples will be pruned first: %.1f days kept)"
              % (h["max_mb"] / per_day)))
+    defs = cfg.alarms.defs.values()
+    own = sum(1 for d in defs if d.origin == "config")
+    print("alarms: %d defined, %d of them added or changed by [[alarms]] (docs/alarms.md)"
+          % (len(defs), own))
     return 0
 
 

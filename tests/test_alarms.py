@@ -407,6 +407,7 @@ def test_device_alarms_interlock_trip_identity_safe_state(plant):
     plant.hub.emit("event", {"t_s": 0, "kind": "identity_mismatch", "source": "scr1",
                              "text": "unit 3 answers as profile motor"})
     plant.step()    # the status still says identity ok from the last check: cleared at once
+    assert plant.state("scr1.identity") == NORMAL
     real = plant.hub.publish
 
     def publish(topic, key, value):
@@ -691,3 +692,11 @@ def test_requests_from_before_the_service_started_are_not_replayed(tmp_path):
     request(p.cfg, "ack", "fan1.down", "cli:ann")
     recs = p.step()
     assert moves(recs) == [("fan1.down", UNACK, ACKED)] and recs[0]["who"] == "cli:ann"
+    request(p.cfg, "shelve", "fan1.down", "cli:bob", minutes=15, reason="cable replaced")
+    recs = p.step()
+    assert moves(recs) == [("fan1.down", ACKED, SHELVED)]
+    assert recs[0]["reason"] == "cable replaced" and recs[0]["who"] == "cli:bob"
+    with pytest.raises(ValueError, match="needs a --reason"):
+        request(p.cfg, "shelve", "fan1.down", "cli:bob", minutes=15)
+    request(p.cfg, "unshelve", "fan1.down", "cli:bob")
+    assert moves(p.step()) == [("fan1.down", SHELVED, UNACK)]     # still down: annunciates

@@ -641,13 +641,19 @@ def test_greenedge_alarms_json_on_the_historian_of_a_run(tmp_path, capsys):
     svc = Service(cfg, live=False, lines=build_lines(cfg, None, client_factory=bus.client))
     conf = str(tmp_path / "plant.toml")
 
+    async def until(state):                     # no fixed timing: a loaded machine is slow
+        for _ in range(600):
+            if svc.alarms.alarms["fan2.down"].state == state:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("fan2.down never %s" % state)
+
     async def run():
-        task = asyncio.create_task(svc.run(6.0))
-        for _ in range(100):                    # wait for the alarm (a loaded machine)
-            await asyncio.sleep(0.1)
-            if svc.alarms.alarms["fan2.down"].state == UNACK:
-                break
+        task = asyncio.create_task(svc.run(120.0))
+        await until(UNACK)
         assert main(["alarms", "-c", conf, "--ack", "fan2.down"]) == 0
+        await until(ACKED)
+        svc.stop()
         return await task
     status = asyncio.run(run())
     assert status["alarms"]["defined"] == len(cfg.alarms.defs)

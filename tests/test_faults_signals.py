@@ -178,3 +178,57 @@ def test_greenedge_sim_runs_a_signal_fault(tmp_path):
         (t, m["scr"]["o2_pct"]) if m is not None else None))
     o2 = {v for t, v in (s for s in seen if s) if 3600 + 1 <= t < 7200}
     assert o2 == {21.0}
+
+
+class _Sc:
+    step_s = 1.0
+
+
+class _Scr:
+    sc = _Sc()
+
+    def __init__(self, nh3, nox_in=300.0, q=1.0e6):
+        self.nh3_kgh, self.nox_in, self.q_nm3h = nh3, nox_in, q
+
+
+def test_the_campaigns_nh3_invariants_can_fail():
+    from hil_tests.faults import Watch
+    need = 0.37023e-6 * 1.0e6 * 300.0  # kg/h NH3 for 300 mg/Nm3 NOx (as NO2) at 1e6 Nm3/h
+    w = Watch("scr", 1.0, nh3_peak=200.0, cap=1.2)
+    for t in range(10):
+        w(float(t), _Scr(1.19 * need), None, {})
+    assert w.unsafe == {}
+    w(10.0, _Scr(1.21 * need), None, {})
+    assert list(w.unsafe) == ["NH3 above the molar-ratio cap 1.2"]
+    w = Watch("scr", 1.0, nh3_peak=100.0, cap=1.2)
+    w(0.0, _Scr(110.5, nox_in=1000.0), None, {})
+    assert list(w.unsafe) == ["NH3 above 1.1 x the fault-free peak (100.0 kg/h)"]
+    w = Watch("scr", 1.0)
+    w(0.0, _Scr(1.0, nox_in=0.0), None, {"scr": {"valve_cmd_pct": float("nan")}})
+    assert set(w.unsafe) == {"NH3 above the molar-ratio cap 1.2",
+                             "command scr.valve_cmd_pct not a number"}
+
+
+class _Station:
+    sc = _Sc()
+    NAMES = ("c1", "c2", "c3", "vsd")
+
+    def __init__(self, loaded):
+        self.state = {n: {"loaded": int(n == "c1" and loaded)} for n in self.NAMES}
+
+
+def test_the_campaigns_blind_compressor_invariant_can_fail():
+    from hil_tests.faults import Watch
+    blind = {n: {"discharge_pressure_bar": 16.0} for n in _Station.NAMES}  # 20 mA: not valid
+    one = dict(blind, vsd={"discharge_pressure_bar": 6.4})
+    w = Watch("compressor", 1.0)
+    for t in range(31):  # the 30 s hold and the strategy's next run (1 s)
+        w(float(t), _Station(True), blind, {})
+    assert w.unsafe == {}
+    w(31.0, _Station(True), blind, {})
+    assert list(w.unsafe) == ["compressor loaded without a valid pressure reading > 31 s"]
+    w = Watch("compressor", 1.0)
+    for t in range(100):  # one good transmitter, or nothing loaded: fine
+        w(float(t), _Station(True), one, {})
+        w(float(t), _Station(False), blind, {})
+    assert w.unsafe == {}

@@ -576,20 +576,20 @@ def test_a_second_entry_is_named_by_its_index_and_line(tmp_path):
 
 def test_defaults_can_be_changed_or_dropped(tmp_path):
     extra = ('\n[[alarms]]\nid = "fan.manual"\non_delay_s = 600\npriority = 3\n'
-             '\n[[alarms]]\nid = "scr1.o2_pct.stuck"\nenabled = false\n'
+             '\n[[alarms]]\nid = "scr1.nox_out_mg_nm3.stuck"\nenabled = false\n'
              '\n[alarm_settings]\nrate_limit = 20\n')
     (tmp_path / "plant.toml").write_text(PLANT + extra)
     cfg = load_config(tmp_path / "plant.toml")
     d = cfg.alarms.defs
     assert d["fan.manual"].on_delay_s == 600 and d["fan.manual"].priority == 3
-    assert "scr1.o2_pct.stuck" not in d and cfg.alarms.settings.rate_limit == 20
+    assert "scr1.nox_out_mg_nm3.stuck" not in d and cfg.alarms.settings.rate_limit == 20
     (tmp_path / "plant.toml").write_text(PLANT + "\n[alarm_settings]\ndefaults = false\n")
     assert load_config(tmp_path / "plant.toml").alarms.defs == {}
 
 
 def test_the_example_config_loads_with_its_alarms(capsys):
     assert main(["check", "-c", "examples/plant.toml"]) == 0
-    assert "alarms: 86 defined, 3 of them added or changed by [[alarms]]" in capsys.readouterr().out
+    assert "alarms: 85 defined, 3 of them added or changed by [[alarms]]" in capsys.readouterr().out
     cfg = load_config("examples/plant.toml")
     d = cfg.alarms.defs
     assert d["scr1.nh3_slip_hi"].suppress_when.startswith("scr1.flue_gas_temp_c <")

@@ -69,13 +69,15 @@ COMMON = ("id", "kind", "priority", "text", "on_delay_s", "off_delay_s", "suppre
           "enabled")
 
 # Per profile: the measured points that get quality alarms (bad, stale), the
-# analyzers that also get "stuck", and the profile's fault inputs (limit hi 0.5).
+# analyzers that also get "stuck" (not O2: the loops' own checks allow it to be
+# exactly constant, controller/loops Plausible), and the profile's fault inputs
+# (limit hi 0.5).
 PROFILE_POINTS = {
     "motor": {"quality": ("process_pv",), "stuck": (), "faults": (("drive_fault", 2),)},
     "compressor": {"quality": ("discharge_pressure_bar",), "stuck": (),
                    "faults": (("comp_fault", 2),)},
     "scr": {"quality": ("nox_out_mg_nm3", "nox_in_mg_nm3", "o2_pct", "flue_gas_temp_c"),
-            "stuck": ("nox_out_mg_nm3", "o2_pct"), "faults": (("analyzer_fault", 2),)},
+            "stuck": ("nox_out_mg_nm3",), "faults": (("analyzer_fault", 2),)},
     "fgd": {"quality": ("so2_out_mg_nm3", "so2_in_mg_nm3", "ph", "o2_pct"),
             "stuck": ("so2_out_mg_nm3", "ph"), "faults": (("so2_analyzer_fault", 2),)},
 }

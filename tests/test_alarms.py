@@ -477,6 +477,41 @@ def test_service_alarms_historian_and_cycle_overruns(plant):
         ("service.cycle_overrun", UNACK, RTNUN)]
 
 
+def test_a_failing_alarm_or_a_damaged_request_file_never_stops_the_others(tmp_path):
+    events = []
+    p = Plant(tmp_path)
+    p.engine.on_event = lambda kind, source, text="": events.append((kind, source))
+    p.step()
+    real = p.engine.condition
+
+    def condition(a, t):
+        if a.d.id == "fan1.process_pv.stale":
+            raise KeyError("boom")
+        return real(a, t)
+    p.engine.condition = condition
+    p.set("fan1", process_pv=45.0)
+    assert moves(p.step(n=11)) == [("fan1.flow_hi", NORMAL, UNACK)]   # the others go on
+    assert events == [("alarm_error", "fan1.process_pv.stale")]      # reported once a minute
+    assert p.engine.errors == 11 and p.engine.summary()["errors"] == 11
+    p.engine.condition = real
+    # a damaged request file: the usable request is applied, the rest refused or skipped
+    p.cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    damaged = ('{"requests": [{"seq": 1, "wall": "yesterday", "kind": "ack", '
+               '"alarm": "fan1.flow_hi"}, {"seq": 2, "wall": 1.0, "kind": "ack", '
+               '"alarm": ["x"]}, "junk", {"seq": "3"}]}')
+    (p.cfg.state_dir / "alarm_requests.json").write_text(damaged)
+    p.step()
+    assert p.state("fan1.flow_hi") == ACKED
+    assert ("control_error", "['x']") in events and p.engine.errors == 11
+    # the same file found at a start: history, not replayed, and no fault
+    q = Plant(tmp_path)
+    q.engine.on_event = lambda kind, source, text="": events.append((kind, source))
+    del events[:]
+    q.set("fan1", process_pv=45.0)
+    q.step(n=12)
+    assert q.state("fan1.flow_hi") == UNACK and events == [] and q.engine.errors == 0
+
+
 # ---- the historian ------------------------------------------------------------------------------
 def test_every_transition_is_a_historian_row_with_who(tmp_path):
     hist = Historian(tmp_path / "h.db", commit_s=0.05)

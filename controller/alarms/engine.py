@@ -38,6 +38,7 @@ them to state_dir/alarm_requests.json, which pump() reads (who "cli:<user>").
 """
 
 import json
+import logging
 import math
 import sqlite3
 import threading
@@ -58,6 +59,7 @@ SUPPRESSED = "suppressed"
 STATES = (NORMAL, UNACK, ACKED, RTNUN, SHELVED, SUPPRESSED)
 KINDS = ("ack", "shelve", "unshelve")
 REQUESTS = "alarm_requests.json"
+log = logging.getLogger("greenedge.alarms")
 SAFE_GRACE_S = 30.0   # wall s a device may stay unarmed after coming up before safe_state counts
 
 
@@ -129,11 +131,12 @@ class AlarmEngine:
         self.exceeded = {}         # pollutant -> the last closed hour was over the limit
         self.annunciated = deque()  # plant times of entries into unacknowledged
         self.transitions = 0
+        self.errors = 0             # evaluation faults (logged, reported once a minute)
+        self._t_error = -math.inf
         self.t_start_wall = self.wall()
         self.requests = cfg.state_dir / REQUESTS
         self._req_mtime = None
         self._req_seq = None
-        self.started = False
         if gate is not None:
             gate.alarms = self
 
@@ -147,6 +150,7 @@ class AlarmEngine:
         for a in self.alarms.values():
             counts[a.state] = counts.get(a.state, 0) + 1
         return {"defined": len(self.alarms), "states": counts, "transitions": self.transitions,
+                "errors": self.errors,
                 "active": sum(1 for a in self.alarms.values() if a.state in (UNACK, ACKED))}
 
     def restore(self, rows):
@@ -243,7 +247,8 @@ class AlarmEngine:
             self.on_event("control_error", str(self.requests), "cannot read: %s" % e)
             return
         if self._req_seq is None:  # first look: what was there before we started is history
-            old = [r["seq"] for r in reqs if not (r.get("wall", 0) >= self.t_start_wall)]
+            old = [r["seq"] for r in reqs if not (isinstance(r.get("wall"), (int, float))
+                                                  and r["wall"] >= self.t_start_wall)]
             self._req_seq = max(old, default=0)
         for r in sorted(reqs, key=lambda r: r["seq"]):
             if r["seq"] <= self._req_seq:
@@ -482,17 +487,34 @@ class AlarmEngine:
 
     # ---- one pass -----------------------------------------------------------------------------
     def pump(self):
-        """Read the hub, apply the gate's alarm commands, evaluate every alarm."""
-        if self.gate is not None:
-            self.poll_requests()
-        self._take()
-        t = self.clock.plant_s()
-        with self._lock:
+        """Read the hub, apply the gate's alarm commands, evaluate every alarm.
+        A fault here (a bug, data nobody expected) is logged and reported as an
+        alarm_error event, never raised: housekeeping (state, status, the
+        watchdog) goes on, and so do the other alarms."""
+        try:
             if self.gate is not None:
-                self.gate.apply_alarms()
-            for a in self._order:
-                self._step(a, t)
-            self.started = True
+                self.poll_requests()
+            self._take()
+            t = self.clock.plant_s()
+            with self._lock:
+                if self.gate is not None:
+                    self.gate.apply_alarms()
+                for a in self._order:
+                    try:
+                        self._step(a, t)
+                    except Exception as e:
+                        self._fault(a.d.id, e)
+        except Exception as e:
+            self._fault("alarms", e)
+
+    def _fault(self, source, e):
+        self.errors += 1
+        now = self.wall()
+        if now - self._t_error >= 60.0:
+            self._t_error = now
+            log.exception("alarm evaluation failed (%s)", source)
+            self.on_event("alarm_error", source, "%s: %s (%d faults so far)"
+                          % (type(e).__name__, e, self.errors))
 
     def _step(self, a, t):
         d = a.d

@@ -9,7 +9,8 @@ Topics and what a value is:
     status  key = "service"     lines, groups, devices (once a second)
     event   (stream)            {"t_s", "kind", "source", "text"}
     audit   (stream)            one record per command through the gate
-    alarm   (stream)            alarm transitions (alarms issue)
+    alarm   (stream)            one record per alarm state change (controller/alarms/engine.py:
+                                id, old, new, value, who, reason, priority, t_s)
 
 Two kinds of topic. State topics keep the newest value per key: a
 subscriber that falls behind sees the latest state, and every value it never

@@ -122,6 +122,12 @@ class Device:
                     sleep_us(_STEP_US if w > _STEP_US else w)
                     k = uart.readinto(chunk)
             rtu.feed(chunk, k, ticks_us())
+            while k == len(chunk):
+                # The read filled its chunk: more was waiting. Take it all now,
+                # before any job runs (a job between the two reads would hide
+                # a real silence behind the full read and merge two frames).
+                k = uart.readinto(chunk)
+                rtu.feed(chunk, k, ticks_us())
             # A reply held back while the master already sends again goes out
             # now, before the next frame for this unit is handled.
             while rtu.reply_n and rtu.backlog():

@@ -568,6 +568,8 @@ def test_a_restart_keeps_unacknowledged_and_shelved_alarms(tmp_path):
 
 # ---- the config -------------------------------------------------------------------------------
 BAD = [
+    ('id = "fan1.speed_hi"\npoint = "fan1.speed_actual_pct"\nhi = 90',
+     "alarms[0] 'fan1.speed_hi'.kind", "a new alarm needs a kind"),
     ('id = "x"\nkind = "limit"\npoint = "fan1.process_pv"\nhi = 1\nlo = 0', "alarms[0] 'x'.lo",
      "one limit per alarm"),
     ('id = "x"\nkind = "limit"\npoint = "fan1.nope"\nhi = 1', "alarms[0] 'x'.point",

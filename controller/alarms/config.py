@@ -344,8 +344,8 @@ class _Entry(Section):
         if line is not None:
             lines = self.text.splitlines()
             own = re.compile(r"^\s*%s\s*=" % re.escape(key))
-            for n in range(line, len(lines)):
-                if n > line - 1 and lines[n].strip().startswith("["):
+            for n in range(line, len(lines)):   # the lines after the entry's [[alarms]]
+                if lines[n].strip().startswith("["):
                     break
                 if own.match(lines[n]):
                     line = n + 1
@@ -403,6 +403,9 @@ def _point(sec, key, devices):
 
 def _apply_entry(sec, base, devices, loops, accounting):
     """An entry over its default (base) or a new definition."""
+    if base is None and "kind" not in sec.data:
+        raise sec.error("kind", "missing: a new alarm needs a kind (%s); an id of a default "
+                        "changes that default" % ", ".join(KINDS))
     kind = sec.str("kind", base.kind if base else None, KINDS)
     if base is not None and kind != base.kind:
         raise sec.error("kind", "%s is a default %s alarm; give a new id for a %s alarm"

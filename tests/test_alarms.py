@@ -320,6 +320,18 @@ def test_more_than_ten_alarms_in_ten_minutes_is_itself_an_alarm(plant):
     assert plant.state(a) == RTNUN
 
 
+def test_the_rate_window_stays_bounded_without_a_rate_alarm(tmp_path):
+    p = Plant(tmp_path, extra=LIMIT + '\n[[alarms]]\nid = "service.alarm_rate"\nenabled = false\n')
+    p.step()
+    for _ in range(40):                       # 40 annunciations over 40 x 34 s = 23 min
+        p.set("fan1", process_pv=45.0)
+        p.step(dt=11, n=2)
+        p.set("fan1", process_pv=30.0)
+        p.step(dt=6, n=2)
+    assert "service.alarm_rate" not in p.engine.alarms
+    assert len(p.engine.annunciated) <= 18    # only the last 10 min are kept
+
+
 def test_a_second_rate_alarm_in_the_config_is_evaluated_too(tmp_path):
     p = Plant(tmp_path, extra=LIMIT + '\n[[alarms]]\nid = "service.flood_10min"\nkind = "service"'
               '\ncondition = "alarm_rate"\non_delay_s = 60\npriority = 2\n')

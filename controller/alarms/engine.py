@@ -444,9 +444,7 @@ class AlarmEngine:
     def _service(self, d, t):
         s = self.status
         if d.condition == "alarm_rate":
-            w = 60.0 * self.settings.rate_window_min
-            while self.annunciated and self.annunciated[0] < t - w:
-                self.annunciated.popleft()
+            self._trim_rate(t)
             n = len(self.annunciated)
             return n > self.settings.rate_limit, float(n)
         if s is None:
@@ -468,6 +466,12 @@ class AlarmEngine:
         self.dropped = dropped
         full = h.get("db_mb", 0.0) >= 0.95 * self.cfg.historian["max_mb"]
         return bool(full or grew), float(h.get("db_mb", 0.0))
+
+    def _trim_rate(self, t):
+        """Keep the annunciations of the rate window only (bounded with or without a rate alarm)."""
+        w = 60.0 * self.settings.rate_window_min
+        while self.annunciated and self.annunciated[0] < t - w:
+            self.annunciated.popleft()
 
     def is_suppressed(self, a):
         d = a.d
@@ -563,6 +567,7 @@ class AlarmEngine:
         a.who, a.reason, a.by = who, reason, None
         if new == UNACK and d.condition != "alarm_rate":
             self.annunciated.append(t)
+            self._trim_rate(t)
         self.transitions += 1
         rec = {"t_s": t, "wall": time.time(), "id": d.id, "kind": d.kind,
                "condition": d.condition, "priority": d.priority, "old": old, "new": new,

@@ -370,6 +370,30 @@ def test_viewer_may_not_acknowledge_and_every_try_is_audited(plant):
     assert aud[3]["old"] == {"state": UNACK} and aud[3]["new"] == {"state": "acknowledged"}
 
 
+def test_an_engineer_moves_a_limit_through_the_gate(plant):
+    a = "fan1.flow_hi"
+    plant.set("fan1", process_pv=45.0)
+    plant.step(n=11)
+    plant.audits()
+    op = plant.submit("operator", "alarm_limit", a, values={"hi": 50.0})
+    assert not op.accepted and "needs engineer" in op.reason
+    for values, why in [({"lo": 10.0}, "no lo limit"), ({"gain": 1.0}, "not a limit key"),
+                        ({"deadband": -1.0}, "outside"), ({"hi": float("nan")}, "a number"),
+                        ({}, "expected")]:
+        t = plant.submit("engineer", "alarm_limit", a, values=values)
+        assert not t.accepted and why in t.reason, (values, t.reason)
+    t = plant.submit("engineer", "alarm_limit", a, values={"hi": 50.0, "off_delay_s": 2.0},
+                     reason="new damper, higher design flow")
+    assert t.accepted
+    plant.step()
+    aud = [r for r in plant.audits() if r["accepted"]]
+    assert aud[0]["old"] == {"hi": 40.0, "off_delay_s": 5.0} and aud[0]["new"]["hi"] == 50.0
+    assert moves(plant.step(n=3)) == [(a, UNACK, RTNUN)]          # 45 is now under 50 - 2
+    assert plant.cfg.alarms.defs[a].hi == 40.0                   # the config is untouched
+    no_hi = plant.submit("engineer", "alarm_limit", "fan1.down", values={"hi": 1.0})
+    assert not no_hi.accepted and "no hi" in no_hi.reason
+
+
 # ---- the other kinds --------------------------------------------------------------------------
 def test_quality_alarms_bad_stale_stuck(plant):
     plant.quality[("scr1", "o2_pct")] = regmap.Q_BAD

@@ -32,8 +32,9 @@ unacknowledged) in rate_window_min raise service.alarm_rate.
 The engine is a housekeeping sink: pump() runs in housekeeping's pass right
 after a cycle (never inside one) and costs microseconds per alarm (the
 benchmark in tests/test_alarms.py measures it). Operator actions arrive as
-gate commands ("ack", "shelve", "unshelve"; role operator or above, audited)
-and take effect in the next pump; `greenedge alarms --ack/--shelve` writes
+gate commands ("ack", "shelve", "unshelve"; role operator or above, audited;
+"alarm_limit", an engineer's change of a limit, deadband or delay until the
+next start) and take effect in the next pump; `greenedge alarms --ack/--shelve` writes
 them to state_dir/alarm_requests.json, which pump() reads (who "cli:<user>").
 """
 
@@ -44,6 +45,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
+from dataclasses import replace
 
 from controller.accounting import at_6pct_o2
 from controller.alarms.config import eval_expr
@@ -57,7 +59,8 @@ RTNUN = "returned_unacknowledged"
 SHELVED = "shelved"
 SUPPRESSED = "suppressed"
 STATES = (NORMAL, UNACK, ACKED, RTNUN, SHELVED, SUPPRESSED)
-KINDS = ("ack", "shelve", "unshelve")
+KINDS = ("ack", "shelve", "unshelve")       # what greenedge alarms may request
+LIMIT_KEYS = ("hi", "lo", "deadband", "on_delay_s", "off_delay_s")  # "alarm_limit" (engineer)
 REQUESTS = "alarm_requests.json"
 log = logging.getLogger("greenedge.alarms")
 SAFE_GRACE_S = 30.0   # wall s a device may stay unarmed after coming up before safe_state counts
@@ -109,7 +112,8 @@ class AlarmEngine:
         self.wall = wall or time.time
         ac = cfg.alarms
         self.settings = ac.settings
-        self.alarms = {aid: Alarm(d) for aid, d in ac.defs.items()}
+        # copies: an engineer's limit change (alarm_limit) lives in the engine, not the config
+        self.alarms = {aid: Alarm(replace(d)) for aid, d in ac.defs.items()}
         # the rate alarms go last: they count this pass's annunciations
         self._rate = [a for a in self.alarms.values() if a.d.condition == "alarm_rate"]
         self._order = [a for a in self.alarms.values() if a.d.condition != "alarm_rate"] + \
@@ -182,14 +186,16 @@ class AlarmEngine:
         return n
 
     # ---- commands (the gate calls check(); apply() runs in pump) ----------------------------
-    def check(self, rec, kind, alarm=None, minutes=None, reason=None):
-        a = self.alarms.get(alarm)
+    def check(self, rec, kind, alarm=None, minutes=None, reason=None, values=None):
+        a = self.alarms.get(alarm) if isinstance(alarm, str) else None
         if a is None:
             raise Refused("no alarm %r" % (alarm,))
         rec["target"] = alarm
         who = rec["who"]
         if reason is not None and (not isinstance(reason, str) or len(reason) > 200):
             raise Refused("reason: expected a text of at most 200 characters")
+        if kind == "alarm_limit":
+            return self._check_limit(rec, a, values, who, reason)
         if kind == "ack":
             if a.state not in (UNACK, RTNUN):
                 raise Refused("alarm %s is %s: nothing to acknowledge" % (alarm, a.state))
@@ -225,6 +231,36 @@ class AlarmEngine:
             rec["old"] = {"state": a.state, "shelved_until": a.shelved_until}
             a.shelved_until = None
             a.by = (who, reason)
+        return apply
+
+    def _check_limit(self, rec, a, values, who, reason):
+        """An engineer's change of a limit, deadband or delay (until the next
+        start: the config wins, as for loop parameters)."""
+        d = a.d
+        if not isinstance(values, dict) or not values:
+            raise Refused("values: expected {key: number} (keys: %s)" % ", ".join(LIMIT_KEYS))
+        new = {}
+        for k, v in values.items():
+            if k not in LIMIT_KEYS:
+                raise Refused("%s is not a limit key (keys: %s)" % (k, ", ".join(LIMIT_KEYS)))
+            if k in ("hi", "lo", "deadband") and d.kind not in ("limit", "emission"):
+                raise Refused("%s is a %s alarm: it has no %s" % (d.id, d.kind, k))
+            if k in ("hi", "lo") and (d.kind != "limit" or d.condition != k):
+                raise Refused("%s is a %s alarm: it has no %s limit" % (d.id, d.condition, k))
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise Refused("%s = %r: expected a number" % (k, v))
+            if k != "hi" and k != "lo" and not 0 <= v <= 604800:
+                raise Refused("%s = %r outside 0..604800" % (k, v))
+            new[k] = float(v)
+        rec["new"] = dict(new)
+
+        def apply():
+            rec["old"] = {k: getattr(d, k) for k in new}
+            for k, v in new.items():
+                setattr(d, k, v)
+            self.on_event("alarm_limit", d.id, "%s by %s%s" % (
+                ", ".join("%s %s -> %g" % (k, _g(rec["old"][k]), v) for k, v in new.items()),
+                who, (": " + reason) if reason else ""))
         return apply
 
     def poll_requests(self):
@@ -575,6 +611,10 @@ class AlarmEngine:
                "who": who, "reason": reason, "shelved_until": a.shelved_until, "text": d.text}
         if self.hub is not None:
             self.hub.emit("alarm", rec)
+
+
+def _g(v):
+    return "-" if v is None else "%g" % v
 
 
 class AlarmRecorder:

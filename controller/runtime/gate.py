@@ -15,9 +15,10 @@ the HMI, OPC UA, Sparkplug commands) is a call to CommandGate.submit():
    what, old, new, when, accepted or why refused) on the hub's "audit" stream,
    which the historian stores.
 
-Alarm commands ("ack", "shelve", "unshelve"; operator) are checked by the
-alarm engine (controller/alarms, which registers itself as gate.alarms) and
-applied in its next pass (apply_alarms), audited the same way.
+Alarm commands ("ack", "shelve", "unshelve": operator; "alarm_limit":
+engineer) are checked by the alarm engine (controller/alarms, which registers
+itself as gate.alarms) and applied in its next pass (apply_alarms), audited
+the same way.
 
 submit() returns a Ticket: refused at once with its reason, or accepted and
 then applied (ticket.done is set) at the boundary.
@@ -33,8 +34,10 @@ from controller.runtime import state as st
 
 ROLES = ("viewer", "operator", "engineer")
 NEEDS = {"mode": "operator", "setpoint": "operator", "param": "engineer",
-         "ack": "operator", "shelve": "operator", "unshelve": "operator"}
-ALARM_KINDS = ("ack", "shelve", "unshelve")   # checked and applied by the alarm engine
+         "ack": "operator", "shelve": "operator", "unshelve": "operator",
+         "alarm_limit": "engineer"}
+# checked and applied by the alarm engine
+ALARM_KINDS = ("ack", "shelve", "unshelve", "alarm_limit")
 
 
 class Refused(ValueError):
@@ -91,7 +94,8 @@ class CommandGate:
         """kind "mode" (mode="auto"|"manual", outputs={role: {point: v}}),
         "setpoint" (key, value) or "param" (name, value); alarm kinds with loop
         None: "ack" (alarm, reason), "shelve" (alarm, minutes, reason),
-        "unshelve" (alarm). Returns a Ticket."""
+        "unshelve" (alarm), "alarm_limit" (alarm, values={"hi": 48.0, ...}).
+        Returns a Ticket."""
         rec = {"t_s": self.clock.plant_s(), "wall": time.time(), "who": str(who), "role": role,
                "kind": kind, "loop": loop, "target": None, "old": None, "new": None,
                "accepted": False, "reason": None}

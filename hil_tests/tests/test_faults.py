@@ -78,3 +78,43 @@ def test_greenedge_faults_json_and_its_exit_status(campaign, monkeypatch, capsys
         {"scr nox_in_mg_nm3 value", "scr nox_in_mg_nm3 drift", "scr nox_in_mg_nm3 noise"}
     assert main(["faults", "--plants", "scr,boiler"]) == 2
     assert "unknown plant boiler" in capsys.readouterr().err
+
+
+def test_a_signal_fault_reaches_the_firmware_on_the_bench(tmp_path):
+    """The same signal_fault file on the HIL bench: the O2 analyzer at the top
+    of its span reaches the service as 25 % and quality good (20 mA, NE43-good),
+    the boiler load (a point without a loop current) lost as quality bad; the
+    readings return when the events end."""
+    import sqlite3
+    from firmware import regmap
+    from hil_tests.bench import Bench
+    path = tmp_path / "scr_faults.toml"
+    path.write_text(faults.scenario_text("scr") + """
+[[events]]
+kind = "signal_fault"
+signal = "o2_pct"
+mode = "high"
+at_h = 0.05
+duration_h = 0.1
+
+[[events]]
+kind = "signal_fault"
+signal = "unit_load_pct"
+mode = "wire_break"
+at_h = 0.05
+duration_h = 0.1
+""")
+    with Bench(["scr"], speedup=120, hours=0.25, scenario=str(path), workdir=tmp_path) as b:
+        b.run()
+    db = sqlite3.connect(str(tmp_path / "history.db"))
+    rows = {tag: db.execute("SELECT t, value, quality FROM samples WHERE tag = ? ORDER BY t",
+                            (tag,)).fetchall() for tag in ("scr.o2_pct", "scr.unit_load_pct")}
+    inside = lambda r: 0.05 * 3600 + 60 <= r[0] <= 0.15 * 3600 - 30  # noqa: E731
+    after = lambda r: r[0] >= 0.15 * 3600 + 90  # noqa: E731
+    o2_in = [r for r in rows["scr.o2_pct"] if inside(r)]
+    assert o2_in and all(r[1] == pytest.approx(25.0) and r[2] == regmap.Q_GOOD for r in o2_in)
+    load_in = [r for r in rows["scr.unit_load_pct"] if inside(r)]
+    assert load_in and all(r[2] == regmap.Q_BAD for r in load_in)
+    assert all(r[1] < 15.0 and r[2] == regmap.Q_GOOD
+               for r in rows["scr.o2_pct"] if after(r))
+    assert all(r[2] == regmap.Q_GOOD for r in rows["scr.unit_load_pct"] if after(r))

@@ -1,0 +1,32 @@
+"""What the fault campaign found on the host (docs/safety.md, "Fault campaign",
+finding 2): a device swapped for one of another profile at the same unit id is
+armed. The campaign saw it on the HIL bench (a motor device at the SCR's
+address armed with the SCR's writes); this is the same fault on the in-process
+fake line (tests/test_runtime_tables.py's rig). Open: the fix belongs in
+controller/runtime/protocol.py (check_identity judges a new contact on the
+previous contact's map_version/profile_id)."""
+
+import pytest
+
+from tests.test_runtime_tables import Rig
+
+
+@pytest.mark.xfail(strict=True, reason="open finding: identity judged on the previous "
+                                       "contact's values (controller/runtime/protocol.py)")
+def test_a_device_swapped_while_it_was_down_is_refused_and_never_armed(tmp_path):
+    r = Rig(tmp_path)
+    try:
+        dev = r.bus.devices[1]
+        r.step(n=3)
+        assert dev.armed()
+        dev.silent = True                    # the fan's device goes off the line ...
+        r.step(dt_s=4.0, n=9)
+        assert not r.svc.status()["devices"]["fan1"]["up"] and not dev.armed()
+        dev.set("profile_id", 3)             # ... and an SCR controller answers in its place
+        dev.writes.clear()
+        dev.silent = False
+        r.step(n=6)
+        assert not r.svc.status()["devices"]["fan1"]["identity_ok"]
+        assert dev.writes == [] and not dev.armed()
+    finally:
+        r.close()

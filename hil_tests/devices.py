@@ -13,16 +13,40 @@ import time
 from controller import mpvm
 
 
+REALTIME_PRIORITY = 10  # SCHED_FIFO, above every normal process
+
+
 class DeviceProcess:
     def __init__(self, profile, unit, port, baud=115200, heap="72K", extra=(), ready_timeout_s=20,
-                 nice=0):
+                 nice=0, realtime=False):
         """nice: lower the device's CPU priority (a stand-in for a separate MCU
-        should not take the host's CPU from the service under test)."""
+        should not take the host's CPU from the service under test).
+        realtime: run it under SCHED_FIFO, as a board owns its CPU: the host's
+        load then cannot preempt it between a read and its timestamp (which
+        makes two frames a silence apart look like one stream). Needs the
+        right to (root or CAP_SYS_NICE); ValueError says so otherwise."""
         argv, env = mpvm.device_command(profile, unit, port, baud, heap, extra)
         self.argv = argv
-        self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, bufsize=1,
-                                     preexec_fn=(lambda: os.nice(nice)) if nice else None)
+        if realtime:
+            try:
+                os.sched_param(0)
+                os.sched_get_priority_min(os.SCHED_FIFO)
+            except (AttributeError, OSError) as e:
+                raise ValueError("realtime device: SCHED_FIFO not available: %s" % e)
+
+        def setup():
+            if nice:
+                os.nice(nice)
+            if realtime:
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))
+
+        try:
+            self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, text=True, bufsize=1,
+                                         preexec_fn=setup if nice or realtime else None)
+        except PermissionError as e:
+            raise ValueError("realtime device: SCHED_FIFO refused (needs root or CAP_SYS_NICE):"
+                             " %s" % e)
         self.banner = self._wait_ready(ready_timeout_s)
 
     def _wait_ready(self, timeout_s):

@@ -20,8 +20,19 @@ class RawPort:
             self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         except OSError as e:
             raise ValueError("cannot open %s: %s" % (path, e))
+        self.own = True
         tty.setraw(self.fd)
         termios.tcflush(self.fd, termios.TCIOFLUSH)
+
+    @classmethod
+    def from_fd(cls, fd, own=False):
+        """A raw master on an open descriptor, as it is (e.g. a pty's master
+        side: its termios are the slave's, which the device has set);
+        close() closes it only if own."""
+        port = cls.__new__(cls)
+        port.fd = fd
+        port.own = own
+        return port
 
     def send(self, data):
         view = memoryview(bytes(data))
@@ -68,7 +79,8 @@ class RawPort:
         return self.read_frame(timeout)
 
     def close(self):
-        os.close(self.fd)
+        if self.own:
+            os.close(self.fd)
 
     def __enter__(self):
         return self

@@ -9,7 +9,7 @@ merge or split them, and no byte stream holds the jobs back. The loop steps in
 waits on the UART with select.poll until the next job is due.
 """
 
-from time import sleep_us, ticks_add, ticks_diff, ticks_ms, ticks_us
+from time import sleep_ms, sleep_us, ticks_add, ticks_diff, ticks_ms, ticks_us
 
 from regmap import FW_VERSION, VENDOR
 from outputs import Outputs
@@ -89,6 +89,7 @@ class Device:
         bit = sup.register()
         poller = select.poll()
         poller.register(uart.port, select.POLLIN)
+        hup = select.POLLHUP | select.POLLERR
         print("greenedge device: %s unit %d ready" % (self.cfg["profile"], self.cfg["unit"]))
         while True:
             sup.report(bit)
@@ -110,7 +111,12 @@ class Device:
             w = rtu.wait_us(ticks_us())
             if w < 0:
                 # Nothing due on the line: wait for bytes until the next job.
-                for _ in poller.ipoll(wait):
+                for ev in poller.ipoll(wait):
+                    if ev[1] & hup:
+                        # The port hung up (the unix port's tty closed): poll
+                        # would return at once forever. Sleep to the next job;
+                        # the jobs (comm-loss safe state, watchdog) go on.
+                        sleep_ms(wait)
                     break
                 k = uart.readinto(chunk)
             else:

@@ -572,7 +572,8 @@ def cmd_faults(a):
     if not a.no_bench:
         dev_recs = device_campaign(short=a.short)
     cmd = "greenedge faults" + (" --plants %s" % ",".join(plants) if a.plants else "") + \
-        (" --short" if a.short else "") + (" --no-bench" if a.no_bench else "")
+        (" --short" if a.short else "") + (" --no-bench" if a.no_bench else "") + \
+        (" --strategy %s" % a.strategy if a.strategy != "optimized" else "")
     res = summary(refs, recs, dev_recs, time.monotonic() - t0, cmd)
     if a.json:
         print(json.dumps(res, sort_keys=True))

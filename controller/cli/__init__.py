@@ -105,7 +105,8 @@ COMMANDS = {
         A("--reason", help="why (required to shelve)")]),
     "sim": ("model-in-the-loop run of one plant with a strategy (bench)", "hil_tests.sim:cmd_sim", [
         A("--plant", choices=PLANTS, required=True),
-        A("--strategy", choices=("baseline", "optimized"), default="baseline"),
+        A("--strategy", choices=("typical", "best-practice", "baseline", "optimized"),
+          default="baseline", help="typical | best-practice (alias baseline) | optimized"),
         A("--scenario", help="name in hil_tests/scenarios or a TOML file"),
         A("--hours", type=t.positive, help="override the scenario length"),
         A("--seed", type=int),

@@ -1,23 +1,35 @@
 """Control strategies behind one interface (see base.Strategy).
 
-STRATEGIES[plant][name] -> class. Baselines are what plants run today;
-"optimized" is GreenEdge's strategy for the plant (docs/results.md).
+STRATEGIES[plant][name] -> class. Baselines are what plants run today
+("typical", and "best-practice" alias "baseline"); "optimized" is GreenEdge's
+strategy for the plant (docs/results.md).
 """
 
 from importlib import import_module
 
+_FP = "controller.loops.fan_pump"
+_C, _N, _D = "controller.loops.compressor", "controller.loops.denox", "controller.loops.desox"
+# "typical": what many plants still run; "best-practice": what well-run plants
+# run (each with its source in docs/models.md, "Baselines"); "baseline" is an
+# alias for "best-practice"; "optimized": GreenEdge's strategy.
 STRATEGIES = {
-    "fan": {"baseline": ("controller.loops.fan_pump", "DamperBaseline"),
-            "optimized": ("controller.loops.fan_pump", "VsdStrategy")},
-    "pump": {"baseline": ("controller.loops.fan_pump", "DamperBaseline"),
-             "optimized": ("controller.loops.fan_pump", "PumpVsdStrategy")},
-    "compressor": {"baseline": ("controller.loops.compressor", "CascadeBaseline"),
-                   "optimized": ("controller.loops.compressor", "SequencerStrategy")},
-    "scr": {"baseline": ("controller.loops.denox", "PiBaseline"),
-            "optimized": ("controller.loops.denox", "FeedforwardSmithStrategy")},
-    "fgd": {"baseline": ("controller.loops.desox", "AllPumpsBaseline"),
-            "optimized": ("controller.loops.desox", "PumpStagingStrategy")},
+    "fan": {"typical": (_FP, "DamperBaseline"), "best-practice": (_FP, "DamperBaseline"),
+            "optimized": (_FP, "VsdStrategy")},
+    "pump": {"typical": (_FP, "DamperBaseline"), "best-practice": (_FP, "DamperBaseline"),
+             "optimized": (_FP, "PumpVsdStrategy")},
+    "compressor": {"typical": (_C, "CascadeBaseline"), "best-practice": (_C, "StaggeredCascadeBaseline"),
+                   "optimized": (_C, "SequencerStrategy")},
+    "scr": {"typical": (_N, "PiBaseline"), "best-practice": (_N, "RatioPiBaseline"),
+            "optimized": (_N, "FeedforwardSmithStrategy")},
+    "fgd": {"typical": (_D, "AllPumpsBaseline"), "best-practice": (_D, "LoadStagingBaseline"),
+            "optimized": (_D, "PumpStagingStrategy")},
 }
+ALIASES = {"baseline": "best-practice"}
+for _p in STRATEGIES.values():
+    for _a, _to in ALIASES.items():
+        _p[_a] = _p[_to]
+# The names a user may choose (CLI): every plant has each of them.
+STRATEGY_NAMES = ("typical", "best-practice", "baseline", "optimized")
 
 # The devices a strategy reads and drives (role -> firmware profile) and the
 # process values it needs besides them (setpoints, design figures).

@@ -5,10 +5,18 @@ exceedance hours, from the process image's good values.
 The hourly means are controller.accounting.EmissionHours, the same code the
 simulator's KPI frame uses: a figure on the live status line and in the
 results tables is computed one way. A value that is bad, stale or from a down
-device is a gap (time passes, nothing is added).
+device is a gap (time passes, nothing is added). The analyzer's own status
+discretes, where the stack point's device has them (EXCLUDE_POINTS: blow-back,
+calibration; FAULT_POINTS: analyzer fault), make the time excluded or a gap, as
+a CEMS data system does (docs/emissions.md): an hour counts with at least 75 %
+valid minutes, invalid hours are reported (`<key>_hours_invalid`).
 """
 
 from controller.accounting import EmissionHours
+
+
+EXCLUDE_POINTS = ("analyzer_blowback", "analyzer_cal")
+FAULT_POINTS = ("analyzer_fault", "so2_analyzer_fault")
 
 
 class LiveAccounting:
@@ -25,6 +33,12 @@ class LiveAccounting:
             if ref:
                 self.em[key] = (ref, cfg[key + "_o2_point"],
                                 EmissionHours(cfg[key + "_limit_mg_nm3"], cfg.get("o2_ref_pct", 6.0)))
+        # The analyzer status discretes of each stack point's device.
+        self.status = {}
+        for key, (ref, _, _) in self.em.items():
+            pts = getattr(devices.get(ref[0]), "points", ()) or ()
+            self.status[key] = ([(ref[0], p) for p in EXCLUDE_POINTS if p in pts],
+                                [(ref[0], p) for p in FAULT_POINTS if p in pts])
 
     def add(self, t_s, dt_s, value):
         """value(device, point) -> float or None, over [t_s - dt_s, t_s)."""
@@ -35,8 +49,14 @@ class LiveAccounting:
                 p = value(d, name)
                 if p is not None:
                     self.kwh[d] += p * dt_s / 3600.0
-        for ref, o2ref, hours in self.em.values():
-            hours.add(t_s - dt_s, dt_s, value(*ref), value(*o2ref))
+        for key, (ref, o2ref, hours) in self.em.items():
+            excl, fault = self.status[key]
+            on = [value(*p) for p in excl + fault]
+            on = [v is not None and v > 0.5 for v in on]
+            c = value(*ref)
+            if any(on[len(excl):]):
+                c = None   # the analyzer reports a fault: no value
+            hours.add(t_s - dt_s, dt_s, c, value(*o2ref), excluded=any(on[:len(excl)]))
 
     def kpis(self):
         total = sum(self.kwh.values())
@@ -46,8 +66,9 @@ class LiveAccounting:
         for key, (_, _, h) in self.em.items():
             out["%s_exceed_hours" % key] = h.exceed_hours()
             out["%s_hours" % key] = len(h.closed)
+            out["%s_hours_invalid" % key] = h.invalid_hours()
             cur, valid_s = h.current()
-            last = next((m for _, m in reversed(h.closed) if m is not None), None)
+            last = next((p.mean for p in reversed(h.closed) if p.mean is not None), None)
             out["%s_hour_mean_mg_nm3" % key] = cur if cur is not None else last
             # The open hour alone (the alarm engine projects it to the hour's end).
             out["%s_open_mean_mg_nm3" % key] = cur

@@ -42,6 +42,7 @@ def cmd_check(a):
 def cmd_run(a):
     from controller.runtime.service import Service
     cfg = _config(a.config)
+    _north_options(cfg, a)
     logging.basicConfig(level=logging.INFO if not a.quiet else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stdout)
@@ -59,6 +60,23 @@ def cmd_run(a):
     if a.json:
         print(json.dumps(status, default=str))
     return 0
+
+
+def _north_options(cfg, a):
+    """--metrics / --opcua over the config's [metrics] / [opcua] tables."""
+    from controller.north import parse_hostport
+    cfg.north = dict(getattr(cfg, "north", None) or {})
+    if getattr(a, "metrics", None):
+        parse_hostport(a.metrics, "--metrics")
+        cfg.north["metrics"] = {"listen": a.metrics}
+    if getattr(a, "opcua", None):
+        from controller.config.north import parse_endpoint
+        parse_endpoint(a.opcua, "--opcua")
+        if not cfg.north.get("opcua"):
+            raise UserError("--opcua needs an [opcua] table in %s (certificate, private_key, "
+                            "users: docs/integration.md; `greenedge certs` makes the "
+                            "certificate)" % a.config)
+        cfg.north["opcua"] = dict(cfg.north["opcua"], endpoint=a.opcua)
 
 
 def cmd_scan(a):

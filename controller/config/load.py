@@ -245,8 +245,12 @@ def load_config(path):
     # Here, not at the top: controller/alarms/config.py reads controller.config.toml.
     from controller.alarms.config import load_alarms
     alarms = load_alarms(top, devices, loops, groups, acc)  # [alarm_settings], [[alarms]]
+    from controller.config.north import check_areas, load_north
+    north = load_north(top, base)  # [metrics], [opcua]: controller/config/north.py
+    check_areas(top, north, devices)
     top.check_unknown()
     cfg = Config(path, svc["name"], svc["state_dir"], svc["stale_s"], lines, devices, groups,
                  loops, acc, hist, bench)
     cfg.alarms = alarms  # controller/alarms/config.py: AlarmsCfg
+    cfg.north = north    # the northbound interfaces' tables (None: off)
     return cfg

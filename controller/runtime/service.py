@@ -97,6 +97,7 @@ class Service:
         if self.hist is not None:
             self.sinks.insert(2, AlarmRecorder(self.hub, self.hist, self.alarms))
         self.housekeeping = Housekeeping(self)
+        self.north = []   # northbound interfaces (controller/north), started by run()
         self.state_path = cfg.state_dir / "state.json"
         self.stopping = False
         self.state_error = None
@@ -188,6 +189,7 @@ class Service:
         gc.freeze()
         gc.set_threshold(20000, 20, 100)
         self.cycle.after = asyncio.Event()
+        self.north = start_north(self)   # own threads: none waits on the cycle, nor it on them
         tasks = [asyncio.create_task(l.run()) for l in self.lines.values()]
         tasks += [asyncio.create_task(self.cycle.run_group(g)) for g in self.groups]
         tasks.append(asyncio.create_task(self.housekeeping.run()))
@@ -201,6 +203,8 @@ class Service:
             for l in self.lines.values():
                 l.stop()
             await asyncio.gather(*tasks, return_exceptions=True)
+            for iface in reversed(self.north):
+                iface.stop()
             self.save_state()
             self.publish_status()
             self.event("stop", self.cfg.name, "")
@@ -211,3 +215,27 @@ class Service:
             if self.hist is not None:
                 self.hist.close()
         return self.status()
+
+
+def start_north(svc):
+    """The configured northbound interfaces (cfg.north: [metrics], [opcua], or
+    `greenedge run --metrics / --opcua`), started; [] when none is."""
+    north = getattr(svc.cfg, "north", None) or {}
+    out = []
+    try:
+        if north.get("metrics"):
+            from controller.north import parse_hostport
+            from controller.north.prometheus import MetricsServer
+            host, port = parse_hostport(north["metrics"]["listen"], "metrics")
+            out.append(MetricsServer(host, port, svc.hub, svc.lines, svc.groups,
+                                     svc.alarms).start())
+        if north.get("opcua"):
+            from controller.north.opcua import OpcUaServer
+            period = min(svc.cfg.groups.values(), default=1.0) / svc.clock.speedup
+            out.append(OpcUaServer(svc.cfg, north["opcua"], svc.hub, svc.gate, period,
+                                   kpi_keys=svc.acc.kpis()).start())
+    except BaseException:
+        for iface in reversed(out):
+            iface.stop()
+        raise
+    return out

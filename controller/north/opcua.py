@@ -525,7 +525,7 @@ class OpcUaServer:
             else:
                 var = ua.Variant(float(val), ua.VariantType.Double)
             ts = _dt(src)
-            dv = ua.DataValue(var, StatusCode_=ua.StatusCode(code), SourceTimestamp=ts,
+            dv = ua.DataValue(var, StatusCode=ua.StatusCode(code), SourceTimestamp=ts,
                               ServerTimestamp=_dt(time.time()))
             await aspace.write_attribute_value(nid, ua.AttributeIds.Value, dv)
             n += 1

@@ -1,0 +1,195 @@
+"""The OPC UA server (asyncua) on the service polling a fake line
+(hil_tests/fakeline.py), checked with asyncua's own client over TCP on
+127.0.0.1: browse, values with status codes and units, a subscription, writes
+through the command gate by role, and the security set-up."""
+
+import asyncio
+import textwrap
+
+import pytest
+
+from asyncua import Client, ua  # the test extra installs it: missing, this file fails
+
+from controller.config import load_config  # noqa: E402
+from controller.north.certs import make_cert  # noqa: E402
+from controller.north.users import add_user  # noqa: E402
+
+PLANT = textwrap.dedent("""
+    [service]
+    name = "north"
+    [lines.l1]
+    kind = "rtu"
+    port = "/dev/null"
+    baud = 115200
+    [devices.fan1]
+    line = "l1"
+    unit = 1
+    profile = "motor"
+    [devices.fan2]
+    line = "l1"
+    unit = 2
+    profile = "motor"
+    [groups.process]
+    period_ms = 100
+    [loops.fan]
+    plant = "fan"
+    group = "process"
+    devices = { drive = "fan1" }
+    process = { flow_sp_m3s = 30.0, flow_design_m3s = 50.0 }
+    params = { period_s = 0.1 }
+    [opcua]
+    endpoint = "opc.tcp://127.0.0.1:0"
+    certificate = "server.der"
+    private_key = "server.pem"
+    users = "users.toml"
+    security = ["Basic256Sha256_SignAndEncrypt", "Basic256Sha256_Sign",
+                "Aes256_Sha256_RsaPss_SignAndEncrypt", "Aes256_Sha256_RsaPss_Sign"]
+    """)
+
+
+def client(url, tmp, user=None, pw=None):
+    c = Client(url, timeout=20)
+    c.application_uri = "urn:greenedge:testclient"
+    if user:
+        c.set_user(user)
+        c.set_password(pw)
+    return c
+
+
+async def secure(c, tmp, policy="Basic256Sha256", mode="SignAndEncrypt"):
+    await c.set_security_string("%s,%s,%s,%s" % (policy, mode, tmp / "client.der",
+                                                 tmp / "client.pem"))
+
+
+def test_opcua_against_the_running_service(tmp_path):
+    from controller.runtime.service import Service, build_lines
+    from hil_tests.fakeline import FakeBus, FakeDevice
+    make_cert(tmp_path / "server.der", tmp_path / "server.pem", "urn:greenedge:north",
+              hosts=["127.0.0.1", "localhost"])
+    make_cert(tmp_path / "client.der", tmp_path / "client.pem", "urn:greenedge:testclient",
+              hosts=["127.0.0.1"], common_name="test client")
+    add_user(tmp_path / "users.toml", "olga", "operator", "operator-pw")
+    add_user(tmp_path / "users.toml", "vic", "viewer", "viewer-pw")
+    (tmp_path / "plant.toml").write_text(PLANT)
+    cfg = load_config(tmp_path / "plant.toml")
+    bus = FakeBus([FakeDevice("motor", 1)], latency_s=0.001)   # fan2 never answers
+    svc = Service(cfg, live=False, historian=False,
+                  lines=build_lines(cfg, None, client_factory=bus.client))
+    audit = svc.hub.subscribe("test", ("audit",))
+    got = {}
+
+    async def until(cond, what, n=600):
+        for _ in range(n):
+            if await cond() if asyncio.iscoroutinefunction(cond) else cond():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(what)
+
+    async def run():
+        task = asyncio.create_task(svc.run(120.0))
+        try:
+            await until(lambda: svc.north, "OPC UA server never started")
+            s = svc.north[0]
+            url = s.url
+            await until(lambda: svc.devices["fan1"].polls > 3 and s.updates > 0, "no updates")
+            c = client(url, tmp_path, "olga", "operator-pw")
+            await secure(c, tmp_path)
+            async with c:
+                ns = await c.get_namespace_index("urn:greenedge:north")
+                ge = await c.nodes.objects.get_child("%d:GreenEdge" % ns)
+                got["top"] = sorted([(await n.read_browse_name()).Name
+                                     for n in await ge.get_children()])
+                fan = await ge.get_child(["%d:fan" % ns, "%d:fan1" % ns])
+                got["fan1"] = {(await n.read_browse_name()).Name for n in await fan.get_children()}
+                p = c.get_node(ua.NodeId("GreenEdge.fan.fan1.power_kw", ns))
+                got["typedef"] = await p.read_type_definition()
+                got["eu"] = await (await p.get_child("0:EngineeringUnits")).read_value()
+                got["range"] = await (await p.get_child("0:EURange")).read_value()
+                got["p"] = await p.read_data_value()
+                got["down"] = await c.get_node(ua.NodeId(
+                    "GreenEdge.Unassigned.fan2.power_kw", ns)).read_data_value(
+                        raise_on_bad_status=False)
+                # a subscription on the speed the fake drive ramps to its reference
+                changes = []
+
+                class H:
+                    def datachange_notification(self, node, val, data):
+                        changes.append(val)
+                sub = await c.create_subscription(100, H())
+                mode = c.get_node(ua.NodeId("GreenEdge.Loops.fan.Mode", ns))
+                await sub.subscribe_data_change(mode)
+                await until(lambda: changes, "no initial notification")
+                got["mode0"] = changes[-1]
+                await mode.write_value(ua.DataValue(ua.Variant("manual", ua.VariantType.String)))
+                await until(lambda: "manual" in changes, "mode change never notified")
+                got["changes"] = list(changes)
+                sp = c.get_node(ua.NodeId("GreenEdge.Loops.fan.SP.flow_sp_m3s", ns))
+                with pytest.raises(ua.uaerrors.BadOutOfRange):
+                    await sp.write_value(ua.DataValue(ua.Variant(80.0, ua.VariantType.Double)))
+                with pytest.raises(ua.uaerrors.BadUserAccessDenied):   # a device point: read-only
+                    await p.write_value(ua.DataValue(ua.Variant(1.0, ua.VariantType.Double)))
+                await sub.delete()
+            v = client(url, tmp_path, "vic", "viewer-pw")
+            await secure(v, tmp_path, "Aes256Sha256RsaPss", "Sign")
+            async with v:
+                m = v.get_node(ua.NodeId("GreenEdge.Loops.fan.Mode", ns))
+                with pytest.raises(ua.uaerrors.BadUserAccessDenied):
+                    await m.write_value(ua.DataValue(ua.Variant("auto", ua.VariantType.String)))
+                got["viewer_reads"] = await m.read_value()
+            # no security: no endpoint offers None
+            with pytest.raises(Exception):
+                async with client(url, tmp_path, "olga", "operator-pw"):
+                    pass
+            # a wrong password: refused at activation
+            w = client(url, tmp_path, "olga", "wrong-pw")
+            await secure(w, tmp_path)
+            with pytest.raises(Exception):
+                async with w:
+                    pass
+        finally:
+            svc.stop()
+            await task
+    asyncio.run(run())
+    assert got["top"] == ["Energy", "KPIs", "Loops", "Unassigned", "fan"]
+    assert {"power_kw", "energy_kwh", "speed_actual_pct", "status"} <= got["fan1"]
+    assert got["typedef"] == ua.NodeId(ua.ObjectIds.AnalogItemType)
+    assert got["eu"].DisplayName.Text == "kW" and got["eu"].UnitId == 4937556   # "KWT"
+    assert got["eu"].NamespaceUri == "http://www.opcfoundation.org/UA/units/un/cefact"
+    assert got["range"].Low < 0 < got["range"].High
+    assert got["p"].StatusCode.is_good() and got["p"].SourceTimestamp is not None
+    assert got["down"].StatusCode.value == ua.StatusCodes.BadCommunicationError
+    assert got["mode0"] == "auto" and got["changes"][-1] == "manual"
+    assert got["viewer_reads"] == "manual"
+    _, stream = audit.drain()
+    recs = [r for t, r in stream]
+    mine = [(r["who"], r["role"], r["kind"], r["accepted"]) for r in recs]
+    assert ("opcua:olga", "operator", "mode", True) in mine
+    assert ("opcua:vic", "viewer", "mode", False) in mine
+    assert ("opcua:olga", "operator", "setpoint", False) in mine
+    assert svc.loops["fan"].manual is not None
+
+
+def test_opcua_config_errors(tmp_path):
+    from controller.errors import UserError
+    (tmp_path / "a.toml").write_text(PLANT.replace('certificate = "server.der"\n', ""))
+    with pytest.raises(UserError, match="need certificate and private_key"):
+        load_config(tmp_path / "a.toml")
+    (tmp_path / "b.toml").write_text(PLANT.replace("opc.tcp://127.0.0.1:0", "http://x:1"))
+    with pytest.raises(UserError, match="expected opc.tcp://HOST:PORT"):
+        load_config(tmp_path / "b.toml")
+    (tmp_path / "c.toml").write_text(PLANT.replace('"Basic256Sha256_Sign",', '"Basic128",'))
+    with pytest.raises(UserError, match="security"):
+        load_config(tmp_path / "c.toml")
+
+
+def test_users_file_scrypt(tmp_path):
+    from controller.errors import UserError
+    from controller.north.users import Users
+    add_user(tmp_path / "u.toml", "ann", "engineer", "long-enough")
+    text = (tmp_path / "u.toml").read_text()
+    assert "long-enough" not in text and "16384:8:1:" in text
+    u = Users(tmp_path / "u.toml")
+    assert u.role_of("ann", "long-enough") == "engineer"
+    assert u.role_of("ann", "wrong") is None and u.role_of("bob", "long-enough") is None
+    with pytest.raises(UserError, match="role"):
+        add_user(tmp_path / "u.toml", "x", "admin", "long-enough")

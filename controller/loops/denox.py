@@ -1,7 +1,11 @@
-"""SCR denitrification. Baseline: a plain PI from the outlet NOx analyzer to the
+"""SCR denitrification. Typical baseline (PiBaseline): a plain PI from the outlet NOx analyzer to the
 NH3 dosing valve (no feedforward, no dead-time compensation), tuned slow enough
 to stay stable over the analyzer dead time; dosing enabled above the minimum
-catalyst temperature. The analyzer reading is corrected to 6 % O2."""
+catalyst temperature. The analyzer reading is corrected to 6 % O2.
+Best-practice baseline (RatioPiBaseline): ratio feedforward on the measured
+inlet NOx x flow with a PI trim on outlet NOx."""
+
+import math
 
 from cython_ext import load
 from controller.loops.base import Plausible, Strategy, good, pi_step
@@ -73,9 +77,18 @@ class FeedforwardSmithStrategy(Strategy):
     NOX_IN_MIN_MG = 10.0
     NOX_OUT_RANGE_MG = (0.1, 1000.0)
     ANR_MAX = 1.0                # molar-ratio cap on the NH3 dosed for the measured inlet
-    INLET_BAND = 0.4             # an inlet rise beyond +40 % of its recent level needs the outlet
+    # The inlet the feedforward uses (_inlet): the reading slew-limited to
+    # INLET_SLEW mg/Nm3/s (a median tracker: noise and spikes do not pass, a
+    # real mill step does within the outlet's dead time), taken as it stands up
+    # to the credible level and bounded smoothly above it, at most INLET_BAND
+    # over it; the credible level is the inlet the outlet confirms (feedforward
+    # inlet + trim / gain), learned with INLET_TAU_S.
+    INLET_SLEW = 1.0
+    INLET_BAND = 0.15
     INLET_TAU_S = 600.0
-    INLET_CONFIRM_S = 180.0
+    # Evidence of overdose: outlet this far below its set point while the slip
+    # is above SLIP_PPM -> no inlet above the credible level.
+    OVERDOSE_MG = 10.0
     TAU_FULL_S = 350.0
     MIN_TEMP_C = 300.0
 
@@ -88,9 +101,9 @@ class FeedforwardSmithStrategy(Strategy):
                                        theta_s=self.DEAD_TIME_S)
         self.sp_bias = 0.0
         self.q_last = self.FLOW_FULL
-        self.nox_in_last = 0.0  # no inlet reading yet: trim only
-        self.nox_in_ref = None  # the inlet's recent credible level (mg/Nm3)
-        self.outlet_high_s = 0.0  # how long the outlet has been above its set point
+        self.nox_in_last = 0.0  # the inlet the feedforward uses; no reading yet: trim only
+        self.nox_in_f = None    # the inlet reading, slew-limited (mg/Nm3)
+        self.nox_in_ref = None  # the inlet's credible level, as the outlet confirms it (mg/Nm3)
         # Plausibility of the inputs the feedforward trusts (docs/safety.md):
         # a reading outside its range or jumping faster than the process can
         # is a failed instrument, and the defined fallback takes over.
@@ -110,28 +123,44 @@ class FeedforwardSmithStrategy(Strategy):
     def valve_per_kgh(self):
         return 100.0 / self.NH3_MAX_KGH
 
-    def _inlet(self, x, out6, sp6, dt):
-        """The inlet NOx the feedforward may use. A reading above INLET_BAND of
-        the inlet's recent credible level is not used as it stands: the recent
-        level is, and it follows the reading (tau INLET_TAU_S) only while the
-        outlet confirms more NOx is there (above its set point for
-        INLET_CONFIRM_S, longer than the analyzer's dead time). So an inlet analyzer stuck high, or drifting up,
-        inside its range cannot overdose on its own: the extra dose stops once
-        the outlet is back at its set point. A lower reading is always taken (it
-        doses less; the outlet trim makes up)."""
-        ref = self.nox_in_ref
-        if ref is None or ref <= 0.0:
-            self.nox_in_ref = x
+    def _inlet(self, x, dt, overdose):
+        """The inlet NOx the feedforward (and the NH3 ceiling) may use, from a
+        plausible reading x. The reading is slew-limited first (INLET_SLEW
+        mg/Nm3 per s: it tracks the reading's median, so a noisy analyzer
+        doses on its mean, not its peaks). Up to the credible level (the inlet
+        the outlet confirms: _learn) it is used as it stands (a lower reading
+        doses less; the trim makes up); above it, its excess is taken in full
+        at first and less and less, smoothly, up to INLET_BAND x the level
+        (ref (1 + b tanh(d / b))): a real rise is followed at once in most
+        part and the rest as the outlet confirms it; a reading plausibly
+        wrong, stuck or drifting high never doses more than INLET_BAND over
+        what the outlet confirmed. On evidence of overdose (outlet well below
+        its set point, slip above its limit) nothing above the level is used."""
+        f = self.nox_in_f
+        if f is None:
+            self.nox_in_f = self.nox_in_ref = x
             return x
-        high = out6 is not None and out6 > sp6 + 2.0
-        self.outlet_high_s = self.outlet_high_s + dt if high else 0.0
-        step = min(1.0, dt / self.INLET_TAU_S) * (x - ref)
-        if x > ref * (1.0 + self.INLET_BAND) + 20.0:
-            if self.outlet_high_s >= self.INLET_CONFIRM_S:
-                self.nox_in_ref = ref + step   # confirmed: the level follows, at its pace
-            return self.nox_in_ref
-        self.nox_in_ref = ref + step
-        return x
+        step = self.INLET_SLEW * dt
+        f = self.nox_in_f = min(max(x, f - step), f + step)
+        ref = self.nox_in_ref
+        if f <= ref:
+            return f
+        if overdose:
+            return ref
+        b = self.INLET_BAND
+        return ref * (1.0 + b * math.tanh((f / ref - 1.0) / b))
+
+    def _learn(self, used, trim_kgh, gain, dt):
+        """The credible inlet level follows the inlet the outlet confirms: the
+        inlet the feedforward used plus what the trim had to add (or take
+        away) for the outlet to sit at its set point, trim / (kg/h per mg).
+        It is the NOx the NH3 dosed actually met, whatever the inlet analyzer
+        says; called only while the outlet analyzer is good and NH3 is dosed."""
+        ref = self.nox_in_ref
+        if ref is None or gain <= 0.0:
+            return
+        conf = min(max(used + trim_kgh / gain, self.NOX_IN_MIN_MG), self.NOX_IN_MAX_MG)
+        self.nox_in_ref = ref + min(1.0, dt / self.INLET_TAU_S) * (conf - ref)
 
     def run(self, t_s, snap):
         dt = self.tick(t_s)
@@ -179,8 +208,10 @@ class FeedforwardSmithStrategy(Strategy):
         c_target = sp6 / to6
         nsr = self.NSR if analyzer_ok else 0.95
         nox_in = self._nox_in.check(s["nox_in_mg_nm3"], t_s)
+        overdose = analyzer_ok and good(slip) and slip > self.SLIP_PPM \
+            and nox_out * to6 < sp6 - self.OVERDOSE_MG
         if good(nox_in):
-            self.nox_in_last = self._inlet(nox_in, nox_out * to6 if analyzer_ok else None, sp6, dt)
+            self.nox_in_last = self._inlet(nox_in, dt, overdose)
         ff = 0.3696e-6 * q * max(self.nox_in_last - c_target, 0.0) * nsr
         # Gain scheduling: process gain ~ -1/Q (mg/Nm3 at 6 % per kg/h), lag ~ 1/load.
         k = -1.0 / (0.3696e-6 * q) * to6
@@ -209,5 +240,77 @@ class FeedforwardSmithStrategy(Strategy):
             q_cap = min(q, self.FLOW_FULL * load / 100.0)  # a flow reading high cannot raise it
         cap = self.ANR_MAX * 0.3696e-6 * q_cap * self.nox_in_last
         kgh = min(max(0.0, ff + float(self.pid.u[0])), cap)
+        if analyzer_ok and enable and good(pv):
+            self._learn(self.nox_in_last, kgh - ff, 0.3696e-6 * q * nsr, dt)
         valve = float(min(100.0, 100.0 * kgh / self.NH3_MAX_KGH)) if enable else 0.0
         return {"scr": {"dosing_enable": enable, "valve_cmd_pct": valve}}
+
+
+class RatioPiBaseline(Strategy):
+    """Best-practice SCR baseline: NH3 as a ratio feedforward on the measured
+    inlet NOx mass flow (inlet NOx x flue-gas flow) with a PI trim of the molar
+    ratio on outlet NOx (docs/models.md, "Baselines"): what well-run plants run
+    (no dead-time compensation, no hourly budget, no slip constraint).
+
+    - NH3 [kg/h] = 0.3696e-6 Q C_in MR, MR = MR_ff + trim, MR_ff = (C_in -
+      C_sp) / C_in the removal asked for (all on the analyzers' basis; C_sp the
+      6 % O2 set point moved to it), clamped to 0..MR_MAX.
+    - Trim: PI on outlet NOx at 6 % O2, its output in molar-ratio units, tuned
+      by the SIMC rules for the nominal FOPDT (gain -C_in, lag 350 s, dead time
+      145 s, tau_c = the dead time): slow enough for the analyzer's dead time.
+    - Set point: SETPOINT_MG_NM3 at 6 % O2, what an operator chooses for the
+      loop's variability (docs/models.md, "Baselines").
+    - Outlet analyzer in blow-back or faulted: the trim holds, the ratio goes
+      on. Inlet analyzer or flow implausible: the last good value.
+    - Below the minimum catalyst temperature: no dosing, the trim holds.
+    """
+
+    TRACK = {("scr", "valve_cmd_pct"): ("pid", "valve_per_mr")}
+    SETPOINT_MG_NM3 = 45.0   # 5 mg (10 % of the limit) inside: ~3 x the loop's outlet std
+    MIN_TEMP_C = 300.0
+    NH3_MAX_KGH = 400.0
+    FLOW_FULL = 2.0e6
+    MR_MAX = 1.05
+    KP = -0.0034          # molar ratio per mg/Nm3 (SIMC: tau / (k (tau_c + theta)))
+    TI_S = 350.0
+
+    def __init__(self, params=None):
+        super().__init__(params)
+        self.pid = load("pid").PidBank(1)
+        self.pid.configure(kp=self.KP, ti=self.TI_S, umin=-0.5, umax=0.5, dt=self.period_s,
+                           tt=120.0)
+        self.pid.u_man[0] = 0.0
+        self._o2 = Plausible(1.0, 15.0, max_rate=0.5)
+        self._q = Plausible(0.05 * self.FLOW_FULL, 1.3 * self.FLOW_FULL, max_rate=0.1 * self.FLOW_FULL)
+        self._nox_in = Plausible(10.0, 1000.0, max_rate=150.0)
+        self._nox_out = Plausible(0.1, 1000.0)
+        self.q_last = self.FLOW_FULL
+        self.nox_in_last = None
+        self.valve_per_mr = 0.0
+
+    def run(self, t_s, snap):
+        dt = self.tick(t_s)
+        s = snap["scr"]
+        o2 = self._o2.check(s["o2_pct"], t_s)
+        to6 = 15.0 / (21.0 - (o2 if good(o2) else 6.0))
+        q = self._q.check(s["flue_gas_flow_nm3h"], t_s)
+        if good(q):
+            self.q_last = q
+        nox_in = self._nox_in.check(s["nox_in_mg_nm3"], t_s)
+        if good(nox_in):
+            self.nox_in_last = nox_in
+        nox_out = self._nox_out.check(s["nox_out_mg_nm3"], t_s)
+        ok = good(nox_out) and not s.get("analyzer_fault", 0) and not s.get("analyzer_blowback", 0)
+        temp = s["flue_gas_temp_c"]
+        enable = int(good(temp) and temp >= self.MIN_TEMP_C)
+        pv = nox_out * to6 if ok and enable else float("nan")  # the trim holds
+        trim = pi_step(self.pid, self.SETPOINT_MG_NM3, pv, dt=dt)
+        c_in = self.nox_in_last
+        if c_in is None or not enable:
+            return {"scr": {"dosing_enable": enable, "valve_cmd_pct": 0.0}}
+        mr_ff = max(c_in - self.SETPOINT_MG_NM3 / to6, 0.0) / c_in
+        mr = min(max(mr_ff + trim, 0.0), self.MR_MAX)
+        kgh_per_mr = 0.3696e-6 * self.q_last * c_in
+        self.valve_per_mr = 100.0 * kgh_per_mr / self.NH3_MAX_KGH
+        valve = min(100.0, mr * self.valve_per_mr)
+        return {"scr": {"dosing_enable": enable, "valve_cmd_pct": float(valve)}}

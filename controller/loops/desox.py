@@ -155,3 +155,49 @@ class PumpStagingStrategy(Strategy):
         blower = min(100.0, max(40.0, 100.0 * so2_kmol_s / self.DESIGN_SO2_KMOL_S))
         cmd.update(feeder_cmd_pct=feeder, blower_cmd_pct=blower)
         return {"fgd": cmd}
+
+
+class LoadStagingBaseline(AllPumpsBaseline):
+    """Best-practice FGD baseline (docs/models.md, "Baselines"): recirculation
+    pumps staged by unit load and measured inlet SO2 from a commissioning table,
+    pH set point fixed at 5.5 (PI on the limestone feeder, as the typical
+    baseline), oxidation blower at full output. The table's pumps hold outlet
+    SO2 at or below ~20 mg/Nm3 (6 % O2) at each band's upper edge at pH 5.5.
+    An unknown inlet SO2 or load: every pump. Fewer pumps only after a hold."""
+
+    LOAD_BANDS = (60.0, 80.0)                # % of full gas flow: <= 60, <= 80, above
+    SO2_BANDS = (1500.0, 2200.0, 3000.0)     # mg/Nm3 at 6 % O2; above the last: every pump
+    TABLE = ((3, 4, 4), (3, 4, 5), (3, 4, 5))  # pumps [SO2 band][load band]
+    FLOW_FULL = 2.0e6
+    DOWN_HOLD_S = 900.0
+
+    def __init__(self, params=None):
+        super().__init__(params)
+        self.n = 5
+        self.last_change = -1e9
+        self._so2 = Plausible(0.0, 6000.0, max_rate=300.0)
+        self._q = Plausible(0.05 * self.FLOW_FULL, 1.3 * self.FLOW_FULL, max_rate=0.1 * self.FLOW_FULL)
+        self._o2 = Plausible(1.0, 15.0, max_rate=0.5)
+
+    def table(self, so2_6, load_pct):
+        if not (good(so2_6) and good(load_pct)):
+            return 5
+        j = sum(1 for b in self.LOAD_BANDS if load_pct > b)
+        i = sum(1 for b in self.SO2_BANDS if so2_6 > b)
+        return 5 if i >= len(self.SO2_BANDS) else self.TABLE[i][j]
+
+    def run(self, t_s, snap):
+        f = snap["fgd"]
+        o2 = self._o2.check(f["o2_pct"], t_s)
+        corr = 15.0 / (21.0 - (o2 if good(o2) else 6.0))
+        so2 = self._so2.check(f["so2_in_mg_nm3"], t_s) * corr
+        q = self._q.check(f["flue_gas_flow_nm3h"], t_s)
+        need = self.table(so2, 100.0 * q / self.FLOW_FULL if good(q) else float("nan"))
+        if need > self.n:
+            self.n, self.last_change = need, t_s
+        elif need < self.n and t_s - self.last_change > self.DOWN_HOLD_S:
+            self.n, self.last_change = self.n - 1, t_s
+        out = super().run(t_s, snap)
+        for i in range(1, 6):
+            out["fgd"]["pump%d_run" % i] = 1 if i <= self.n else 0
+        return out

@@ -22,6 +22,39 @@ from controller.loops import strategy_class
 from hil_tests.plants import plant_class
 from hil_tests.scenario import load_scenario
 
+PRICES = Path(__file__).resolve().parent / "plants" / "params" / "prices.toml"
+M_CO2 = 44.01
+
+
+def load_prices(path=PRICES):
+    """{"prices": {...}, "co2": {...}} from prices.toml; a missing or negative figure is an error."""
+    import tomllib
+    with open(path, "rb") as f:
+        d = tomllib.load(f)
+    need = {"prices": ("electricity_per_kwh", "nh3_per_kg", "limestone_per_kg"),
+            "co2": ("grid_kg_per_kwh", "nh3_kg_per_kg")}
+    for sec, keys in need.items():
+        for k in keys:
+            v = d.get(sec, {}).get(k)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not v >= 0:
+                raise ValueError("%s: [%s] %s = %r: expected a number >= 0" % (path, sec, k, v))
+    return d
+
+
+def add_costs(res, so2_removed_kmol, prices=None):
+    """cost (electricity, NH3, limestone) and co2_total_kg (electricity x grid
+    factor + NH3 x its production footprint + one CO2 per SO2 removed) into res."""
+    d = prices or load_prices()
+    pr, co = d["prices"], d["co2"]
+    kwh, nh3, ls = res["energy_kwh"], res.get("nh3_kg", 0.0), res.get("limestone_kg", 0.0)
+    res["cost"] = round(kwh * pr["electricity_per_kwh"] + nh3 * pr["nh3_per_kg"]
+                        + ls * pr["limestone_per_kg"], 2)
+    res["co2_process_kg"] = round(so2_removed_kmol * M_CO2, 3)
+    res["co2_total_kg"] = round(kwh * co["grid_kg_per_kwh"] + nh3 * co["nh3_kg_per_kg"]
+                                + so2_removed_kmol * M_CO2, 3)
+    return res
+
+
 TRACE = {
     "fan": [("flow_m3s", "truth"), ("demand_m3s", "truth"), ("power_kw", "kw")],
     "pump": [("flow_m3s", "truth"), ("demand_m3s", "truth"), ("power_kw", "kw")],
@@ -73,6 +106,7 @@ def run(plant, strategy="baseline", scenario=None, hours=None, seed=None, plot_d
     t0 = time.perf_counter()
     t = 0.0
     meas = None
+    so2_removed = 0.0
     for k in range(steps):
         if bus is not None:
             meas = pl.measure()
@@ -91,6 +125,7 @@ def run(plant, strategy="baseline", scenario=None, hours=None, seed=None, plot_d
         pl.step(t, dt)
         truth = pl.truth()
         kpi.add(t, dt, truth, cmds)
+        so2_removed += truth.get("so2_absorbed_kmol_s", 0.0) * dt
         if observe is not None:
             observe(t, pl, meas, cmds)
         t += dt
@@ -100,6 +135,7 @@ def run(plant, strategy="baseline", scenario=None, hours=None, seed=None, plot_d
     res = {"plant": plant, "strategy": strategy, "scenario": sc.name, "hours": sc.hours,
            "seed": sc.seed}
     res.update(kpi.result(wall))
+    add_costs(res, so2_removed)
     if plot_dir is not None:
         res["plots"] = plot(trace, plant, strategy, sc.name, Path(plot_dir), kpi)
     return res

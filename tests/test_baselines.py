@@ -36,3 +36,19 @@ def test_best_practice_scr_holds_every_hour_steadier_than_typical():
     bp = sim.run("scr", "best-practice", hours=8)
     assert bp["nox_exceed_hours"] == 0 and bp["nox_hourly_max_mg_nm3"] <= 50.0
     assert bp["nox_std_mg_nm3"] < typ["nox_std_mg_nm3"]
+
+
+def test_cost_and_total_co2_add_up_and_bad_prices_are_refused(tmp_path):
+    r = sim.run("fgd", "optimized", hours=0.5)
+    d = sim.load_prices()
+    co2 = r["energy_kwh"] * d["co2"]["grid_kg_per_kwh"] + r["co2_process_kg"]
+    assert r["co2_total_kg"] == pytest.approx(co2, rel=1e-6)
+    assert r["co2_process_kg"] > 0   # limestone: one CO2 per SO2 removed
+    cost = r["energy_kwh"] * d["prices"]["electricity_per_kwh"] \
+        + r["limestone_kg"] * d["prices"]["limestone_per_kg"]
+    assert r["cost"] == pytest.approx(cost, abs=0.01)
+    bad = tmp_path / "p.toml"
+    bad.write_text("[prices]\nelectricity_per_kwh = -1\nnh3_per_kg = 1\nlimestone_per_kg = 1\n"
+                   "[co2]\ngrid_kg_per_kwh = 1\nnh3_kg_per_kg = 1\n")
+    with pytest.raises(ValueError, match="electricity_per_kwh"):
+        sim.load_prices(bad)

@@ -21,6 +21,7 @@ BENCHES = {
     "service": "bench.service_bench",
     "line": "bench.line_bench",
     "alarms": "bench.alarms_bench",
+    "northbound": "bench.northbound_bench",
 }
 
 

@@ -5,8 +5,6 @@ catalyst temperature. The analyzer reading is corrected to 6 % O2.
 Best-practice baseline (RatioPiBaseline): ratio feedforward on the measured
 inlet NOx x flow with a PI trim on outlet NOx."""
 
-import math
-
 from cython_ext import load
 from controller.loops.base import Plausible, Strategy, good, pi_step
 
@@ -83,12 +81,13 @@ class FeedforwardSmithStrategy(Strategy):
     # to the credible level and bounded smoothly above it, at most INLET_BAND
     # over it; the credible level is the inlet the outlet confirms (feedforward
     # inlet + trim / gain), learned with INLET_TAU_S.
-    INLET_SLEW = 1.0
+    INLET_SLEW = 3.0
     INLET_BAND = 0.15
     INLET_TAU_S = 600.0
     # Evidence of overdose: outlet this far below its set point while the slip
     # is above SLIP_PPM -> no inlet above the credible level.
     OVERDOSE_MG = 10.0
+    OUT_W = 1.0                  # the outlet's error counts in the confirmed inlet
     TAU_FULL_S = 350.0
     MIN_TEMP_C = 300.0
 
@@ -148,9 +147,10 @@ class FeedforwardSmithStrategy(Strategy):
         if overdose:
             return ref
         b = self.INLET_BAND
-        return ref * (1.0 + b * math.tanh((f / ref - 1.0) / b))
+        from math import tanh
+        return ref * (1.0 + b * tanh((f / ref - 1.0) / b))
 
-    def _learn(self, used, trim_kgh, gain, dt):
+    def _learn(self, used, trim_kgh, gain, out_err, dt):
         """The credible inlet level follows the inlet the outlet confirms: the
         inlet the feedforward used plus what the trim had to add (or take
         away) for the outlet to sit at its set point, trim / (kg/h per mg).
@@ -159,7 +159,8 @@ class FeedforwardSmithStrategy(Strategy):
         ref = self.nox_in_ref
         if ref is None or gain <= 0.0:
             return
-        conf = min(max(used + trim_kgh / gain, self.NOX_IN_MIN_MG), self.NOX_IN_MAX_MG)
+        conf = used + trim_kgh / gain + self.OUT_W * out_err
+        conf = min(max(conf, self.NOX_IN_MIN_MG), self.NOX_IN_MAX_MG)
         self.nox_in_ref = ref + min(1.0, dt / self.INLET_TAU_S) * (conf - ref)
 
     def run(self, t_s, snap):
@@ -241,7 +242,8 @@ class FeedforwardSmithStrategy(Strategy):
         cap = self.ANR_MAX * 0.3696e-6 * q_cap * self.nox_in_last
         kgh = min(max(0.0, ff + float(self.pid.u[0])), cap)
         if analyzer_ok and enable and good(pv):
-            self._learn(self.nox_in_last, kgh - ff, 0.3696e-6 * q * nsr, dt)
+            self._learn(self.nox_in_last, kgh - ff, 0.3696e-6 * q * nsr,
+                        (nox_out * to6 - sp6) / to6, dt)
         valve = float(min(100.0, 100.0 * kgh / self.NH3_MAX_KGH)) if enable else 0.0
         return {"scr": {"dosing_enable": enable, "valve_cmd_pct": valve}}
 

@@ -52,3 +52,23 @@ def test_cost_and_total_co2_add_up_and_bad_prices_are_refused(tmp_path):
                    "[co2]\ngrid_kg_per_kwh = 1\nnh3_kg_per_kg = 1\n")
     with pytest.raises(ValueError, match="electricity_per_kwh"):
         sim.load_prices(bad)
+
+
+def test_readme_headline_agrees_with_results_md():
+    # The README's headline is computed from docs/results.md (python tools/results.py).
+    import re
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    res = (root / "docs" / "results.md").read_text()
+    m = re.search(r"Headline: ([\d.]+) % less electrical energy than best-practice control "
+                  r"\((\d+) -> (\d+) kWh; ([\d.]+) % less than typical\), cost ([\d.-]+) % lower, "
+                  r"total CO2 ([\d.-]+) % lower", res)
+    assert m, "docs/results.md has no headline line"
+    readme = " ".join((root / "README.md").read_text().split())
+    pct, kb, ko, pt, cost, co2 = m.groups()
+    want = ["%s %% less electrical energy than best-practice control (%s -> %s kWh)"
+            % (pct, "{:,}".format(int(kb)), "{:,}".format(int(ko))),
+            "%s %% less than typical control" % pt, "cost %s %% lower" % cost,
+            "total CO2 %s %% lower" % co2]
+    for w in want:
+        assert w in readme, w

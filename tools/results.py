@@ -42,16 +42,29 @@ NOTES = """## Notes
   capacity with the leaks) every strategy runs every machine flat out; the
   sequencer saves what the pressure allows there and holds the minimum.
 - SCR: the plant starts as a unit in operation (catalyst NH3 storage settled at
-  ANR 0.9; `initial_anr = 0` gives the fresh-catalyst start). The strategy aims
-  the hourly mean at 47.5 mg (the baseline's PI at 35): the trim holds outlet
-  NOx within ~2.5 mg (std), so the hourly budget can sit close to the limit;
-  that is where most of the NH3 saving comes from, and the margin on the 5 %
-  aim is thin.
+  ANR 0.9; `initial_anr = 0` gives the fresh-catalyst start). The typical PI
+  runs at 35 mg, the best-practice ratio feedforward + PI trim at 45 mg (the
+  operator's margin for its variability, docs/models.md "Baselines"), the
+  strategy aims the hourly mean at 47.5 mg. Against best-practice the NH3 saving
+  is what the last 2.5 mg of margin is worth; with the inlets as exact
+  instantaneous values (measured inlets are another part of issue 15), the
+  ratio feedforward already holds outlet NOx steadier than the Smith-predictor
+  trim, so the steadiness aim against best-practice is not met.
 - FGD: the removal correlation counts pumps at the design gas flow (L/G); at
   half load each pump washes twice the gas share, and the optimiser runs two
   pumps at night. A pump that does not run within a minute of being asked
-  (tripped, or held by its device) is replaced by the next.
+  (tripped, or held by its device) is replaced by the next. The best-practice
+  table does not replace a tripped pump (fgd_disturbances). Not yet modelled:
+  forced oxidation (the blower's 100 % -> 40 % cut still has no modelled cost;
+  gypsum purity and sulfite are not yet KPIs), so the FGD energy figure
+  against best-practice still includes that free blower saving.
+- Compressor: the best-practice cascade's lowest cut-in (6.9 bar(g)) is the
+  lowest that holds 6.0 bar on the peak day; on the standard day it runs the
+  header about 0.7 bar above the sequencer.
 """
+
+
+STRATS = ("typical", "best-practice", "optimized")
 
 
 def pct(new, old):
@@ -62,21 +75,27 @@ def main():
     by = {}
     for sc in STANDARD + tuple(DISTURBANCES):
         plant = sc.split("_")[0]
-        for s in ("baseline", "optimized"):
+        for s in STRATS:
             by[(sc, s)] = sim.run(plant, s, sc, plot_dir=PLOTS if sc in STANDARD else None)
     out = ["# Results: optimised strategies beside the baselines", "",
-           "Model-in-the-loop (`greenedge sim`), same scenario and seed for both strategies,",
-           "full scenario length. Regenerate with `python tools/results.py`; reproduce a row",
-           "with `greenedge sim --plant P --scenario S --strategy baseline|optimized --json`.", "",
+           "Model-in-the-loop (`greenedge sim`), same scenario and seed for every strategy,",
+           "full scenario length. Two baselines: `typical` (what many plants still run) and",
+           "`best-practice` (what well-run plants run; `baseline` is its alias; docs/models.md,",
+           "\"Baselines\"). The aims are judged against best-practice. Regenerate with",
+           "`python tools/results.py`; reproduce a row with",
+           "`greenedge sim --plant P --scenario S --strategy typical|best-practice|optimized --json`.", "",
            "## Standard days (24 h)", "",
-           "| plant | KPI | baseline | optimized | change | aim | met |",
-           "| --- | --- | ---: | ---: | ---: | --- | --- |"]
+           "| plant | KPI | typical | best-practice | optimized | vs typical | vs best-practice "
+           "| aim | met |",
+           "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
 
     def row(plant, label, key, aim, ok, fmt="%.1f", rel=True):
-        b, o = by[(plant + "_standard", "baseline")][key], by[(plant + "_standard", "optimized")][key]
+        t, b, o = (by[(plant + "_standard", s)][key] for s in STRATS)
+        cht = ("%+.1f %%" % -pct(o, t)) if rel else ""
         ch = ("%+.1f %%" % -pct(o, b)) if rel else ""
-        out.append("| %s | %s | %s | %s | %s | %s | %s |" % (plant, label, fmt % b, fmt % o, ch, aim,
-                                                              "yes" if ok(b, o) else "no"))
+        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |"
+                   % (plant, label, fmt % t, fmt % b, fmt % o, cht, ch, aim,
+                      "yes" if ok(b, o) else "no"))
 
     row("fan", "energy kWh", "energy_kwh", ">= 35 % less", lambda b, o: pct(o, b) >= 35)
     row("fan", "demand met", "demand_met_frac", ">= 0.995", lambda b, o: o >= 0.995, "%.4f", False)
@@ -96,25 +115,41 @@ def main():
     row("fgd", "SO2 hourly max mg/Nm3 (6 % O2)", "so2_hourly_max_mg_nm3", "<= 35",
         lambda b, o: o <= 35, "%.1f", False)
     row("fgd", "pH in 5.2-5.8", "ph_in_band_frac", ">= 0.99", lambda b, o: o >= 0.99, "%.4f", False)
-    fb = sum(by[(p + "_standard", "baseline")]["energy_kwh"] for p in ("fan", "pump"))
-    fo = sum(by[(p + "_standard", "optimized")]["energy_kwh"] for p in ("fan", "pump"))
-    out.append("| fan + pump | energy kWh | %.1f | %.1f | %+.1f %% | >= 35 %% less | %s |"
-               % (fb, fo, -pct(fo, fb), "yes" if pct(fo, fb) >= 35 else "no"))
-    tb = sum(by[(sc, "baseline")]["energy_kwh"] for sc in STANDARD)
-    to = sum(by[(sc, "optimized")]["energy_kwh"] for sc in STANDARD)
-    out += ["", "Whole virtual plant (the five standard days added; the SCR model has no drives):",
-            "%.0f kWh baseline, %.0f kWh optimized: %.1f %% less electrical energy "
-            "(aim >= 25 %%: %s)." % (tb, to, pct(to, tb), "met" if pct(to, tb) >= 25 else "not met"),
-            "", "## Disturbance scenarios", "", "| scenario | KPI | baseline | optimized |",
-            "| --- | --- | ---: | ---: |"]
+    row("fgd", "pumps + blower kWh", "energy_kwh", ">= 15 % less", lambda b, o: pct(o, b) >= 15)
+    row("fgd", "limestone kg", "limestone_kg", "", lambda b, o: True)
+
+    def tot(s, key, plants=None):
+        return sum(by[(sc, s)][key] for sc in STANDARD if plants is None or sc.split("_")[0] in plants)
+    fp = [tot(s, "energy_kwh", ("fan", "pump")) for s in STRATS]
+    out.append("| fan + pump | energy kWh | %.1f | %.1f | %.1f | %+.1f %% | %+.1f %% | >= 35 %% less | %s |"
+               % (fp[0], fp[1], fp[2], -pct(fp[2], fp[0]), -pct(fp[2], fp[1]),
+                  "yes" if pct(fp[2], fp[1]) >= 35 else "no"))
+    kwh = [tot(s, "energy_kwh") for s in STRATS]
+    cost = [tot(s, "cost") for s in STRATS]
+    co2 = [tot(s, "co2_total_kg") for s in STRATS]
+    out += ["", "Whole virtual plant (the five standard days added; prices and CO2 factors in",
+            "`hil_tests/plants/params/prices.toml`, docs/models.md \"Costs and CO2\"):", "",
+            "| | typical | best-practice | optimized | vs typical | vs best-practice |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for label, v in (("electricity kWh", kwh), ("cost (electricity, NH3, limestone)", cost),
+                     ("total CO2 kg (grid, NH3 production, limestone process)", co2)):
+        out.append("| %s | %.0f | %.0f | %.0f | %+.1f %% | %+.1f %% |"
+                   % (label, v[0], v[1], v[2], -pct(v[2], v[0]), -pct(v[2], v[1])))
+    out += ["", "Headline: %.1f %% less electrical energy than best-practice control (%.0f -> %.0f kWh; "
+            "%.1f %% less than typical), cost %.1f %% lower, total CO2 %.1f %% lower "
+            "(aim >= 25 %% less energy: %s)." % (pct(kwh[2], kwh[1]), kwh[1], kwh[2], pct(kwh[2], kwh[0]),
+                                                pct(cost[2], cost[1]), pct(co2[2], co2[1]),
+                                                "met" if pct(kwh[2], kwh[1]) >= 25 else "not met"),
+            "", "## Disturbance scenarios", "", "| scenario | KPI | typical | best-practice | optimized |",
+            "| --- | --- | ---: | ---: | ---: |"]
     for sc, keys in DISTURBANCES.items():
         for k in keys:
-            out.append("| %s | %s | %s | %s |" % (sc, k, by[(sc, "baseline")][k], by[(sc, "optimized")][k]))
+            out.append("| %s | %s | %s | %s | %s |" % ((sc, k) + tuple(by[(sc, s)][k] for s in STRATS)))
     out += ["", "## Plots (standard days)", ""]
     for sc in STANDARD:
         plant = sc.split("_")[0]
-        out.append("%s: ![baseline](plots/%s_baseline_%s.png) ![optimized](plots/%s_optimized_%s.png)"
-                   % (plant, plant, sc, plant, sc))
+        out.append("%s: " % plant + " ".join("![%s](plots/%s_%s_%s.png)" % (s, plant, s, sc)
+                                              for s in STRATS))
         out.append("")
     out += [NOTES]
     (ROOT / "docs" / "results.md").write_text("\n".join(out))

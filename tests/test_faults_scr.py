@@ -36,6 +36,13 @@ def reference():
     # (molar ratio 1.25 for 5.5 min): the ceiling's flow is held to the load's.
     ("flue_gas_flow_nm3h", "value", "flow reading high, plausibly"),
     ("flue_gas_flow_nm3h", "noise", "flow transmitter noisy"),
+    # The inlet analyzer reading plausibly wrong: the feedforward and the
+    # ceiling followed it (50 % high: molar ratio 1.46 for 429 s, 174 kg/h;
+    # drifting up 500 mg/Nm3/h: 152 kg/h for 40 min; noise of std 100 mg/Nm3:
+    # ratio 1.40 for 270 s; fault-free peak 120 kg/h).
+    ("nox_in_mg_nm3", "value", "inlet reading 50 % high, plausibly"),
+    ("nox_in_mg_nm3", "drift", "inlet drifting up"),
+    ("nox_in_mg_nm3", "noise", "inlet analyzer noisy"),
 ])
 def test_an_scr_instrument_fault_never_overdoses_nh3(reference, signal, mode, why):
     case = (None, signal, mode, faults.fault_value("scr", None, signal, mode, reference["_means"]))
@@ -61,3 +68,61 @@ def test_the_ceiling_is_the_stoichiometric_need_of_the_credible_inlet():
     kgh = cmd["valve_cmd_pct"] * s.NH3_MAX_KGH / 100.0
     need = 0.3696e-6 * 1.0e6 * 300.0  # at the load's 1.0e6 Nm3/h, not the 1.5e6 read
     assert kgh == pytest.approx(need, rel=1e-6)
+
+
+def _snap(nox_in, nox_out=46.5, slip=0.5):
+    return {"scr": {"o2_pct": 6.0, "flue_gas_flow_nm3h": 1.0e6, "unit_load_pct": 50.0,
+                    "nox_in_mg_nm3": nox_in, "nox_out_mg_nm3": nox_out, "nh3_slip_ppm": slip,
+                    "flue_gas_temp_c": 340.0, "analyzer_fault": 0, "analyzer_blowback": 0}}
+
+
+def test_an_inlet_reading_far_above_its_credible_level_doses_at_most_15_percent_more():
+    """The inlet settled at 330 mg/Nm3; it then reads 500 (plausible, in
+    range) while the outlet stays at its set point: the feedforward's inlet
+    rises smoothly (no jump) and never beyond 1.15 x the credible level (which
+    itself follows only as far as the outlet confirms)."""
+    from controller.loops.denox import FeedforwardSmithStrategy
+    s = FeedforwardSmithStrategy()
+    for k in range(600):
+        s.run(float(k), _snap(330.0))
+    level = s.nox_in_ref
+    assert level == pytest.approx(330.0, rel=0.05)
+    used, levels = [], []
+    for k in range(600, 900):
+        levels.append(s.nox_in_ref)
+        s.run(float(k), _snap(500.0))
+        used.append(s.nox_in_last)
+    assert all(u <= 1.15 * lv + 1e-6 for u, lv in zip(used, levels))
+    assert max(used) < 1.25 * level   # far from the 500 read
+    assert max(b - a for a, b in zip(used, used[1:])) < 5.0   # no cliff: small steps
+    assert used[-1] > 1.1 * level                            # a real rise is mostly followed
+
+
+def test_a_noisy_inlet_reading_feeds_forward_its_median():
+    """Noise of std 100 mg/Nm3 on a 330 mg/Nm3 inlet: the feedforward's inlet
+    stays within 15 % of 330 (the slew-limited reading tracks the median;
+    the reading itself is beyond +30 % one sample in ten)."""
+    import numpy as np
+    from controller.loops.denox import FeedforwardSmithStrategy
+    rng = np.random.default_rng(3)
+    s = FeedforwardSmithStrategy()
+    for k in range(600):
+        s.run(float(k), _snap(330.0))
+    used = []
+    for k in range(600, 2400):
+        s.run(float(k), _snap(330.0 + 100.0 * rng.standard_normal()))
+        used.append(s.nox_in_last)
+    assert max(used) < 1.15 * 330.0 and min(used) > 0.85 * 330.0
+
+
+def test_evidence_of_overdose_uses_nothing_above_the_credible_level():
+    """Outlet 20 mg below its set point and slip 3 ppm while the inlet reads
+    high: the feedforward's inlet is the credible level, not above it."""
+    from controller.loops.denox import FeedforwardSmithStrategy
+    s = FeedforwardSmithStrategy()
+    for k in range(600):
+        s.run(float(k), _snap(330.0))
+    for k in range(600, 700):
+        level = s.nox_in_ref
+        s.run(float(k), _snap(450.0, nox_out=26.0, slip=3.0))
+        assert s.nox_in_last <= level + 1e-9

@@ -2,8 +2,8 @@
 SHORT points of every plant through every signal_fault mode, model-in-the-loop,
 and the short device faults on the HIL bench (a device's power cycle, the host
 killed with SIGKILL). Every case is its own test; the open findings of the
-full campaign (docs/safety.md, "Fault campaign") are strict xfails, so a fix
-shows as an unexpected pass and a new finding as a failure."""
+full campaign (docs/safety.md, "Fault campaign") would be strict xfails
+(OPEN), so a fix shows as an unexpected pass and a new finding as a failure."""
 
 import json
 
@@ -12,14 +12,10 @@ import pytest
 from hil_tests import faults
 from hil_tests.plants.instruments import MODES
 
-# Open findings (docs/safety.md): an inlet NOx analyzer that reads plausibly
-# high, drifts up or is noisy is believed by the feedforward and by the
-# strategy's own NH3 ceiling (both follow the measured inlet).
-OPEN = {
-    "scr scr nox_in_mg_nm3 value": "inlet analyzer 50 % high: molar ratio 1.46 (ceiling follows it)",
-    "scr scr nox_in_mg_nm3 drift": "inlet analyzer drifting up: 1.27 x the fault-free peak",
-    "scr scr nox_in_mg_nm3 noise": "noisy inlet analyzer: molar ratio 1.40 (no filter)",
-}
+# Open findings (docs/safety.md): none. The inlet NOx analyzer reading 50 %
+# high, drifting up or noisy (believed by the feedforward and the strategy's
+# own NH3 ceiling until 5854079) are plain cases now: they fail before it.
+OPEN = {}
 KEYS = ["%s %s %s %s" % (p, d or "*", s, m) for p in faults.PLANTS
         for d, s in faults.SHORT[p] for m in MODES]
 
@@ -62,20 +58,26 @@ def test_device_faults_on_the_bench_leave_every_device_safe(bench):
 
 
 def test_greenedge_faults_json_and_its_exit_status(campaign, monkeypatch, capsys):
-    """A finding makes the command fail (here the SCR's open findings), with
-    the summary's fields; a bad plant is a clear error (status 2)."""
+    """The SCR's short campaign has no finding (status 0); a finding makes the
+    command fail (status 1), with the summary's fields; a bad plant is a clear
+    error (status 2)."""
     from controller.cli import main
     scr = [r for k, r in campaign.items() if k.startswith("scr ")]
-    monkeypatch.setattr(faults, "mil_campaign", lambda plants, *a: (
-        [r for r in scr if r["key"] == "scr fault-free"],
-        [r for r in scr if r["key"] != "scr fault-free"]))
-    assert main(["faults", "--plants", "scr", "--short", "--no-bench", "--json"]) == 1
+    ref = [r for r in scr if r["key"] == "scr fault-free"]
+    recs = [r for r in scr if r["key"] != "scr fault-free"]
+    monkeypatch.setattr(faults, "mil_campaign", lambda plants, *a: (ref, recs))
+    assert main(["faults", "--plants", "scr", "--short", "--no-bench", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["faults_run"] == len(faults.SHORT["scr"]) * len(MODES)
-    assert out["crashes"] == 0 and out["data_lost"] == 0
-    assert out["unsafe"] == len(OPEN)
-    assert {f["fault"].rsplit(" ", 1)[0] for f in out["findings"]} == \
-        {"scr nox_in_mg_nm3 value", "scr nox_in_mg_nm3 drift", "scr nox_in_mg_nm3 noise"}
+    assert out["crashes"] == 0 and out["data_lost"] == 0 and out["unsafe"] == 0
+    assert out["findings"] == []
+    bad = dict(recs[0], unsafe={"NH3 above the molar-ratio cap 1.2":
+                                {"first_t_h": 1.1, "worst": 1.46, "s": 429.0}})
+    monkeypatch.setattr(faults, "mil_campaign", lambda plants, *a: (ref, [bad] + recs[1:]))
+    assert main(["faults", "--plants", "scr", "--short", "--no-bench", "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["unsafe"] == 1
+    assert [f["fault"] for f in out["findings"]] == [bad["fault"]]
     assert main(["faults", "--plants", "scr,boiler"]) == 2
     assert "unknown plant boiler" in capsys.readouterr().err
 

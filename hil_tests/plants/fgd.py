@@ -13,7 +13,7 @@ import numpy as np
 
 from controller.accounting import M_CACO3
 from cython_ext import load
-from hil_tests.plants.analyzer import Analyzer
+from hil_tests.plants.analyzer import Analyzer, Cems, FlowMeter, cems_params
 from hil_tests.plants.base import Plant
 
 M_SO2 = 64.066
@@ -28,6 +28,12 @@ class FgdPlant(Plant):
         "analyzer_dead_time_s": (60.0, 0.0, 900.0), "analyzer_lag_s": (20.0, 0.1, 600.0),
         "analyzer_noise_mg": (0.2, 0.0, 50.0), "ph_noise": (0.005, 0.0, 0.5),
         "o2_pct": (6.0, 0.0, 20.0),
+        # The inlet instruments the strategy reads (docs/models.md, "Instruments"):
+        # inlet SO2 and O2 (one extractive CEMS rack), flue-gas flow.
+        **cems_params("so2_in", 60.0, 20.0, 10.0, 50.0, 24.0, 600.0, 4.0, 2.0, 240.0, 0.75),
+        **cems_params("o2", 60.0, 20.0, 0.05, 0.1, 24.0, 600.0, 4.0, 2.0, 240.0, 0.75),
+        "flow_bias_frac": (0.03, -0.5, 0.5), "flow_noise_frac": (0.01, 0.0, 0.2),
+        "flow_lag_s": (5.0, 0.0, 600.0),
     }
     SPEC = {"profiles": {"load_pct": (0.0, 120.0), "so2_in_mg_nm3": (0.0, 10000.0)},
             "events": {"pump_trip": {"pump": (1, 5)}, "ph_drift": {"ph_per_h": (-2, 2)},
@@ -56,6 +62,14 @@ class FgdPlant(Plant):
         self.blower_kw = 0.0
         self.so2_kmol_s = 0.0
         self.ph, self.eta = self.inv.step(0.0, 0.0, 0.0, 0.0)
+        # The instruments, each at the t = 0 conditions (the unit is running).
+        sd = scenario.seed
+        q0 = max(p["flow_full_nm3h"] * scenario.profiles["load_pct"].base(0.0) / 100.0, 1.0)
+        self.so2_in_an = Cems.from_params(p, "so2_in", dt,
+                                          scenario.profiles["so2_in_mg_nm3"].base(0.0), [sd, 411])
+        self.o2_an = Cems.from_params(p, "o2", dt, p["o2_pct"], [sd, 412])
+        self.flow_m = FlowMeter(dt, p["flow_bias_frac"], p["flow_noise_frac"], p["flow_lag_s"],
+                                q0, [sd, 413])
 
     def step(self, t_s, dt_s):
         sc, p = self.sc, self.p
@@ -81,6 +95,9 @@ class FgdPlant(Plant):
         self.ph, self.eta = ph, eta
         self.so2_out = self.so2_in * (1 - eta)
         self.an.step(self.so2_out)
+        self.so2_in_an.step(t_s, self.so2_in)
+        self.o2_an.step(t_s, p["o2_pct"])
+        self.flow_m.step(self.q_nm3h)
         self.t_s = t_s + dt_s
 
     def measure(self):
@@ -95,8 +112,11 @@ class FgdPlant(Plant):
         fault = bool(sc.active("analyzer_fault", t) or sc.active("wire_break", t))
         so2 = self.an.reading() + p["analyzer_noise_mg"] * self._rng.standard_normal()
         c = self.cmd["fgd"]
-        m = {"so2_in_mg_nm3": self.so2_in, "so2_out_mg_nm3": float("nan") if fault else max(so2, 0.0),
-             "ph": ph, "o2_pct": p["o2_pct"], "flue_gas_flow_nm3h": self.q_nm3h,
+        # Every gas point is an instrument's output, never the plant's state:
+        # tests/test_measured_inputs.py.
+        m = {"so2_in_mg_nm3": self.so2_in_an.reading(t),
+             "so2_out_mg_nm3": float("nan") if fault else max(so2, 0.0),
+             "ph": ph, "o2_pct": self.o2_an.reading(t), "flue_gas_flow_nm3h": self.flow_m.reading(),
              "limestone_feed_tph": self.feed_kmol_s * M_CACO3 * 3.6, "blower_power_kw": self.blower_kw,
              "feeder_pos_pct": c["feeder_cmd_pct"], "blower_pos_pct": c["blower_cmd_pct"],
              "so2_analyzer_fault": int(fault)}
@@ -110,4 +130,7 @@ class FgdPlant(Plant):
         kw["blower"] = self.blower_kw
         return {"power_kw": kw, "so2_out_mg_nm3": self.so2_out, "o2_pct": self.p["o2_pct"],
                 "ph": self.ph, "limestone_kmol_s": self.feed_kmol_s, "so2_in_mg_nm3": self.so2_in,
-                "so2_absorbed_kmol_s": self.inv.absorbed_kmol_s, "inventory_kmol": self.inv.M_kmol}
+                "so2_absorbed_kmol_s": self.inv.absorbed_kmol_s, "inventory_kmol": self.inv.M_kmol,
+                # The stack (outlet) CEMS: minutes it has no valid value (the KPI frame).
+                "cems_fault": bool(self.sc.active("analyzer_fault", self.t_s)
+                                   or self.sc.active("wire_break", self.t_s))}

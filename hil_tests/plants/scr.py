@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from cython_ext import load
-from hil_tests.plants.analyzer import Analyzer
+from hil_tests.plants.analyzer import Analyzer, Cems, FlowMeter, cems_params
 from hil_tests.plants.base import Plant
 
 M_NO2 = 46.0055
@@ -38,6 +38,19 @@ class ScrPlant(Plant):
         # The unit is in operation at t = 0: the catalyst holds the NH3 it stores
         # after hours of dosing at this NH3/NOx ratio (0: a fresh, empty catalyst).
         "initial_anr": (0.9, 0.0, 1.2),
+        # The outlet analyzer's daily calibration (output held, analyzer_cal = 1).
+        "analyzer_cal_every_h": (24.0, 0.0, 24 * 31), "analyzer_cal_s": (600.0, 0.0, 3600.0),
+        "analyzer_cal_phase_h": (3.25, 0.0, 24 * 31),
+        # The inlet instruments the strategies read (docs/models.md, "Instruments"):
+        # inlet NOx (extractive CEMS), O2 (in-situ zirconia probe), flue-gas flow,
+        # flue-gas temperature, NH3 flow, unit load (the DCS's MW signal).
+        **cems_params("nox_in", 90.0, 25.0, 2.0, 10.0, 24.0, 600.0, 3.0, 2.0, 240.0, 0.5),
+        **cems_params("o2", 5.0, 10.0, 0.05, 0.1, 24.0, 300.0, 3.0, 0.0, 0.0, 0.0),
+        "flow_bias_frac": (0.03, -0.5, 0.5), "flow_noise_frac": (0.01, 0.0, 0.2),
+        "flow_lag_s": (5.0, 0.0, 600.0),
+        "temp_lag_s": (20.0, 0.0, 600.0), "temp_noise_c": (0.0, 0.0, 20.0),
+        "nh3_flow_lag_s": (0.0, 0.0, 600.0), "nh3_flow_noise_frac": (0.0, 0.0, 0.2),
+        "load_lag_s": (0.0, 0.0, 600.0),
     }
     SPEC = {"profiles": {"load_pct": (0.0, 120.0), "nox_in_mg_nm3": (0.0, 3000.0)},
             "events": {"nox_step": {"frac": (-0.9, 3.0)}, "analyzer_blowback": {},
@@ -65,6 +78,19 @@ class ScrPlant(Plant):
         self.nox_out = self.nox_in = self.slip_ppm = self.nh3_kgh = 0.0
         self.load = self.temp_c = self.o2 = 0.0
         self.q_nm3h = 1.0
+        # The instruments, each at the t = 0 conditions (the unit is running).
+        sd = scenario.seed
+        load0 = scenario.profiles["load_pct"].base(0.0)
+        q0, t0, o20 = self.gas(load0)
+        self.nox_in_an = Cems.from_params(p, "nox_in", dt,
+                                          scenario.profiles["nox_in_mg_nm3"].base(0.0), [sd, 311])
+        self.o2_an = Cems.from_params(p, "o2", dt, o20, [sd, 312])
+        self.flow_m = FlowMeter(dt, p["flow_bias_frac"], p["flow_noise_frac"], p["flow_lag_s"],
+                                q0, [sd, 313])
+        self.temp_m = FlowMeter(dt, 0.0, 0.0, p["temp_lag_s"], t0, [sd, 314])
+        self._temp_rng = np.random.default_rng([sd, 315])
+        self.nh3_m = FlowMeter(dt, 0.0, p["nh3_flow_noise_frac"], p["nh3_flow_lag_s"], 0.0, [sd, 316])
+        self.load_m = FlowMeter(dt, 0.0, 0.0, p["load_lag_s"], load0, [sd, 317])
 
     def _warm_start(self, anr, hours=8.0):
         """Run the reactor at the scenario's t = 0 conditions with NH3 at anr x the
@@ -116,26 +142,52 @@ class ScrPlant(Plant):
         d = dead[-1] if dead else None
         self.nox_an.step(self.nox_out, d)
         self.slip_an.step(self.slip_ppm, d)
+        self.nox_in_an.step(t_s, self.nox_in)
+        self.o2_an.step(t_s, self.o2)
+        self.flow_m.step(self.q_nm3h)
+        self.temp_m.step(self.temp_c)
+        self.nh3_m.step(self.nh3_kgh)
+        self.load_m.step(self.load)
         self.t_s = t_s + dt_s
+
+    def _outlet_cal(self, t):
+        every, dur, phase = (self.p["analyzer_cal_every_h"] * 3600, self.p["analyzer_cal_s"],
+                             self.p["analyzer_cal_phase_h"] * 3600)
+        return bool(every and dur and t >= phase and (t - phase) % every < dur)
 
     def measure(self):
         sc, t = self.sc, self.t_s
         bb = bool(sc.active("analyzer_blowback", t))
+        cal = self._outlet_cal(t)
         stuck = bool(sc.active("analyzer_stuck", t))
         drift = sum(e.fields["mg_per_h"] * (t - e.at_s) / 3600 for e in sc.active("analyzer_drift", t))
         broken = bool(sc.active("wire_break", t))
-        nox = self.nox_an.reading(bb, stuck, drift) + self.p["analyzer_noise_mg"] * self._rng.standard_normal()
+        hold = bb or cal
+        nox = self.nox_an.reading(hold, stuck, drift)
+        if not hold:
+            nox += self.p["analyzer_noise_mg"] * self._rng.standard_normal()
         c = self.cmd["scr"]
+        # Every point below is an instrument's output, never the plant's state:
+        # tests/test_measured_inputs.py.
+        temp = self.temp_m.reading()
+        if self.p["temp_noise_c"]:
+            temp += self.p["temp_noise_c"] * self._temp_rng.standard_normal()
         return {"scr": {
-            "flue_gas_flow_nm3h": self.q_nm3h, "flue_gas_temp_c": self.temp_c,
-            "nox_in_mg_nm3": self.nox_in, "nox_out_mg_nm3": float("nan") if broken else max(nox, 0.0),
-            "o2_pct": self.o2, "nh3_flow_kgh": self.nh3_kgh,
-            "nh3_slip_ppm": self.slip_an.reading(bb, stuck), "valve_pos_pct": c["valve_cmd_pct"],
-            "unit_load_pct": self.load, "analyzer_blowback": int(bb), "analyzer_fault": int(broken),
-            "analyzer_cal": 0, "dosing_active": int(bool(c["dosing_enable"])),
+            "flue_gas_flow_nm3h": self.flow_m.reading(), "flue_gas_temp_c": temp,
+            "nox_in_mg_nm3": self.nox_in_an.reading(t),
+            "nox_out_mg_nm3": float("nan") if broken else max(nox, 0.0),
+            "o2_pct": self.o2_an.reading(t), "nh3_flow_kgh": self.nh3_m.reading(),
+            "nh3_slip_ppm": self.slip_an.reading(hold, stuck), "valve_pos_pct": c["valve_cmd_pct"],
+            "unit_load_pct": self.load_m.reading(), "analyzer_blowback": int(bb),
+            "analyzer_fault": int(broken), "analyzer_cal": int(cal),
+            "dosing_active": int(bool(c["dosing_enable"])),
         }, "process": {}}
 
     def truth(self):
+        t = self.t_s
         return {"power_kw": {}, "nox_out_mg_nm3": self.nox_out, "o2_pct": self.o2,
                 "slip_ppm": self.slip_ppm, "nh3_kgh": self.nh3_kgh, "nox_in_mg_nm3": self.nox_in,
-                "temp_c": self.temp_c}
+                "temp_c": self.temp_c,
+                # The stack (outlet) CEMS: minutes it has no valid value (the KPI frame).
+                "cems_excluded": bool(self.sc.active("analyzer_blowback", t)) or self._outlet_cal(t),
+                "cems_fault": bool(self.sc.active("wire_break", t))}

@@ -63,7 +63,9 @@ class AnalogInput:
                 q = Q_UNCERTAIN
             self._store(self.value)
         self.quality = q
-        self.bank.set_quality(self.slot, q)
+        bank = self.bank
+        bank.set_quality(self.slot, q)
+        bank.samples = (bank.samples + 1) & 0x3FFF  # the inputs are live (outputs.py)
         return q
 
     def update_counts(self, counts, dt_s, status_uncertain=False):

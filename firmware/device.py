@@ -54,6 +54,8 @@ class Device:
         from modbus_rtu import RtuServer
         gc.collect()  # the import's garbage, before the server's buffers
         self.rtu = RtuServer(self.bank, cfg["unit"], cfg["baud"], ident)
+        if cfg.get("settings_key"):
+            self.rtu.key1, self.rtu.key2 = cfg["settings_key"]
         if cfg.get("settings_locked"):
             self.rtu.key_locked = True
             self.rtu.show_lock()

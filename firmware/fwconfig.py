@@ -41,6 +41,7 @@ DEFAULTS = {
     "settings": None,         # {holding point: value}: the board's limits, set at boot
     "settings_locked": False, # boot with the safety settings locked (key sequence opens them)
     "settings_lock_pin": None,  # board: input pin of the settings-lock jumper (fitted to GND: locked)
+    "settings_key": None,     # [first, second] word of the unlock sequence (default 0x5AFE, 0xC0DE)
     "start_delay_s": 0,       # on/off outputs stay off this long after boot (stagger units)
     "start_stagger_s": 0,     # and each further on/off output of the unit this much longer
     # Field signals on a board's pins (boardio.py):
@@ -115,6 +116,7 @@ def validate(cfg):
             raise ValueError("config link_uart: a board's {id, tx, rx, de}, got %r" % (u,))
     if not isinstance(out["settings_locked"], bool):
         raise ValueError("config settings_locked: %r is not true or false" % (out["settings_locked"],))
+    _key(out)
     lp = out["settings_lock_pin"]
     if lp is not None and (out["hal"] == "sim" or not isinstance(lp, (int, str))
                            or isinstance(lp, bool)):
@@ -172,6 +174,16 @@ def _metering(out):
         raise ValueError("config adc_burst: the sim ADC's option (a board's HAL decides)")
 
 
+def _key(out):
+    """The unlock sequence: two different words, neither 0 nor 1 (1 locks)."""
+    k = out["settings_key"]
+    if k is None:
+        return
+    if not isinstance(k, (list, tuple)) or len(k) != 2 or k[0] == k[1] or any(
+            not isinstance(w, int) or isinstance(w, bool) or not 2 <= w <= 0xFFFF for w in k):
+        raise ValueError("config settings_key: two different words in 2..65535, got %r" % (k,))
+
+
 def _settings(out):
     """Board limits: writable holding points of the profile, within their range."""
     st = out["settings"]
@@ -185,7 +197,8 @@ def _settings(out):
         if name not in left:
             continue
         v = left.pop(name)
-        if p[regmap.F_TABLE] != regmap.HOLDING or p[regmap.F_ACCESS] != "rw" or name == "arm":
+        if p[regmap.F_TABLE] != regmap.HOLDING or p[regmap.F_ACCESS] != "rw" \
+                or name in ("arm", "settings_lock", "host_heartbeat"):
             raise ValueError("config settings.%s: not a writable setting" % name)
         if not isinstance(v, (int, float)) or not p[regmap.F_MIN] <= v <= p[regmap.F_MAX]:
             raise ValueError("config settings.%s: %r outside %g..%g"
@@ -202,6 +215,7 @@ _OPTS = {"--profile": ("profile", str), "--unit": ("unit", int), "--port": ("por
          "--state-dir": ("state_dir", str), "--energy-step-wh": ("energy_step_wh", int),
          "--flash-cycles": ("flash_cycles", int),
          "--settings-locked": ("settings_locked", lambda v: bool(int(v))),
+         "--settings-key": ("settings_key", lambda v: [int(w, 0) for w in v.split(",")]),
          "--start-delay-s": ("start_delay_s", float), "--start-stagger-s": ("start_stagger_s", float),
          "--rated-kw": ("rated_kw", float), "--metering": ("metering", int),
          "--link": ("link", int), "--link-tty": ("link_tty", str),

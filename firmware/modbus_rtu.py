@@ -12,7 +12,9 @@ Function codes 01-06, 15, 16, 08 (00, 0A-0E and 0F/12 counters), 43/14. Exceptio
 01 unknown function or sub-function, 02 address outside the map / across a hole /
 read-only / half a 32-bit point, 03 quantity, length or value out of range,
 04 device failure (a write hook that raises) or a safety setting refused (the
-settings are locked; docs/safety.md). Broadcast never writes a safety setting.
+settings are locked; docs/safety.md). Broadcast never writes a safety setting
+nor the host heartbeat (one master's broadcast must not keep every unit of the
+line armed); the heartbeat is writable while the settings are locked.
 
 Allocation: every buffer is allocated in __init__; handle() and everything it
 calls allocate nothing (checked under micropython.heap_lock() in the tests).
@@ -23,14 +25,13 @@ from array import array
 from micropython import const
 
 import regbank
-from regmap import CMD_BASE, COIL, HOLDING, HR_LOCK, SETTINGS_BASE
+from regmap import CMD_BASE, COIL, HOLDING, HR_HEARTBEAT, HR_LOCK, SETTINGS_BASE
+from regmap import LOCK_WORD as _KEY_LOCK, UNLOCK_KEY_1 as _KEY_1, UNLOCK_KEY_2 as _KEY_2
 from rtuframe import RtuFramer, crc16, silence_us  # noqa: F401  (re-exported)
 
 _BUF = const(260)
-# settings_lock (address from the map): reads 0 open, 1 locked by key, 2 by jumper.
-_KEY_LOCK = const(1)
-_KEY_1 = const(0x5AFE)
-_KEY_2 = const(0xC0DE)
+# settings_lock (address and words from the map): reads 0 open, 1 locked by
+# key, 2 by jumper; the unlock words are the map's unless the board sets its own.
 
 # Diagnostic counters (FC08 sub-functions 0x0B.., same order).
 C_BUS_MSG = const(0)
@@ -56,6 +57,8 @@ class RtuServer(RtuFramer):
         self.write_hook = None  # called as hook(table, addr, qty) after a write
         self.jumper = None  # settings-lock input (value() 0: jumper fitted), or None
         self.key_locked = False
+        self.key1 = _KEY_1
+        self.key2 = _KEY_2
         self._key_stage = 0
         self._bcast = False
         self.lock_addr = HR_LOCK
@@ -143,24 +146,28 @@ class RtuServer(RtuFramer):
     def _refused(self, addr, qty):
         """Exception for a holding write over addr..addr+qty-1, 0 if allowed:
         a safety setting (outside the command block) is never written by
-        broadcast and not while locked (04: well-formed, in range, refused)."""
+        broadcast and not while locked (04: well-formed, in range, refused);
+        the heartbeat alone passes the lock, never a broadcast."""
         if addr >= CMD_BASE and addr + qty <= SETTINGS_BASE:
+            return 0
+        if addr == HR_HEARTBEAT and qty == 1 and not self._bcast:
             return 0
         if self._bcast or self.locked():
             return regbank.EX_DEVICE
         return 0
 
     def _lock_write(self, v):
-        """settings_lock: 1 locks; 0x5AFE then 0xC0DE (two FC06 writes in a
-        row, this unit only) unlocks; anything else restarts the sequence."""
+        """settings_lock: 1 locks; key1 then key2 (0x5AFE, 0xC0DE unless the
+        board says otherwise; two FC06 writes in a row, this unit only)
+        unlocks; anything else restarts the sequence."""
         if self._bcast:
             return -regbank.EX_DEVICE
         if v == _KEY_LOCK:
             self.key_locked = True
             self._key_stage = 0
-        elif v == _KEY_1:
+        elif v == self.key1:
             self._key_stage = 1
-        elif v == _KEY_2 and self._key_stage == 1:
+        elif v == self.key2 and self._key_stage == 1:
             self.key_locked = False
             self._key_stage = 0
         else:

@@ -15,15 +15,40 @@ Power-up: the safe values boot with every run output off (run_safe 0); a board
 file may set a safe value to run per output (settings), and a start delay per
 unit plus a stagger per output (config start_delay_s, start_stagger_s) keeps
 on/off outputs off after boot, so a train restarts one unit after the other.
-Interlocks, independent of the host, bits in input 4 and the status word:
+Interlocks, independent of the host, bits in input 4 and the status word (the
+profile's rules live in interlock_scr.py and interlock_compressor.py, loaded by
+those profiles only):
   bit 0 scr: catalyst below min_catalyst_temp_c (or temperature unknown) -> no NH3
   bit 1 scr: flue-gas flow below min_flue_gas_flow_nm3h (or unknown) -> no NH3
   bit 2 a run relay command is delayed (min on/off time, starts per hour, the
         start delay after boot)
   bit 3 compressor: discharge pressure above max_pressure_bar -> unloaded
         (released 0.2 bar below)
+  bit 4 scr: NH3 ceiling. The measured NH3 flow q (input 38) may not exceed
+        L = min(nh3_flow_max_kgh, nh3_molar_ratio_max x the stoichiometric
+        NH3 of the measured inlet NOx (as NO2) at the measured flue-gas flow:
+        cap x nox_mg_nm3 x flow_nm3h x 1e-6 x 17.03 / 46.01 kg/h). While
+        q > L the valve's limit closes by (q - L) / q of itself per 0.25 s (at
+        least 0.01 % per update, an update counting at most 0.25 s; it starts
+        from the valve's position): with a linear valve the overdose dies out
+        with a 0.25 s time constant. Once q <= L the limit opens again by
+        the headroom (L - q) / L of itself (+ 1 %) per 0.25 s, at most at
+        valve_rate_pct_s, and is gone at 100 %.
+        A flow above L for 5 s without a break (a leaking or stuck valve,
+        which the limit cannot close) also drops dosing_enable, until it is
+        back under L. Unknown NH3 flow or inlet NOx (NE43 bad or stale): valve
+        closed and dosing off. While bits 0 or 1 or an unknown reading hold
+        the valve closed there is no limit (the valve reopens at its ramp).
+        The bit shows while q > L, a reading is unknown, or the limit holds the
+        valve below its target.
+  bit 5 compressor: discharge pressure unknown (NE43 bad or stale) -> unloaded,
+        whatever the last reading was; loads again as soon as it is good.
+  "Stale": no input sample (a board's input scan, a plant-link message) for
+  2 s; the interlocks then treat every reading as bad.
+  dosing_blocked (scr) shows bits 0, 1 and 4; high_pressure_unload bit 3.
 Values are raw register units (0.01 % for positions and speeds, 0/1 for relays),
-integers throughout.
+integers throughout; the NH3 ceiling is computed in small ints (below 2^30,
+the 32-bit ports' limit: nothing is allocated).
 
 Time: update(now_ms) takes a tick in ms (time.ticks_ms on a board, any clock in
 tests). Only the delta since the previous update is taken with ticks_diff (a
@@ -37,14 +62,12 @@ from array import array
 from micropython import const
 from time import ticks_diff, ticks_ms
 
-from regmap import COIL, DISCRETE, Q_BAD
+from regmap import COIL, DISCRETE
 from regmap import HR_ARM as _ARM, HR_HOLD_MASK as _HOLD_MASK
 
-IL_TEMP = 1
-IL_FLOW = 2
-IL_RELAY = 4
-IL_PRESSURE = 8
+IL_RELAY = 4  # the other bits: interlock_scr.py, interlock_compressor.py
 _HOUR_MS = const(3600000)
+_STALE_MS = const(2000)  # no input sample for this long: every reading counts as bad
 # Ages saturate here: above every min on/off time (at most 7200 s) and a small
 # int on every port (< 2^30).
 _AGE_MAX_MS = const(86400000)
@@ -59,6 +82,14 @@ class Outputs:
         self.bank = bank
         self.profile = profile
         self.driver = driver  # driver(index, raw) or None
+        # Per-profile interlocks live in their own modules (a motor or FGD
+        # device never loads their code), imported first: their code lands
+        # on the heap before the map walks' garbage, not between it.
+        ilk = None
+        if profile == "scr":
+            from interlock_scr import ScrInterlock as ilk
+        elif profile == "compressor":
+            from interlock_compressor import CompressorInterlock as ilk
         import regmap
         outs = regmap.outputs(profile)
         rules = regmap.rules(profile)
@@ -98,7 +129,9 @@ class Outputs:
                     regs[k] = where[r[1 + k]][1]
             self.reg.append(regs)
         del where, found, names
-        self._interlock_points(profile)
+        self.ilk = None if ilk is None else ilk(self)
+        self.in_age_ms = 0  # since the last input sample (bank.samples), saturating
+        self._samples = bank.samples
         self.actual = array("i", [0] * self.n)
         self.carry = array("i", [0] * self.n)
         # Per output: ms in the present state (saturating at _AGE_MAX_MS), and
@@ -119,20 +152,6 @@ class Outputs:
         self._boot = True
         self.update(self._last_ms)
         self._boot = False
-
-    def _interlock_points(self, profile):
-        self.il = None
-        if profile == "scr":
-            f = self.bank.lookup(("flue_gas_temp_c", "min_catalyst_temp_c", "flue_gas_flow_nm3h",
-                                  "min_flue_gas_flow_nm3h", "dosing_blocked"))
-            self.il = [p[1] for p in f]
-            self.q_temp = self.bank.quality_slot("flue_gas_temp_c")
-            self.q_flow = self.bank.quality_slot("flue_gas_flow_nm3h")
-        elif profile == "compressor":
-            f = self.bank.lookup(("discharge_pressure_bar", "max_pressure_bar", "high_pressure_unload"))
-            self.il = [p[1] for p in f]
-            self.q_p = self.bank.quality_slot("discharge_pressure_bar")
-        self.hp_latched = False
 
     def armed(self):
         return self.bank.hr[_ARM] == 1
@@ -218,33 +237,6 @@ class Outputs:
         self.age_ms[i] = 0
         return target
 
-    def _interlock(self):
-        bank = self.bank
-        il = self.il
-        if self.profile == "scr":
-            ir, hr = bank.ir, bank.hr
-            t = ir[il[0]]
-            t = t - 0x10000 if t & 0x8000 else t
-            tmin = hr[il[1]]
-            tmin = tmin - 0x10000 if tmin & 0x8000 else tmin
-            if t < tmin or bank.get_quality(self.q_temp) == Q_BAD:
-                self.interlocks |= IL_TEMP
-            fh, fl = ir[il[2]], ir[il[2] + 1]
-            mh, ml = hr[il[3]], hr[il[3] + 1]
-            if fh < mh or (fh == mh and fl < ml) or bank.get_quality(self.q_flow) == Q_BAD:
-                self.interlocks |= IL_FLOW
-            bank.di[il[4]] = 1 if self.interlocks & (IL_TEMP | IL_FLOW) else 0
-        elif self.profile == "compressor":
-            p = bank.ir[il[0]]
-            pmax = bank.hr[il[1]]
-            if p > pmax or bank.get_quality(self.q_p) == Q_BAD and p > pmax - 200:
-                self.hp_latched = True
-            elif p < pmax - 200:
-                self.hp_latched = False
-            if self.hp_latched:
-                self.interlocks |= IL_PRESSURE
-            bank.di[il[2]] = 1 if self.hp_latched else 0
-
     def update(self, now_ms=None):
         """Decide, shape and drive every output once; returns True in safe state."""
         now = ticks_ms() if now_ms is None else now_ms
@@ -259,8 +251,15 @@ class Outputs:
         armed = self.armed()
         hold = bank.hr[_HOLD_MASK]
         self.interlocks = 0
-        if self.il is not None:
-            self._interlock()
+        ilk = self.ilk
+        if ilk is not None:
+            if bank.samples != self._samples:
+                self._samples = bank.samples
+                self.in_age_ms = 0
+            else:
+                a = self.in_age_ms + dt
+                self.in_age_ms = a if a < _AGE_MAX_MS else _AGE_MAX_MS
+            ilk.check(dt, self.in_age_ms > _STALE_MS)
         for i in range(self.n):
             v = self._target(i, armed, hold)
             if v and self.up_ms < self.hold_off_ms[i]:
@@ -271,10 +270,8 @@ class Outputs:
                 v = self._analog(i, v, dt)
             elif k == "r":
                 v = self._relay(i, v)
-            if self.interlocks & (IL_TEMP | IL_FLOW) and self.profile == "scr":
-                v = 0  # no NH3: valve closed and dosing off
-            if self.interlocks & IL_PRESSURE and self.profile == "compressor" and i == 1:
-                v = 0  # unloaded
+            if ilk is not None:
+                v = ilk.gate(i, v)
             self.actual[i] = v
             if self.fb_di[i]:
                 bank.di[self.fb_addr[i]] = 1 if v else 0
@@ -282,5 +279,7 @@ class Outputs:
                 bank.ir[self.fb_addr[i]] = v
             if self.driver is not None:
                 self.driver(i, v)
+        if ilk is not None:
+            ilk.show()
         self.safe_state = not armed
         return self.safe_state

@@ -179,6 +179,7 @@ class PlantLink:
             elif kind == 3 and not bad[slot]:
                 bank.set_quality(slot, value & 3)
         self.frames += 1
+        bank.samples = (bank.samples + 1) & 0x3FFF  # the inputs are live (outputs.py)
         return True
 
     def reply(self):

@@ -44,6 +44,9 @@ class RegBank:
         """settings: {holding point: value} replacing the map's defaults (the
         board's limits, validated by fwconfig)."""
         import regsetup
+        # Input samples taken (analog.py, plantlink.py bump it, modulo 2^14):
+        # the interlocks tell a live input from a stale one by it.
+        self.samples = 0
         regsetup.build(self, profile, settings)
 
     # ---- named access (setup and slow paths; the code lives in regsetup) ----

@@ -19,9 +19,11 @@ A point is a plain tuple (see the F_* indexes below):
 Layout rules (the same for every profile):
 - input 0..8 identity and status, 16..19 quality words, 32.. measurements;
 - holding 0..2 arming and comm-loss settings, 3 the settings lock (see
-  docs/safety.md), 16.. safe-state values, 32.. commands, 48.. settings;
-  everything but the commands (32..47) is a safety setting: never written by
-  broadcast, refused with exception 04 while the settings are locked;
+  docs/safety.md), 4 the host heartbeat, 16.. safe-state values, 32..
+  commands, 48.. settings; everything but the commands (32..47) and the
+  heartbeat is a safety setting: never written by broadcast, refused with
+  exception 04 while the settings are locked. The heartbeat is written by the
+  host's healthy loops, locked or not, never by broadcast (supervisor.py);
 - discrete 0..4 device state, 8.. profile inputs; coils 0.. profile commands.
 Holes between the blocks are deliberate: reading across one is exception 02.
 
@@ -114,6 +116,13 @@ HR_ARM = const(0)
 HR_TIMEOUT = const(1)
 HR_HOLD_MASK = const(2)
 HR_LOCK = const(3)
+HR_HEARTBEAT = const(4)
+# settings_lock (HR_LOCK) reads 0 open, 1 locked by key, 2 by jumper; writing
+# LOCK_WORD locks, the two unlock words in a row open it (a board may set its
+# own words: config settings_key; docs/safety.md).
+LOCK_WORD = const(1)
+UNLOCK_KEY_1 = const(0x5AFE)
+UNLOCK_KEY_2 = const(0xC0DE)
 DI_ARMED = const(0)
 DI_SAFE = const(1)
 DI_COMM_LOST = const(2)
@@ -140,6 +149,7 @@ def _common(n_outputs):
         point("comm_loss_timeout_s", HOLDING, HR_TIMEOUT, "u16", 0.1, "s", "rw", 0.5, 3600, 10),
         point("safe_hold_mask", HOLDING, HR_HOLD_MASK, "u16", 1, "", "rw", 0, hold_max, 0),
         point("settings_lock", HOLDING, HR_LOCK, "u16", 1, "", "rw", 0, 65535, 0),
+        point("host_heartbeat", HOLDING, HR_HEARTBEAT, "u16", 1, "", "rw", 0, 65535, 0),
         point("armed", DISCRETE, DI_ARMED, "bit"),
         point("safe_state", DISCRETE, DI_SAFE, "bit"),
         point("comm_lost", DISCRETE, DI_COMM_LOST, "bit"),

@@ -3,15 +3,22 @@
 - Watchdog: fed only when every registered task has reported in since the last
   feed (a task blocked waiting for bytes counts as alive through its `waiting`
   flag), so a dead task resets the board instead of leaving it half-working.
-- Comm loss: while armed, if no valid frame for this unit (or broadcast) arrives
-  within comm_loss_timeout_s, the supervisor disarms (arm = 0): outputs go to
-  their safe state and stay there until the host writes arm = 1 again.
+- Comm loss: while armed, the host's heartbeat (holding 4, host_heartbeat)
+  must change within comm_loss_timeout_s. A healthy loop of the host writes a
+  new value; polling alone does not count, so a dead host, a dead loop and a
+  silent line all trip it alike: the supervisor disarms (arm = 0), the outputs
+  go to their safe state and stay there until the host writes arm = 1 again
+  (arming restarts the timer). The log line names the heartbeat's age and the
+  time since the last frame for this unit, so a dead line and a dead loop can
+  be told apart.
 - Status word (input 3) and the state discrete inputs are refreshed every tick.
 
 tick() takes the time in ms, so tests drive it with any clock. Only the delta
-from the previous tick goes through ticks_diff (tens of ms); the time since the
-last frame and the uptime are counters advanced by that delta, so they stay
-right when ticks wrap at 2^30 ms (12.4 days) on 32-bit ports.
+from the previous tick goes through ticks_diff (tens of ms); the heartbeat's
+age, the time since the last frame and the uptime are counters advanced by
+that delta, so they stay right when ticks wrap at 2^30 ms (12.4 days) on
+32-bit ports. The heartbeat is compared at every tick (50 ms): a host writes
+it every few hundred ms at the most.
 """
 
 from micropython import const
@@ -22,6 +29,7 @@ from regmap import (HOLDING, Q_BAD, Q_UNCERTAIN, ST_ARMED, ST_COMM_LOST, ST_INTE
 
 # Common-block addresses come from the map (regmap owns the numbers).
 from regmap import HR_ARM as _ARM, HR_TIMEOUT as _TIMEOUT  # noqa: E402
+from regmap import HR_HEARTBEAT as _BEAT  # noqa: E402
 from regmap import IR_STATUS as _IR_STATUS, IR_UPTIME as _IR_UPTIME  # noqa: E402
 from regmap import IR_TRIPS as _IR_TRIPS, IR_INTERLOCKS as _IR_IL  # noqa: E402
 from regmap import IR_RESET_CAUSE as _IR_RESET  # noqa: E402
@@ -49,6 +57,8 @@ class Supervisor:
         self.extra_status = 0
         self._seen = rtu.frames_for_me
         self._silent_ms = 0  # since the last frame for this unit, saturating
+        self._beat = bank.hr[_BEAT]
+        self._beat_ms = 0  # since the heartbeat last changed (or arm), saturating
         self._up_ms = 0  # uptime: whole seconds in _up_s, the rest here
         self._up_s = 0
         bank.ir[_IR_RESET] = reset_cause
@@ -70,7 +80,8 @@ class Supervisor:
         # Arming clears the comm-loss latch and restarts the timer.
         if table == HOLDING and addr <= _ARM < addr + qty and self.bank.hr[_ARM] == 1:
             self.comm_lost = False
-            self._silent_ms = 0
+            self._beat_ms = 0
+            self._beat = self.bank.hr[_BEAT]
         self.refresh(self.outputs.update(self._now_ms))
 
     def tick(self, now_ms):
@@ -85,14 +96,20 @@ class Supervisor:
         if rtu.frames_for_me != self._seen:
             self._seen = rtu.frames_for_me
             self._silent_ms = 0
+        s = self._beat_ms + dt
+        self._beat_ms = s if s < _SILENT_MAX_MS else _SILENT_MAX_MS
+        if bank.hr[_BEAT] != self._beat:
+            self._beat = bank.hr[_BEAT]
+            self._beat_ms = 0
         timeout_ms = bank.hr[_TIMEOUT] * 100
-        if bank.hr[_ARM] == 1 and self._silent_ms > timeout_ms:
+        if bank.hr[_ARM] == 1 and self._beat_ms > timeout_ms:
             bank.hr[_ARM] = 0
             self.comm_lost = True
             self.trips += 1
             bank.ir[_IR_TRIPS] = self.trips & 0xFFFF
             # One line for the log (USB REPL on a board, stdout on the unix port).
-            print("comm loss: no frame for %d ms, outputs to safe state" % self._silent_ms)
+            print("comm loss: no heartbeat for %d ms (last frame %d ms ago), outputs to safe state"
+                  % (self._beat_ms, self._silent_ms))
         self.refresh(self.outputs.update(now_ms))
         rtu.show_lock()  # the jumper may be fitted or pulled at any time
         u = self._up_ms + dt

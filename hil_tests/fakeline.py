@@ -7,9 +7,13 @@ tests still run the real firmware.
 A FakeDevice holds the four Modbus tables of a GreenEdge profile, built from
 the register map (identity, defaults), and answers like the firmware does:
 writes are range-checked in full before any word is stored (ILLEGAL DATA
-VALUE otherwise), arm = 1 arms it (status ST_ARMED), and a device that hears
-no request for comm_loss_timeout_s drops to its safe state (disarmed,
-ST_COMM_LOST). Motors have physics: the speed follows the reference at the
+VALUE otherwise), arm = 1 arms it (status ST_ARMED), and an armed device whose
+host_heartbeat does not change for comm_loss_timeout_s drops to its safe state
+(disarmed, ST_COMM_LOST, comm_loss_trips + 1). The settings lock as the
+firmware has it (docs/safety.md): settings_lock (FC06 only) reads 0 open, 1
+locked by key, 2 by jumper (lock_jumper = True); 1 locks, key1 then key2
+unlock (key = (0x5AFE, 0xC0DE) unless set); a safety setting written while
+locked is exception 4. Motors have physics: the speed follows the reference at the
 ramp rate while running, power goes with speed^3, flow with speed
 (advance(dt_s) steps them). Faults for tests: silent (no reply), refuse
 (exception 4 to every write), profile_id (answer as another profile, e.g. a
@@ -57,6 +61,11 @@ class FakeDevice:
         self.silent = False
         self.refuse = False
         self.quiet_s = 0.0        # time since the last request addressed to it
+        self.beat_s = 0.0         # time since host_heartbeat changed (or arm)
+        self.key = (regmap.UNLOCK_KEY_1, regmap.UNLOCK_KEY_2)
+        self.key_locked = False
+        self.lock_jumper = False
+        self._key_stage = 0
         self.writes = []          # [(point, value)] in the order received
 
     # ---- register image ----------------------------------------------------------
@@ -76,10 +85,12 @@ class FakeDevice:
     # ---- physics -------------------------------------------------------------------
     def advance(self, dt_s):
         self.quiet_s += dt_s
+        self.beat_s += dt_s
         timeout = self.get("comm_loss_timeout_s")
-        if self.armed() and self.quiet_s > timeout:
+        if self.armed() and self.beat_s > timeout:
             self.set("status", regmap.ST_COMM_LOST | regmap.ST_SAFE_STATE)
             self.set("arm", 0)
+            self.set("comm_loss_trips", self.get("comm_loss_trips") + 1)
         if self.profile != "motor":
             return
         if self.armed():
@@ -102,14 +113,39 @@ class FakeDevice:
     # ---- Modbus ----------------------------------------------------------------------
     def read(self, table, start, count):
         self.quiet_s = 0.0
+        self.set("settings_lock", self.locked())  # the jumper may be fitted any time
         return [self.words[table].get(a, 0) for a in range(start, start + count)]
+
+    def locked(self):
+        return 2 if self.lock_jumper else 1 if self.key_locked else 0
+
+    def write_lock(self, v):
+        """FC06 to settings_lock (firmware/modbus_rtu.py _lock_write)."""
+        self.quiet_s = 0.0
+        if self.refuse:
+            return 4
+        if v == regmap.LOCK_WORD:
+            self.key_locked, self._key_stage = True, 0
+        elif v == self.key[0]:
+            self._key_stage = 1
+        elif v == self.key[1] and self._key_stage == 1:
+            self.key_locked, self._key_stage = False, 0
+        else:
+            self._key_stage = 0
+            return 3
+        self.set("settings_lock", self.locked())
+        return None
 
     def write(self, table, start, values):
         """Validated in full before any word is stored, like the firmware."""
         self.quiet_s = 0.0
         if self.refuse:
             return 4
-        staged = dict(self.words[table])
+        lock = self.points["settings_lock"].address
+        if table == regmap.HOLDING and start <= lock < start + len(values):
+            return 2  # FC06 only
+        old = self.words[table]
+        staged = dict(old)
         for i, w in enumerate(values):
             staged[start + i] = int(w)
         touched = {self.by_addr[table].get(start + i) for i in range(len(values))}
@@ -118,6 +154,11 @@ class FakeDevice:
         for p in touched:
             if p.access != "rw":
                 return 2
+        commands = regmap.CMD_BASE <= start and start + len(values) <= regmap.SETTINGS_BASE
+        beat = start == regmap.HR_HEARTBEAT and len(values) == 1
+        if table == regmap.HOLDING and not commands and not beat and self.locked():
+            return 4
+        for p in touched:
             v = regmap.decode(p.raw, [staged.get(p.address + i, 0) for i in range(p.words)], 0)
             if not p.min <= v <= p.max:
                 return 3
@@ -127,6 +168,9 @@ class FakeDevice:
             self.writes.append((p.name, v))
             if p.name == "arm":
                 self.set("status", regmap.ST_ARMED if v else 0)
+                self.beat_s = 0.0
+            if p.name == "host_heartbeat" and old.get(p.address) != staged[p.address]:
+                self.beat_s = 0.0
         return None
 
 
@@ -149,7 +193,15 @@ class FakeClient:
         if dev is None or dev.silent:
             raise asyncio.TimeoutError()
         table = {1: regmap.COIL, 2: regmap.DISCRETE, 3: regmap.HOLDING, 4: regmap.INPUT,
-                 15: regmap.COIL, 16: regmap.HOLDING}[fc]
+                 6: regmap.HOLDING, 15: regmap.COIL, 16: regmap.HOLDING}[fc]
+        if fc == 6:
+            if start == dev.points["settings_lock"].address:
+                ex = dev.write_lock(int(arg))
+            else:
+                ex = dev.write(table, start, [int(arg)])
+            if ex is not None:
+                return Reply(exception_code=ex)
+            return Reply(address=start, count=1, registers=[int(arg)])
         if fc <= 4:
             words = dev.read(table, start, arg)
             if fc <= 2:
@@ -174,6 +226,9 @@ class FakeClient:
 
     async def write_registers(self, start, values, device_id):
         return await self._tx(device_id, 16, start, values)
+
+    async def write_register(self, start, value, device_id):
+        return await self._tx(device_id, 6, start, value)
 
     async def write_coils(self, start, values, device_id):
         return await self._tx(device_id, 15, start, values)

@@ -27,7 +27,7 @@ PLANT = textwrap.dedent("""
     line = "l1"
     unit = 1
     profile = "motor"
-    settings = { min_speed_pct = 25, speed_safe_pct = 30 }
+    settings = { min_speed_pct = 25, speed_safe_pct = 30, comm_loss_timeout_s = 30 }
     [groups.process]
     period_ms = 1000
     [loops.fan]
@@ -69,7 +69,9 @@ STEPPED = [master, protocol, image, cycle]
 class Rig:
     """The service on a fake line, stepped by hand: one step = the plant
     moves dt_s, every line does a round (writes, then a poll of every device),
-    housekeeping sends settings, one cycle runs, the writes are delivered."""
+    housekeeping sends settings, one cycle runs, the writes are delivered.
+    PLANT's device has a 30 s comm-loss timeout: a step of 10 s is 10 s without
+    a cycle, and so without a heartbeat (runtime/protocol.py)."""
 
     def __init__(self, tmp_path, text=PLANT, devices=None, historian=False):
         self.clock = ManualClock()
@@ -160,7 +162,7 @@ def test_comm_loss_trip_is_rearmed_with_fresh_settings(rig):
     rig.step(n=3)
     assert dev.armed()
     dev.silent = True
-    rig.step(dt_s=4.0, n=4)            # no request reaches it for > its 10 s timeout
+    rig.step(dt_s=4.0, n=9)            # no request reaches it for > its 30 s timeout
     assert not dev.armed()
     dev.writes.clear()
     dev.silent = False

@@ -22,6 +22,23 @@ def whole(sec, key, default, lo, hi):
     return int(v)
 
 
+# Holding points the device protocol writes itself, never as a setting.
+HOST_OWNED = ("arm", "settings_lock", "host_heartbeat")
+
+
+def settings_key(sec, default):
+    """settings_key = [word, word]: the settings lock's unlock key, as the
+    device has it (two different words in 2..65535; 1 locks)."""
+    v = sec.raw("settings_key")
+    if v is None:
+        return tuple(default)
+    if not isinstance(v, list) or len(v) != 2 or v[0] == v[1] or any(
+            isinstance(w, bool) or not isinstance(w, int) or not 2 <= w <= 0xFFFF for w in v):
+        raise sec.error("settings_key", "expected two different words in 2..65535, e.g. "
+                        "[0x5AFE, 0xC0DE], got %r" % (v,))
+    return tuple(v)
+
+
 def device_point(sec, key, ref, devices):
     """'device.point' -> (device, point), checked against the device's profile."""
     if not isinstance(ref, str) or ref.count(".") != 1:
@@ -78,6 +95,7 @@ def _lines(top):
             c.parity = sec.str("parity", "E", ("E", "O", "N"))
             c.stopbits = whole(sec, "stopbits", 1, 1, 2)
         c.turnaround_s = sec.num("turnaround_ms", 5.0, 0.0, 1000.0) / 1000.0
+        c.settings_key = settings_key(sec, c.settings_key)
         sec.check_unknown()
         lines[ln] = c
     return lines
@@ -100,6 +118,7 @@ def _devices(top, lines):
         profile = sec.str("profile", None, regmap.PROFILES)
         d = DeviceCfg(dn, line, unit, profile, sec.num("poll_ms", 0.0, 0.0, 3.6e6) / 1000.0,
                       sec.num("slow_s", 5.0, 0.1, 3600.0))
+        d.settings_key = settings_key(sec, lines[line].settings_key)
         settings = sec.raw("settings", {})
         if not isinstance(settings, dict):
             raise sec.error("settings", "expected a table {point = value}")
@@ -107,8 +126,10 @@ def _devices(top, lines):
         st = sec.table("settings")
         for k in settings:
             p = pts.get(k)
-            if p is None or p.access != "rw" or p.table != regmap.HOLDING:
-                raise st.error(k, "not a writable holding point of profile %s" % profile)
+            if p is None or p.access != "rw" or p.table != regmap.HOLDING \
+                    or k in HOST_OWNED:
+                raise st.error(k, "not a writable holding point of profile %s%s" % (
+                    profile, " (the host writes it itself)" if k in HOST_OWNED else ""))
             d.settings[k] = st.num(k, None, p.min, p.max)
         sec.check_unknown()
         devices[dn] = d
@@ -193,6 +214,26 @@ def _loop(lt, name, groups, devices):
     return LoopCfg(name, plant, strat, group, devmap, proc, params)
 
 
+def _heartbeat_fits(top, devices, loops, bench):
+    """A loop writes its devices' heartbeat once per run (runtime/protocol.py):
+    a comm-loss timeout shorter than two of its runs (the loop's period in wall
+    time, or the device's poll period, whichever is longer) would trip the
+    device while the loop is healthy."""
+    speedup = bench["speedup"] if bench else 1.0
+    for ln, lc in loops.items():
+        period_w = lc.params.get("period_s", strategy_class(lc.plant, lc.strategy).period_s) \
+            / speedup
+        for dn in lc.devices.values():
+            d = devices[dn]
+            t = d.settings.get("comm_loss_timeout_s")
+            run_s = max(period_w, d.poll_s)
+            if t is not None and t < 2 * run_s:
+                sec = top.table("devices").table(dn).table("settings")
+                raise sec.error("comm_loss_timeout_s", "%g s is less than two runs of loop %s "
+                                "(one every %g s): its heartbeat could not keep the device "
+                                "armed" % (t, ln, run_s))
+
+
 def _accounting(top, devices):
     a = top.table("accounting")
     acc = {"grid_kg_co2_per_kwh": a.num("grid_kg_co2_per_kwh", 0.581, 0.0, 5.0),
@@ -240,6 +281,7 @@ def load_config(path):
     groups = _groups(top)
     lt = top.table("loops")
     loops = {n: _loop(lt, n, groups, devices) for n in lt.data}
+    _heartbeat_fits(top, devices, loops, bench)
     acc = _accounting(top, devices)
     hist = _historian(top, base)
     # Here, not at the top: controller/alarms/config.py reads controller.config.toml.

@@ -5,8 +5,11 @@
                    (greenedge demo writes them; a plant config has no [bench])
     [lines.NAME]   kind = "rtu" | "rtu_tcp" | "tcp"; port (an absolute tty path; a
                    /dev/serial/by-id/... link is followed at each reopen), baud, parity,
-                   stopbits, turnaround_ms (rtu); host, port (tcp kinds)
-    [devices.NAME] line, unit, profile, poll_ms, slow_s, settings = {point = value}
+                   stopbits, turnaround_ms (rtu); host, port (tcp kinds); settings_key
+                   = [word, word]: the unlock key of its devices' settings lock
+                   (default [0x5AFE, 0xC0DE], docs/safety.md)
+    [devices.NAME] line, unit, profile, poll_ms, slow_s, settings = {point = value},
+                   settings_key (default: its line's)
     [groups.NAME]  period_ms            (loop groups, each its own IPO cycle)
     [loops.NAME]   plant, strategy, group, devices = {role = device},
                    process = {key = number | "device.point"}, params = {period_s = ...}
@@ -21,6 +24,9 @@ Loading and its errors: controller/config/load.py.
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from firmware import regmap
+
+DEFAULT_KEY = (regmap.UNLOCK_KEY_1, regmap.UNLOCK_KEY_2)  # the settings lock's (docs/safety.md)
 BAUDS = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
 
 
@@ -35,6 +41,7 @@ class LineCfg:
     parity: str = "E"
     stopbits: int = 1
     turnaround_s: float = 0.005
+    settings_key: tuple = DEFAULT_KEY
 
 
 @dataclass
@@ -46,6 +53,7 @@ class DeviceCfg:
     poll_s: float = 0.0
     slow_s: float = 5.0
     settings: dict = field(default_factory=dict)
+    settings_key: tuple = DEFAULT_KEY
 
 
 @dataclass

@@ -45,7 +45,7 @@ from pymodbus.framer import FramerType
 
 from controller.fieldbus import timing
 from controller.fieldbus.device import BACKOFF_START_S, LineStats, echoes
-from controller.fieldbus.planner import plan_writes
+from controller.fieldbus.planner import Write, plan_writes
 from firmware import regmap
 
 log = logging.getLogger("greenedge.fieldbus")
@@ -58,6 +58,18 @@ BACKOFF_MAX_S = 30.0
 FAILS_TO_DOWN = 2
 REOPEN_START_S = 0.5  # a lost port is reopened after this, doubling to REOPEN_MAX_S
 REOPEN_MAX_S = 5.0
+
+
+class _Fc06(Write):
+    """A single-register write: the settings lock takes FC06 only."""
+
+    @property
+    def fc(self):
+        return 6
+
+
+def _key_writes(words):
+    return [_Fc06(regmap.HOLDING, regmap.HR_LOCK, [w]) for w in words]
 
 
 class Line:
@@ -120,13 +132,16 @@ class Line:
         return data
 
     # ---- writes ------------------------------------------------------------
-    def submit(self, device, values, arm=False, done=None):
+    def submit(self, device, values, arm=False, done=None, unlock=None):
         """Queue {point: value} for a device, sent before the next poll; then
         arm = 1 if asked (commands first, so arming never applies stale ones),
         and only if every block before it was confirmed. done(ok, reason) is
         called once the batch is settled: ok only if every block was confirmed
         (a reply echoing its address and count); an exception reply or a
         timeout is a refusal with its reason, and arm is not sent.
+        unlock: (key1, key2) of a device whose settings are locked by key:
+        the batch opens with the two FC06 key writes to settings_lock and
+        ends with the lock written again (1), whatever its outcome.
 
         Writes are coalesced per device: a newer value for a point replaces one
         still waiting, so a cycle faster than the line can carry never builds
@@ -134,11 +149,12 @@ class Line:
         plan_writes(device.profile, values)  # range and access checked now, at the caller
         pend = self._writes.get(device.name)
         if pend is None:
-            self._writes[device.name] = pend = [device, {}, False, []]
+            self._writes[device.name] = pend = [device, {}, False, [], None]
         pend[1].update(values)
         pend[2] = pend[2] or arm
         if done is not None:
             pend[3].append(done)
+        pend[4] = unlock or pend[4]
         self._wake.set()
 
     # ---- one transaction -----------------------------------------------------
@@ -165,6 +181,8 @@ class Line:
                 r = await c.read_coils(start, count=arg, device_id=dev.unit)
             elif fc == 16:
                 r = await c.write_registers(start, arg, device_id=dev.unit)
+            elif fc == 6:
+                r = await c.write_register(start, arg, device_id=dev.unit)
             else:
                 r = await c.write_coils(start, [bool(b) for b in arg], device_id=dev.unit)
         except (ModbusException, asyncio.TimeoutError, OSError) as e:
@@ -274,30 +292,40 @@ class Line:
             dev.slow_done = True
         dev.next_poll = now + dev.poll_s
 
-    async def _write(self, dev, values, arm, done=()):
+    async def _write(self, dev, values, arm, done=(), unlock=None):
         """One device's pending writes: FC16/FC15 runs, then arm if asked and
         every run before it was confirmed; done callbacks get the outcome."""
         dev.wrote = True
         dev.t_wrote = time.monotonic()
         if not dev.up:
             ok, reason = False, "device down"  # re-armed with fresh commands when it returns
+        elif unlock:
+            ok, reason = await self._send_blocks(dev, {}, False, _key_writes(unlock))
+            if ok:
+                ok, reason = await self._send_blocks(dev, values, arm)
+            relock = await self._send_blocks(dev, {}, False, _key_writes((regmap.LOCK_WORD,)))
+            if ok and not relock[0]:
+                ok, reason = False, "relock: %s" % relock[1]
         else:
             ok, reason = await self._send_blocks(dev, values, arm)
         if ok is None:  # garbled: not confirmed, keep it pending (unless newer values came)
-            self._requeue(dev, values, arm, done)
+            self._requeue(dev, values, arm, done, unlock)
             return
         for cb in done:
             cb(ok, reason)
 
-    async def _send_blocks(self, dev, values, arm):
-        writes = plan_writes(dev.profile, values)
+    async def _send_blocks(self, dev, values, arm, writes=None):
+        """writes: these Write blocks instead of the values' (the lock's FC06 writes)."""
+        if writes is None:
+            writes = plan_writes(dev.profile, values)
         if arm:
             writes += plan_writes(dev.profile, {"arm": 1})
         for w in writes:
-            fc = 16 if w.table == regmap.HOLDING else 15
-            r = await self._tx(dev, fc, w.start, w.values)
+            fc = w.fc
+            arg = w.values[0] if fc == 6 else w.values
+            r = await self._tx(dev, fc, w.start, arg)
             if (r is None or r is GARBLED) and self.client.connected:  # idempotent: retry once
-                r = await self._tx(dev, fc, w.start, w.values)
+                r = await self._tx(dev, fc, w.start, arg)
             if r is None and self._port_lost():
                 return False, "line down (port lost)"
             if r is None:
@@ -307,21 +335,24 @@ class Line:
                 return None, "garbled"
             if r is False:
                 return False, "refused at address %d (exception reply)" % w.start
-            if not echoes(r, w):
+            ok = (getattr(r, "address", None) == w.start and list(r.registers) == w.values
+                  if fc == 6 else echoes(r, w))  # FC06 echoes its address and value
+            if not ok:
                 self.stats.exceptions += 1
                 return False, "reply to address %d does not echo the write" % w.start
             self.stats.writes += 1
         return True, None
 
-    def _requeue(self, dev, values, arm, done):
+    def _requeue(self, dev, values, arm, done, unlock=None):
         pend = self._writes.get(dev.name)
         if pend is None:
-            self._writes[dev.name] = [dev, dict(values), arm, list(done)]
+            self._writes[dev.name] = [dev, dict(values), arm, list(done), unlock]
         else:
             for k, v in values.items():
                 pend[1].setdefault(k, v)
             pend[2] = pend[2] or arm
             pend[3].extend(done)
+            pend[4] = pend[4] or unlock
 
     def _next_write(self):
         """A device with writes waiting that has not written since its last poll
@@ -372,7 +403,7 @@ class Line:
             dev.backoff_s = BACKOFF_START_S
             dev.next_poll = now  # probed as soon as the port is back
         pending, self._writes = self._writes, {}
-        for _, _, _, done in pending.values():
+        for _, _, _, done, _ in pending.values():
             for cb in done:
                 cb(False, "line down (port lost)")
         self.on_event("line_down", self.name, "%s %s%s; reopening every %g..%g s"

@@ -7,14 +7,24 @@ t0 + k * period so it never drifts. One cycle:
      strategy inside its own error guard (a failing loop is flagged, the cycle
      goes on); a loop runs only on fresh polls of its devices (a step on old
      news would integrate the same error twice);
-  3. hand the commands to the device protocols, which queue them on the lines;
+  3. hand the commands to the device protocols, which queue them on the lines,
+     with the host heartbeat (protocol.py): only a loop whose strategy has just
+     run writes it, so a loop that raised, is held (no fresh poll) or whose
+     group task is stuck leaves its devices to trip to their safe state within
+     their comm-loss timeout, polling or not;
   4. publish the image and the loop states to the hub.
+Health: a loop is healthy while its last good run (the strategy ran, or the
+operator's manual values were written) is at most health_s(loop) old: three
+cycles or three polls of its slowest device, at least HEALTH_MIN_S; a loop that
+never ran gets STARTUP_S from the start (first contact with its devices). The
+systemd watchdog is fed only while every loop is healthy (housekeeping.py).
 Jitter (start - scheduled) and overruns (a cycle that ends after its next
 start; the missed slots are skipped, not bunched) are counted per group.
 """
 
 import asyncio
 import logging
+import math
 import time
 from collections import deque
 
@@ -22,6 +32,9 @@ from controller.runtime import modes
 from controller.stats import quantile_ms
 
 log = logging.getLogger("greenedge.cycle")
+
+HEALTH_MIN_S = 5.0
+STARTUP_S = 60.0
 
 
 class GroupStats:
@@ -47,6 +60,12 @@ class Cycle:
         self.hub, self.clock, self.on_event = hub, clock, on_event
         self.after = asyncio.Event()   # set after every cycle (housekeeping is phase-locked)
         self.stopping = False
+        self.t_start = time.monotonic()
+        self.t_ok = {}                 # loop name -> monotonic time of its last good run
+        self.owners = {}               # device name -> the loops that drive it
+        for name, r in loops.items():
+            for dn in r.cfg.devices.values():
+                self.owners.setdefault(dn, []).append(name)
 
     def _points_of(self, runner):
         def f(role):
@@ -54,11 +73,36 @@ class Cycle:
             return self.protocols[dn].device.points if dn else None
         return f
 
+    def health_s(self, name):
+        r = self.loops[name]
+        period_w = self.groups[r.cfg.group].period_s / self.clock.speedup
+        poll = max((self.protocols[dn].device.poll_s for dn in r.cfg.devices.values()),
+                   default=0.0)
+        return max(HEALTH_MIN_S, 3 * period_w, 3 * poll)
+
+    def unhealthy(self, now=None):
+        """{loop name: why} for every loop that is not healthy now (monotonic)."""
+        now = time.monotonic() if now is None else now
+        out = {}
+        for name, r in self.loops.items():
+            t = self.t_ok.get(name)
+            age = now - (self.t_start if t is None else t)
+            if age > (STARTUP_S if t is None else self.health_s(name)):
+                out[name] = "%s, no good run for %.1f s" % (
+                    "never ran" if t is None else r.mode, age)
+        return out
+
     def write(self, runner, now):
+        """The loop has just run well: its commands, with the heartbeat of each
+        device that no unhealthy loop shares."""
+        name = runner.cfg.name
+        self.t_ok[name] = now
         for role, cmds in runner.cmds.items():
             dn = runner.cfg.devices.get(role)
             if dn is not None:
-                self.protocols[dn].write(cmds, now)
+                beat = all(o == name or now - self.t_ok.get(o, -math.inf) <= self.health_s(o)
+                           for o in self.owners[dn])
+                self.protocols[dn].write(cmds, now, beat=beat)
 
     def run_loop(self, runner, t_s, now):
         lc = runner.cfg

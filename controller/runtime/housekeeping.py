@@ -4,10 +4,15 @@ cycle is furthest away), at most every 0.2 s:
 
 - the control file of `greenedge mode` (state_dir/control.json) read when it
   changes, each change a command through the gate (who "cli", role operator);
-- settings to devices that came up;
+- settings to devices that came up; the heartbeat of armed devices that no
+  loop drives (metering: protocol.py keepalive);
 - live accounting over the plant time since the last pass, KPIs to the hub;
 - state saved every STATE_EVERY_S (restored at start: a restart bumps nothing);
-- the status to the hub and the systemd watchdog fed every STATUS_EVERY_S.
+- the status to the hub every STATUS_EVERY_S, and the systemd watchdog fed
+  then only while every loop is healthy (cycle.py: a loop that raised, is
+  held or stuck for longer than its health window holds the feed, with one
+  watchdog_held event naming it; systemd restarts the service WatchdogSec
+  later, deploy/greenedge.service).
 
 The historian and the status line are hub subscribers (HistorianSink,
 StatusLine below): they see what any interface sees, nothing more.
@@ -171,12 +176,29 @@ class Housekeeping:
     def __init__(self, svc):
         self.svc = svc
         self.control = ControlFile(svc.cfg.state_dir / "control.json", svc.cfg, svc.gate, svc.event)
+        driven = {dn for lc in svc.cfg.loops.values() for dn in lc.devices.values()}
+        self.loopless = [p for dn, p in svc.protocols.items() if dn not in driven]
+        self.held = {}  # loops holding the watchdog feed: {name: why}
+        self.notify = None
+
+    def feed_watchdog(self):
+        """WATCHDOG=1 only while every loop is healthy; an event when that changes."""
+        held = self.svc.cycle.unhealthy()
+        if set(held) != set(self.held):
+            if held:
+                self.svc.event("watchdog_held", ", ".join(sorted(held)), "; ".join(
+                    "%s: %s" % kv for kv in sorted(held.items())))
+            else:
+                self.svc.event("watchdog_fed", self.svc.cfg.name, "every loop healthy again")
+        self.held = held
+        if not held:
+            self.notify.send("WATCHDOG=1")
 
     async def run(self):
         svc = self.svc
         t_last = svc.clock.plant_s()
         t_state = t_status = time.monotonic()
-        notify = Notifier()
+        notify = self.notify = Notifier()
         notify.send("READY=1")
         last = 0.0
         while not svc.stopping:
@@ -194,6 +216,8 @@ class Housekeeping:
             self.control.poll()
             for p in svc.protocols.values():
                 p.send_settings()
+            for p in self.loopless:
+                p.keepalive(now)
             t = svc.clock.plant_s()
             svc.acc.add(t, t - t_last, lambda d, p: svc.image.value(d, p, now))
             t_last = t
@@ -205,6 +229,6 @@ class Housekeeping:
                 t_state = now
             if now - t_status >= STATUS_EVERY_S:
                 svc.publish_status()
-                notify.send("WATCHDOG=1")
+                self.feed_watchdog()
                 t_status = now
         notify.send("STOPPING=1")

@@ -75,7 +75,8 @@ class Service:
         if missing:
             raise ValueError("lines do not carry devices %s" % ", ".join(sorted(missing)))
         line_of = {d.name: line for line in self.lines.values() for d in line.devices}
-        self.protocols = {dn: DeviceProtocol(d, line_of[dn], cfg.devices[dn].settings, self.event)
+        self.protocols = {dn: DeviceProtocol(d, line_of[dn], cfg.devices[dn].settings, self.event,
+                                             cfg.devices[dn].settings_key)
                           for dn, d in self.devices.items()}
         self.image = ProcessImage(self.devices, self.protocols, cfg.stale_s, self.hub)
         self.loops = {n: LoopRunner(lc) for n, lc in cfg.loops.items()}
@@ -112,6 +113,7 @@ class Service:
 
     def status(self):
         up = sum(1 for d in self.devices.values() if d.up)
+        unhealthy = self.cycle.unhealthy()
         return {
             "name": self.cfg.name, "plant_s": self.clock.plant_s(),
             "wall_s": time.monotonic() - self.t_start_wall,
@@ -119,12 +121,14 @@ class Service:
             "devices": {dn: {"up": d.up, "polls": d.polls, "up_events": d.up_events,
                              "down_events": d.down_events,
                              "identity_ok": self.protocols[dn].identity_ok,
-                             "writes_refused": self.protocols[dn].refused}
+                             "writes_refused": self.protocols[dn].refused,
+                             "heartbeats": self.protocols[dn].beats}
                         for dn, d in self.devices.items()},
             "lines": {ln: dict(l.stats.snapshot(l.serial), timeout_ms=1000 * l.timeout_s)
                       for ln, l in self.lines.items()},
             "groups": {g: s.snapshot() for g, s in self.groups.items()},
-            "loops": {n: {"mode": r.mode, "runs": r.runs, "held": r.held, "errors": r.errors}
+            "loops": {n: {"mode": r.mode, "runs": r.runs, "held": r.held, "errors": r.errors,
+                          "healthy": n not in unhealthy}
                       for n, r in self.loops.items()},
             "gate": {"accepted": self.gate.accepted, "refused": self.gate.refused},
             "alarms": self.alarms.summary(),

@@ -14,6 +14,7 @@ RULES = (
 
 
 # Discrete inputs the device sets itself (interlock state), not field signals.
+# The NH3 ceiling (nh3_flow_max_kgh, nh3_molar_ratio_max) acts in outputs.py.
 DERIVED = ("dosing_blocked",)
 
 
@@ -43,3 +44,4 @@ def points(rm):
     yield point("min_flue_gas_flow_nm3h", HOLDING, 50, "u32", 1, "Nm3/h", "rw", 0, 4000000,
                 200000)
     yield point("nh3_flow_max_kgh", HOLDING, 52, "u16", 0.01, "kg/h", "rw", 0, 600, 400)
+    yield point("nh3_molar_ratio_max", HOLDING, 53, "u16", 0.01, "", "rw", 0.5, 2.0, 1.2)

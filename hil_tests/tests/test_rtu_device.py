@@ -141,7 +141,7 @@ def test_minimalmodbus_as_second_master(bus):
         with pytest.raises(minimalmodbus.IllegalRequestError):
             inst.write_register(MOTOR["speed_ref_pct"].address, 101, number_of_decimals=2)
         with pytest.raises(minimalmodbus.IllegalRequestError):
-            inst.read_registers(3, 2)  # hole
+            inst.read_registers(4, 2)  # host_heartbeat, then a hole
     finally:
         inst.serial.close()
 

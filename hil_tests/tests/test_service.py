@@ -112,14 +112,16 @@ def test_device_back_from_comm_loss_is_rearmed(tmp_path):
     with VirtualLine(2, baud=115200) as line:
         with DeviceProcess("motor", 1, line.ports[1]):
             cfg = config(tmp_path, rtu_line(line.ports[0]),
-                         [("m1", 1, "comm_loss_timeout_s = 1.0")], FAN_LOOP % "m1")
+                         [("m1", 1, "comm_loss_timeout_s = 2.5")], FAN_LOOP % "m1")
             with Running(cfg) as svc:
                 d = svc.devices["m1"]
                 armed = lambda: d.up and int(d.values.get("status", 0)) & regmap.ST_ARMED  # noqa: E731
                 assert wait_for(armed, 10)
                 trips = d.values["comm_loss_trips"]
-                line.set(muted=[1])  # the device hears nothing valid for > 1 s: safe state
-                time.sleep(2.5)
+                # The device hears nothing valid, so no heartbeat either, for > its
+                # 2.5 s (at least two runs of its 1 s loop): safe state.
+                line.set(muted=[1])
+                time.sleep(4.0)
                 line.set(muted=[])
                 assert wait_for(lambda: d.values.get("comm_loss_trips", 0) > trips, 20)
                 assert wait_for(armed, 20)  # the service re-armed it

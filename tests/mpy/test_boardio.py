@@ -74,7 +74,9 @@ cfg = {"profile": "scr", "unit": 1, "baud": 115200, "comm_loss_timeout_s": None,
        "ain": [{"point": "flue_gas_temp_c", "pin": 32, "lo": 0, "hi": 500},
                {"point": "flue_gas_flow_nm3h", "pin": 33, "lo": 0, "hi": 2500000},
                {"point": "nox_out_mg_nm3", "pin": 34, "lo": 0, "hi": 200, "tau_s": 0,
-                "status": ["analyzer_blowback", "analyzer_cal"]}],
+                "status": ["analyzer_blowback", "analyzer_cal"]},
+               {"point": "nox_in_mg_nm3", "pin": 35, "lo": 0, "hi": 800},
+               {"point": "nh3_flow_kgh", "pin": 36, "lo": 0, "hi": 400}],
        "din": {"analyzer_blowback": 16, "analyzer_fault": {"pin": 17, "invert": True}},
        "outputs": {"valve_cmd_pct": {"pin": 25, "freq": 2000}, "dosing_enable": 26}}
 hal = Hal()
@@ -92,6 +94,8 @@ check("one input job", len(dev.jobs), 1)
 hal.pins[32].ma = 4.0 + 16 * 350 / 500      # 350 C
 hal.pins[33].ma = 4.0 + 16 * 0.8            # 2.0e6 Nm3/h
 hal.pins[34].ma = 12.0                      # 100 mg/Nm3
+hal.pins[35].ma = 4.0 + 16 * 300 / 800      # inlet NOx 300 mg/Nm3
+hal.pins[36].ma = 4.0 + 16 * 50 / 400       # NH3 50 kg/h: under its ceiling
 hal.pins[17].v = 1                          # fault contact closed = healthy (inverted)
 io.step(at(100))
 check("temperature from the loop", round(bank.get("flue_gas_temp_c")), 350)

@@ -27,6 +27,11 @@ check("quality slot shows bad", bank.get_quality(bank.quality_slot("flue_gas_tem
 bank = regbank.RegBank("scr")
 flow = AnalogInput(bank, "flue_gas_flow_nm3h", 0.0, 2500000.0)
 temp = AnalogInput(bank, "flue_gas_temp_c", 0.0, 500.0)
+# The NH3 ceiling needs the NH3 flow and the inlet NOx (tests/mpy/test_device_safety.py).
+nh3 = AnalogInput(bank, "nh3_flow_kgh", 0.0, 400.0)
+nox = AnalogInput(bank, "nox_in_mg_nm3", 0.0, 800.0)
+nh3.update_ma(4.0 + 16 * 50 / 400, 1.0)       # 50 kg/h
+nox.update_ma(4.0 + 16 * 300 / 800, 1.0)      # 300 mg/Nm3: ceiling 266 kg/h at 2e6 Nm3/h
 out = Outputs(bank, "scr", now_ms=0)
 bank.set("valve_rate_pct_s", 100.0)
 bank.set("valve_cmd_pct", 60.0)

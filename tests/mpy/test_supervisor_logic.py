@@ -30,6 +30,12 @@ def driver(i, v):
     driven[i] = v
 
 
+def beat():
+    """The host heartbeat (holding 4, FC06), a new value each time."""
+    v = (bank.hr[4] + 1) & 0xFFFF
+    send(srv, frame(bytes([2, 6, 0, 4, v >> 8, v & 0xFF])))
+
+
 out = Outputs(bank, "fgd", driver, now_ms=0)
 wdt = Wdt()
 sup = Supervisor(bank, srv, out, wdt, reset_cause=1, now_ms=0)
@@ -64,11 +70,11 @@ sup.tick(250)
 check("armed pumps follow coils", [driven[i] for i in range(5)], [1, 1, 1, 1, 1])
 # Feeder ramps at feeder_rate_pct_s (default 1 %/s): 20 % after 20 s, 40 % after 40 s.
 for t in range(5250, 20251, 5000):
-    send(srv, frame(b"\x02\x08\x00\x00\x00\x00"))  # keep the link alive
+    beat()  # a healthy host loop keeps the device armed
     sup.tick(t)
 check("feeder ramping (1 %/s from the arm tick)", abs(driven[5] - 2000) <= 10, True)
 for t in range(25250, 45251, 5000):
-    send(srv, frame(b"\x02\x08\x00\x00\x00\x00"))
+    beat()
     sup.tick(t)
 check("feeder at command", driven[5], 4000)
 check("feedback register", bank.get("feeder_pos_pct") > 39.99, True)
@@ -80,15 +86,15 @@ check("min on time holds the pump", driven[0], 1)
 check("relay interlock bit", bank.ir[4] & 4, 4)
 check("interlock in status", bank.ir[3] & 0x0008, 0x0008)
 for t in range(50000, 300251, 5000):
-    send(srv, frame(b"\x02\x08\x00\x00\x00\x00"))
+    beat()
     sup.tick(t)
 check("still held 250 ms before its minimum run time", driven[0], 1)
 for t in (300250, 300300):
-    send(srv, frame(b"\x02\x08\x00\x00\x00\x00"))
+    beat()
     sup.tick(t)
 check("released after min on time", driven[0], 0)
 check("interlock clear", bank.ir[4], 0)
-# Comm loss: default timeout 10.0 s from the last frame, noticed at the tick after it.
+# Comm loss: default timeout 10.0 s from the last heartbeat, noticed at the tick after it.
 sup.tick(300350)
 sup.tick(310250)
 check("no trip before timeout", bank.hr[0], 1)

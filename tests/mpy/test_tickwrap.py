@@ -23,7 +23,8 @@ T0 = (1 << 30) - 3600000
 
 
 class Link:
-    """The RTU server as the supervisor sees it: a frame counter."""
+    """The RTU server as the supervisor sees it: a frame counter (the host's
+    heartbeat is written into the bank, holding 4)."""
     frames_for_me = 0
     write_hook = None
 
@@ -45,18 +46,24 @@ def build(settings):
     return bank, out, sup, link, driven
 
 
+def host(sup, link):
+    """A poll and a heartbeat from a healthy host loop."""
+    link.frames_for_me += 1
+    sup.bank.hr[4] = (sup.bank.hr[4] + 1) & 0xFFFF  # host_heartbeat
+
+
 def run_until(sup, link, t_abs_ms, frames=True):
-    """Tick every STEP_MS up to absolute time t_abs_ms, with the host polling."""
+    """Tick every STEP_MS up to absolute time t_abs_ms, with the host alive."""
     while wraptime.now_ms[0] + STEP_MS <= t_abs_ms:
         wraptime.advance(STEP_MS)
         if frames:
-            link.frames_for_me += 1
+            host(sup, link)
         sup.tick(wraptime.ticks_ms())
 
 
 def tick_once(sup, link, ms=50):
     wraptime.advance(ms)
-    link.frames_for_me += 1
+    host(sup, link)
     sup.tick(wraptime.ticks_ms())
 
 

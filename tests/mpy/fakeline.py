@@ -86,7 +86,7 @@ class _Poll:
         if nxt is not None and nxt <= limit:
             if nxt > now_us():
                 wraptime.advance_us(nxt - now_us())
-            return [self.line]
+            return [(self.line, POLLIN)]  # as MicroPython's ipoll: (obj, events)
         wraptime.advance_us(limit - now_us())
         return []
 
@@ -94,6 +94,8 @@ class _Poll:
 class Select:
     """Stand-in for the select module: sys.modules["select"] = Select(line)."""
     POLLIN = 1
+    POLLERR = 8
+    POLLHUP = 16
 
     def __init__(self, line):
         self.line = line

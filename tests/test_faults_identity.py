@@ -2,17 +2,13 @@
 finding 2): a device swapped for one of another profile at the same unit id is
 armed. The campaign saw it on the HIL bench (a motor device at the SCR's
 address armed with the SCR's writes); this is the same fault on the in-process
-fake line (tests/test_runtime_tables.py's rig). Open: the fix belongs in
-controller/runtime/protocol.py (check_identity judges a new contact on the
-previous contact's map_version/profile_id)."""
-
-import pytest
+fake line (tests/test_runtime_tables.py's rig). Fixed in
+controller/runtime/protocol.py: check_identity judged a new contact on the
+previous contact's map_version/profile_id; it now waits for this contact's full read)."""
 
 from tests.test_runtime_tables import Rig
 
 
-@pytest.mark.xfail(strict=True, reason="open finding: identity judged on the previous "
-                                       "contact's values (controller/runtime/protocol.py)")
 def test_a_device_swapped_while_it_was_down_is_refused_and_never_armed(tmp_path):
     r = Rig(tmp_path)
     try:

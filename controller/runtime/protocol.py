@@ -86,8 +86,10 @@ class DeviceProtocol:
         d = self.device
         if self.identity_up == d.up_events:
             return self.identity_ok
-        if "map_version" not in d.values or "profile_id" not in d.values:
-            return False  # not read yet
+        if not d.slow_done or "map_version" not in d.values or "profile_id" not in d.values:
+            # Not read yet in this contact: the values held may be the previous
+            # contact's (a device swapped while it was down).
+            return False
         self.identity_up = d.up_events
         want = (regmap.MAP_VERSION, regmap.PROFILE_IDS[d.profile])
         have = (int(d.values["map_version"]), int(d.values["profile_id"]))

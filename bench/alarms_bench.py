@@ -107,11 +107,9 @@ def _plant(tmp):
 
 
 def _service_run(tmp, seconds, alarms):
-    from controller.runtime.service import Service, build_lines
-    from hil_tests.fakeline import FakeBus, FakeDevice
+    from hil_tests.fakeline import fake_service
     cfg = _plant(tmp)
-    bus = FakeBus([FakeDevice("motor", u) for u in range(1, N + 1)], latency_s=0.001)
-    svc = Service(cfg, live=False, lines=build_lines(cfg, None, client_factory=bus.client))
+    svc = fake_service(cfg, range(1, N + 1))
     pumps = []
     if not alarms:
         svc.sinks = [s for s in svc.sinks if s is not svc.alarms and

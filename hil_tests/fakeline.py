@@ -246,3 +246,11 @@ class FakeBus:
     def advance(self, dt_s):
         for d in self.devices.values():
             d.advance(dt_s)
+
+
+def fake_service(cfg, units, latency_s=0.001, **kw):
+    """A Service (not live) whose lines are one FakeBus with a motor FakeDevice
+    at each of units; units of the config left out never answer."""
+    from controller.runtime.service import Service, build_lines
+    bus = FakeBus([FakeDevice("motor", u) for u in units], latency_s=latency_s)
+    return Service(cfg, live=False, lines=build_lines(cfg, None, client_factory=bus.client), **kw)

@@ -708,12 +708,10 @@ def test_greenedge_alarms_json_on_the_historian_of_a_run(tmp_path, capsys):
     it is down (one alarm). The CLI acknowledges it while the service runs,
     through the control file and the gate; after the run `greenedge alarms
     --json` lists it from the stopped service's historian."""
-    from controller.runtime.service import Service, build_lines
-    from hil_tests.fakeline import FakeBus, FakeDevice
+    from hil_tests.fakeline import fake_service
     (tmp_path / "plant.toml").write_text(RUN)
     cfg = load_config(tmp_path / "plant.toml")
-    bus = FakeBus([FakeDevice("motor", 1)], latency_s=0.001)
-    svc = Service(cfg, live=False, lines=build_lines(cfg, None, client_factory=bus.client))
+    svc = fake_service(cfg, [1])
     conf = str(tmp_path / "plant.toml")
 
     async def until(state):                     # no fixed timing: a loaded machine is slow

@@ -9,8 +9,7 @@ import threading
 import time
 
 from controller.config import load_config
-from controller.runtime.service import Service, build_lines
-from hil_tests.fakeline import FakeBus, FakeDevice
+from hil_tests.fakeline import fake_service
 
 N = 4
 
@@ -36,9 +35,7 @@ def plant(tmp_path):
 
 
 def run(cfg, seconds, slow):
-    bus = FakeBus([FakeDevice("motor", u) for u in range(1, N + 1)], latency_s=0.002)
-    svc = Service(cfg, live=False, historian=False,
-                  lines=build_lines(cfg, None, client_factory=bus.client))
+    svc = fake_service(cfg, range(1, N + 1), latency_s=0.002, historian=False)
     stop = threading.Event()
     seen = []
     if slow:

@@ -62,8 +62,7 @@ async def secure(c, tmp, policy="Basic256Sha256", mode="SignAndEncrypt"):
 
 
 def test_opcua_against_the_running_service(tmp_path):
-    from controller.runtime.service import Service, build_lines
-    from hil_tests.fakeline import FakeBus, FakeDevice
+    from hil_tests.fakeline import fake_service
     make_cert(tmp_path / "server.der", tmp_path / "server.pem", "urn:greenedge:north",
               hosts=["127.0.0.1", "localhost"])
     make_cert(tmp_path / "client.der", tmp_path / "client.pem", "urn:greenedge:testclient",
@@ -72,9 +71,7 @@ def test_opcua_against_the_running_service(tmp_path):
     add_user(tmp_path / "users.toml", "vic", "viewer", "viewer-pw")
     (tmp_path / "plant.toml").write_text(PLANT)
     cfg = load_config(tmp_path / "plant.toml")
-    bus = FakeBus([FakeDevice("motor", 1)], latency_s=0.001)   # fan2 never answers
-    svc = Service(cfg, live=False, historian=False,
-                  lines=build_lines(cfg, None, client_factory=bus.client))
+    svc = fake_service(cfg, [1], historian=False)   # fan2 never answers
     audit = svc.hub.subscribe("test", ("audit",))
     got = {}
 

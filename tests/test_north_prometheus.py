@@ -56,14 +56,11 @@ def samples(fam, name=None):
 
 
 def service(tmp_path, text=PLANT):
-    from controller.runtime.service import Service, build_lines
-    from hil_tests.fakeline import FakeBus, FakeDevice
+    from hil_tests.fakeline import fake_service
     (tmp_path / "plant.toml").write_text(text)
     cfg = load_config(tmp_path / "plant.toml")
     # fan2 never answers: down, its alarm active
-    bus = FakeBus([FakeDevice("motor", 1)], latency_s=0.001)
-    return Service(cfg, live=False, historian=False,
-                   lines=build_lines(cfg, None, client_factory=bus.client))
+    return fake_service(cfg, [1], historian=False)
 
 
 def test_metrics_scraped_from_a_running_service_match_the_hub(tmp_path):

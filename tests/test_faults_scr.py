@@ -64,15 +64,42 @@ def test_the_ceiling_is_the_stoichiometric_need_of_the_credible_inlet():
                     "nox_in_mg_nm3": 300.0, "nox_out_mg_nm3": 200.0, "nh3_slip_ppm": 0.5,
                     "flue_gas_temp_c": 340.0, "analyzer_fault": 0, "analyzer_blowback": 0}}
     for k in range(900):
+        snap["scr"]["nox_in_mg_nm3"] = 300.0 + 1e-6 * (k % 2)  # live, not frozen
         cmd = s.run(float(k), snap)["scr"]
     kgh = cmd["valve_cmd_pct"] * s.NH3_MAX_KGH / 100.0
     need = 0.3696e-6 * 1.0e6 * 300.0  # at the load's 1.0e6 Nm3/h, not the 1.5e6 read
-    assert kgh == pytest.approx(need, rel=1e-6)
+    assert kgh == pytest.approx(need, rel=1e-5)
+
+
+def test_a_frozen_inlet_reading_falls_back_below_the_credible_level():
+    """The inlet reading freezes (the same value INLET_STUCK_N polls in a
+    row) at 600 mg/Nm3 while the outlet wrongly reads high, so the credible
+    level climbs: the feedforward's inlet falls back to the level it had and
+    never follows the level up."""
+    from controller.loops.denox import FeedforwardSmithStrategy
+    s = FeedforwardSmithStrategy()
+    for k in range(600):
+        s.run(float(k), _snap(330.0))
+    used = []
+    for k in range(600, 1500):
+        snap = _snap(0.0, nox_out=120.0)
+        snap["scr"]["nox_in_mg_nm3"] = 600.0
+        s.run(float(k), snap)
+        used.append(s.nox_in_last)
+    assert s.nox_in_ref > 400.0                     # the wrong outlet raised the level
+    assert max(used[s.INLET_STUCK_N + 1:]) <= 1.15 * 330.0 * 1.05
+    assert used[-1] == pytest.approx(min(used[s.INLET_STUCK_N:]))   # held, not climbing
+
+
+_k = [0]
 
 
 def _snap(nox_in, nox_out=46.5, slip=0.5):
+    # A live CEMS reading is never exactly constant (a frozen one is a failed
+    # analyzer, INLET_STUCK_N): +-0.1 mg/Nm3 of register noise.
+    _k[0] += 1
     return {"scr": {"o2_pct": 6.0, "flue_gas_flow_nm3h": 1.0e6, "unit_load_pct": 50.0,
-                    "nox_in_mg_nm3": nox_in, "nox_out_mg_nm3": nox_out, "nh3_slip_ppm": slip,
+                    "nox_in_mg_nm3": nox_in + 0.1 * (_k[0] % 2), "nox_out_mg_nm3": nox_out, "nh3_slip_ppm": slip,
                     "flue_gas_temp_c": 340.0, "analyzer_fault": 0, "analyzer_blowback": 0}}
 
 

@@ -84,6 +84,13 @@ class FeedforwardSmithStrategy(Strategy):
     INLET_SLEW = 3.0
     INLET_BAND = 0.15
     INLET_TAU_S = 600.0
+    # A CEMS reading is never exactly the same INLET_STUCK_N polls in a row
+    # (noise, a 0.1 mg register step) unless frozen: a frozen reading, like a
+    # missing one, is replaced by the last inlet used capped at the credible
+    # level (the inlet the outlet confirms), so the feedforward neither holds
+    # a wrong value nor drops out.
+    # An analyzer's output hold (blow-back, calibration) reads the same way.
+    INLET_STUCK_N = 30
     # Evidence of overdose: outlet this far below its set point while the slip
     # is above SLIP_PPM -> no inlet above the credible level.
     OVERDOSE_MG = 10.0
@@ -108,7 +115,8 @@ class FeedforwardSmithStrategy(Strategy):
         # is a failed instrument, and the defined fallback takes over.
         self._o2 = Plausible(*self.O2_RANGE_PCT, max_rate=0.5)
         self._q = Plausible(0.05 * self.FLOW_FULL, 1.3 * self.FLOW_FULL, max_rate=0.1 * self.FLOW_FULL)
-        self._nox_in = Plausible(self.NOX_IN_MIN_MG, self.NOX_IN_MAX_MG, max_rate=150.0)
+        self._nox_in = Plausible(self.NOX_IN_MIN_MG, self.NOX_IN_MAX_MG, max_rate=150.0,
+                                 stuck_n=self.INLET_STUCK_N)
         self._nox_out = Plausible(*self.NOX_OUT_RANGE_MG)
         self._load = Plausible(5.0, 120.0)
         self.hour = None
@@ -213,6 +221,12 @@ class FeedforwardSmithStrategy(Strategy):
             and nox_out * to6 < sp6 - self.OVERDOSE_MG
         if good(nox_in):
             self.nox_in_last = self._inlet(nox_in, dt, overdose)
+        elif self.nox_in_ref is not None:
+            # Missing, implausible or frozen: the last inlet used, but never
+            # above the credible level (a frozen-high reading falls back to it;
+            # the level itself may climb on a wrong outlet, the held inlet
+            # does not); the slew tracker restarts from it on a live reading.
+            self.nox_in_last = self.nox_in_f = min(self.nox_in_last, self.nox_in_ref)
         ff = 0.3696e-6 * q * max(self.nox_in_last - c_target, 0.0) * nsr
         # Gain scheduling: process gain ~ -1/Q (mg/Nm3 at 6 % per kg/h), lag ~ 1/load.
         k = -1.0 / (0.3696e-6 * q) * to6

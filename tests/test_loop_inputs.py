@@ -63,10 +63,11 @@ def nh3(cmds):
     return cmds["scr"]["valve_cmd_pct"]
 
 
+@pytest.mark.parametrize("strategy", ["optimized", "best-practice", "typical"])
 @pytest.mark.parametrize("o2", [21.0, 20.5, 25.0, 0.0, math.inf])
-def test_scr_o2_fault_never_overdoses_nor_freezes(o2):
-    ref = closed_loop("scr", 1.0)
-    bad = closed_loop("scr", 1.0, lambda s, t: s["scr"].__setitem__("o2_pct", o2), 0.5)
+def test_scr_o2_fault_never_overdoses_nor_freezes(o2, strategy):
+    ref = closed_loop("scr", 1.0, strategy=strategy)
+    bad = closed_loop("scr", 1.0, lambda s, t: s["scr"].__setitem__("o2_pct", o2), 0.5, strategy)
     v_ref = [nh3(c) for t, c in ref if t >= 1800]
     v_bad = [nh3(c) for t, c in bad if t >= 1800]
     assert all(good(v) for v in v_bad)

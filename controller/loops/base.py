@@ -158,6 +158,21 @@ class Plausible:
         return x
 
 
+O2_RANGE_PCT = (1.0, 15.0)   # flue gas at a boiler's exit; outside: the analyzer, not the gas
+
+
+def o2_check():
+    """The plausibility check of a flue-gas O2 analyzer (range, 0.5 %/s)."""
+    return Plausible(*O2_RANGE_PCT, max_rate=0.5)
+
+
+def to_6pct(o2):
+    """Factor to the 6 % O2 reference, 15 / (21 - O2), for a checked O2
+    reading; an unknown one (NaN) is taken at the reference (factor 1). Inside
+    the plausible range it is at most 2.5: no division by zero, no sign flip."""
+    return 15.0 / (21.0 - o2) if good(o2) else 1.0
+
+
 def set_dt(pid, dt):
     """Loop 0's sample time for its next step (no bump: only the per-sample gains move)."""
     if dt is not None and pid.param("dt")[0] != dt:

@@ -6,7 +6,7 @@ Best-practice baseline (RatioPiBaseline): ratio feedforward on the measured
 inlet NOx x flow with a PI trim on outlet NOx."""
 
 from cython_ext import load
-from controller.loops.base import Plausible, Strategy, good, pi_step
+from controller.loops.base import Plausible, Strategy, good, o2_check, pi_step, to_6pct
 
 
 class PiBaseline(Strategy):
@@ -20,16 +20,19 @@ class PiBaseline(Strategy):
         # Reverse acting: more NH3, less NOx.
         self.pid.configure(kp=-0.15, ti=400.0, umin=0.0, umax=100.0, dt=self.period_s, tt=60.0)
         self.pid.u_man[0] = 20.0
+        self._o2 = o2_check()
+        self._nox_out = Plausible(0.1, 1000.0)
 
     def run(self, t_s, snap):
         s = snap["scr"]
-        nox = s["nox_out_mg_nm3"]
-        o2 = s["o2_pct"]
+        nox = self._nox_out.check(s["nox_out_mg_nm3"], t_s)
+        to6 = to_6pct(self._o2.check(s["o2_pct"], t_s))
         ok = good(nox) and not s.get("analyzer_fault", 0) and not s.get("analyzer_blowback", 0)
-        # Analyzer out: hold the valve until it is back.
-        pi_step(self.pid, self.SETPOINT_MG_NM3, nox * 15.0 / (21.0 - o2) if ok else float("nan"),
+        # Analyzer out or implausible: hold the valve until it is back.
+        pi_step(self.pid, self.SETPOINT_MG_NM3, nox * to6 if ok else float("nan"),
                 dt=self.tick(t_s))
-        enable = int(s["flue_gas_temp_c"] >= self.MIN_TEMP_C)
+        temp = s["flue_gas_temp_c"]
+        enable = int(good(temp) and temp >= self.MIN_TEMP_C)
         return {"scr": {"dosing_enable": enable, "valve_cmd_pct": float(self.pid.u[0]) if enable else 0.0}}
 
 
@@ -67,7 +70,6 @@ class FeedforwardSmithStrategy(Strategy):
     TRACK = {("scr", "valve_cmd_pct"): ("pid", "valve_per_kgh")}  # valve % = kg/h x 100 / max
     FLOW_FULL = 2.0e6
     DEAD_TIME_S = 145.0          # analyzer dead time + lag
-    O2_RANGE_PCT = (1.0, 15.0)   # flue gas at the SCR inlet; outside: the analyzer, not the gas
     NOX_IN_MAX_MG = 1000.0       # plausible inlet NOx (design ~350 mg/Nm3)
     # The bottom of an analyzer's span (4 mA) while NE43-good is a failed
     # analyzer, not the gas: a boiler in operation never makes this little NOx,
@@ -113,7 +115,7 @@ class FeedforwardSmithStrategy(Strategy):
         # Plausibility of the inputs the feedforward trusts (docs/safety.md):
         # a reading outside its range or jumping faster than the process can
         # is a failed instrument, and the defined fallback takes over.
-        self._o2 = Plausible(*self.O2_RANGE_PCT, max_rate=0.5)
+        self._o2 = o2_check()
         self._q = Plausible(0.05 * self.FLOW_FULL, 1.3 * self.FLOW_FULL, max_rate=0.1 * self.FLOW_FULL)
         self._nox_in = Plausible(self.NOX_IN_MIN_MG, self.NOX_IN_MAX_MG, max_rate=150.0,
                                  stuck_n=self.INLET_STUCK_N)
@@ -175,9 +177,7 @@ class FeedforwardSmithStrategy(Strategy):
         dt = self.tick(t_s)
         per = dt / self.period_s     # periods this run spans
         s = snap["scr"]
-        o2 = self._o2.check(s["o2_pct"], t_s)
-        o2 = o2 if good(o2) else 6.0  # unknown O2: the reference (correction factor 1)
-        to6 = 15.0 / (21.0 - o2)      # at most 2.5 inside the plausible range
+        to6 = to_6pct(self._o2.check(s["o2_pct"], t_s))
         q_in = self._q.check(s["flue_gas_flow_nm3h"], t_s)
         if good(q_in):
             self.q_last = q_in
@@ -296,7 +296,7 @@ class RatioPiBaseline(Strategy):
         self.pid.configure(kp=self.KP, ti=self.TI_S, umin=-0.5, umax=0.5, dt=self.period_s,
                            tt=120.0)
         self.pid.u_man[0] = 0.0
-        self._o2 = Plausible(1.0, 15.0, max_rate=0.5)
+        self._o2 = o2_check()
         self._q = Plausible(0.05 * self.FLOW_FULL, 1.3 * self.FLOW_FULL, max_rate=0.1 * self.FLOW_FULL)
         self._nox_in = Plausible(10.0, 1000.0, max_rate=150.0)
         self._nox_out = Plausible(0.1, 1000.0)
@@ -307,8 +307,7 @@ class RatioPiBaseline(Strategy):
     def run(self, t_s, snap):
         dt = self.tick(t_s)
         s = snap["scr"]
-        o2 = self._o2.check(s["o2_pct"], t_s)
-        to6 = 15.0 / (21.0 - (o2 if good(o2) else 6.0))
+        to6 = to_6pct(self._o2.check(s["o2_pct"], t_s))
         q = self._q.check(s["flue_gas_flow_nm3h"], t_s)
         if good(q):
             self.q_last = q

@@ -2,7 +2,7 @@
 by a PI on the limestone feeder, the oxidation blower at full output."""
 
 from cython_ext import load
-from controller.loops.base import Plausible, Strategy, good, pi_step
+from controller.loops.base import Plausible, Strategy, good, o2_check, pi_step, to_6pct
 
 
 class AllPumpsBaseline(Strategy):
@@ -58,7 +58,6 @@ class PumpStagingStrategy(Strategy):
              "design_flow_nm3h": ("DESIGN_FLOW_NM3H", 1e3, 1e8)}
     TRACK = {("fgd", "feeder_cmd_pct"): ("pid", 1.0)}
     PARAMS = tuple(PLANT)
-    O2_RANGE_PCT = (1.0, 15.0)   # flue gas; outside: the analyzer, not the gas
     SO2_IN_MAX_MG = 6000.0       # plausible inlet SO2 (coal switches reach 4000)
 
     def __init__(self, params=None):
@@ -73,7 +72,7 @@ class PumpStagingStrategy(Strategy):
         self.was_running = [False] * 5
         self.so2_kmol_s = self.DESIGN_SO2_KMOL_S / 1.4  # SO2 absorbed, last good (design first)
         # Plausibility of the measured inputs (docs/safety.md); NaN -> fallback.
-        self._o2 = Plausible(*self.O2_RANGE_PCT, max_rate=0.5)
+        self._o2 = o2_check()
         self._so2_in = Plausible(0.0, self.SO2_IN_MAX_MG, max_rate=300.0)
         self._q = Plausible(0.05 * self.DESIGN_FLOW_NM3H, 1.3 * self.DESIGN_FLOW_NM3H,
                             max_rate=0.1 * self.DESIGN_FLOW_NM3H)
@@ -97,9 +96,7 @@ class PumpStagingStrategy(Strategy):
     def run(self, t_s, snap):
         dt = self.tick(t_s)
         f = snap["fgd"]
-        o2 = self._o2.check(f["o2_pct"], t_s)
-        o2 = o2 if good(o2) else 6.0  # unknown O2: the reference (correction factor 1)
-        corr = 15.0 / (21.0 - o2)     # at most 2.5 inside the plausible range
+        corr = to_6pct(self._o2.check(f["o2_pct"], t_s))
         so2_raw = self._so2_in.check(f["so2_in_mg_nm3"], t_s)
         so2_in = so2_raw * corr
         ph = f["ph"] if good(f["ph"]) else self.PH_SP
@@ -177,7 +174,7 @@ class LoadStagingBaseline(AllPumpsBaseline):
         self.last_change = -1e9
         self._so2 = Plausible(0.0, 6000.0, max_rate=300.0)
         self._q = Plausible(0.05 * self.FLOW_FULL, 1.3 * self.FLOW_FULL, max_rate=0.1 * self.FLOW_FULL)
-        self._o2 = Plausible(1.0, 15.0, max_rate=0.5)
+        self._o2 = o2_check()
 
     def table(self, so2_6, load_pct):
         if not (good(so2_6) and good(load_pct)):
@@ -188,8 +185,7 @@ class LoadStagingBaseline(AllPumpsBaseline):
 
     def run(self, t_s, snap):
         f = snap["fgd"]
-        o2 = self._o2.check(f["o2_pct"], t_s)
-        corr = 15.0 / (21.0 - (o2 if good(o2) else 6.0))
+        corr = to_6pct(self._o2.check(f["o2_pct"], t_s))
         so2 = self._so2.check(f["so2_in_mg_nm3"], t_s) * corr
         q = self._q.check(f["flue_gas_flow_nm3h"], t_s)
         need = self.table(so2, 100.0 * q / self.FLOW_FULL if good(q) else float("nan"))

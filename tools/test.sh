@@ -5,6 +5,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+# The real components the interface tests start on loopback (Debian packages):
+# mosquitto (Sparkplug B), chromium + chromium-driver (the HMI in a browser).
+# Installed when missing and this runs as root (CI); otherwise the tests that
+# need one fail naming the package.
+DEB_PKGS="mosquitto:mosquitto chromium:chromium chromedriver:chromium-driver"
+missing=""
+for pair in $DEB_PKGS; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || missing="$missing ${pair#*:}"
+done
+if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
 "$PY" -m pip install --quiet --disable-pip-version-check -e ".[test]"
 for board in rp2 esp32 stm32; do
   if [ ! -f "typings/$board/machine.pyi" ] && [ ! -d "typings/$board/machine" ]; then

@@ -16,7 +16,7 @@ for pair in $DEB_PKGS; do
 done
 if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
 fi
 "$PY" -m pip install --quiet --disable-pip-version-check -e ".[test]"
 for board in rp2 esp32 stm32; do

@@ -50,12 +50,7 @@ class FakeDevice:
         for p in self.points.values():
             for i in range(p.words):
                 self.by_addr[p.table][p.address + i] = p
-        self.words = {t: {} for t in _TABLES}
-        self.set("map_version", regmap.MAP_VERSION)
-        self.set("profile_id", regmap.PROFILE_IDS[profile])
-        for p in self.points.values():
-            if p.default is not None and p.access == "rw":
-                self.set(p.name, p.default)
+        self.boot()
         self.rated_kw, self.design_flow = rated_kw, design_flow
         self._rng = random.Random(unit)
         self.silent = False
@@ -67,6 +62,20 @@ class FakeDevice:
         self.lock_jumper = False
         self._key_stage = 0
         self.writes = []          # [(point, value)] in the order received
+
+    def boot(self, profile=None):
+        """Power-up: a fresh register image (defaults, disarmed, uptime 0);
+        profile: another device's firmware comes up in this one's place."""
+        if profile is not None and profile != self.profile:
+            self.__init__(profile, self.unit, self.rated_kw, self.design_flow)
+            return
+        self.words = {t: {} for t in _TABLES}
+        self.uptime = 0.0
+        self.set("map_version", regmap.MAP_VERSION)
+        self.set("profile_id", regmap.PROFILE_IDS[self.profile])
+        for p in self.points.values():
+            if p.default is not None and p.access == "rw":
+                self.set(p.name, p.default)
 
     # ---- register image ----------------------------------------------------------
     def set(self, name, value):
@@ -86,6 +95,8 @@ class FakeDevice:
     def advance(self, dt_s):
         self.quiet_s += dt_s
         self.beat_s += dt_s
+        self.uptime += dt_s
+        self.set("uptime_s", int(self.uptime))
         timeout = self.get("comm_loss_timeout_s")
         if self.armed() and self.beat_s > timeout:
             self.set("status", regmap.ST_COMM_LOST | regmap.ST_SAFE_STATE)

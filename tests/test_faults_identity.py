@@ -26,3 +26,39 @@ def test_a_device_swapped_while_it_was_down_is_refused_and_never_armed(tmp_path)
         assert dev.writes == [] and not dev.armed()
     finally:
         r.close()
+
+
+def test_a_restart_between_two_polls_is_a_new_contact(tmp_path):
+    """The device restarts faster than the host can see it down (its uptime
+    goes back between two polls): the host reports it, sends its settings
+    again and re-arms it, and it is judged on this contact's identity."""
+    r = Rig(tmp_path)
+    try:
+        dev = r.bus.devices[1]
+        r.step(n=20)
+        assert dev.armed() and dev.get("uptime_s") >= 19
+        r.drain("event")
+        dev.boot()                           # power blip: defaults, disarmed
+        dev.writes.clear()
+        r.step(n=8)
+        kinds = [e["kind"] for e in r.drain("event")]
+        assert "device_restarted" in kinds and "device_down" not in kinds
+        assert dev.armed()                   # re-armed ...
+        assert ("arm", 1) in dev.writes      # ... by the host's arm write
+        assert r.svc.status()["devices"]["fan1"]["identity_ok"]
+    finally:
+        r.close()
+
+
+def test_a_device_swapped_between_two_polls_is_refused_and_never_armed(tmp_path):
+    r = Rig(tmp_path)
+    try:
+        dev = r.bus.devices[1]
+        r.step(n=20)
+        assert dev.armed()
+        dev.boot("scr")                      # an SCR controller answers at once in its place
+        r.step(n=8)
+        assert not r.svc.status()["devices"]["fan1"]["identity_ok"]
+        assert dev.writes == [] and not dev.armed()
+    finally:
+        r.close()

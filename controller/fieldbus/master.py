@@ -224,6 +224,18 @@ class Line:
             dev.next_slow = now
             self.on_event("device_up", dev.name, "unit %d on %s" % (dev.unit, self.name))
 
+    def _rebooted(self, dev, now, was_s, now_s):
+        """The device restarted between two polls (its uptime went back)
+        without missing enough of them to be seen down: a new contact all the
+        same. Its settings, arming and identity are those of a fresh boot (or
+        of another device put in its place), so it is judged and set up again
+        before anything drives it (DeviceProtocol keys all three on up_events)."""
+        dev.up_events += 1
+        dev.slow_done = False
+        dev.next_slow = now
+        self.on_event("device_restarted", dev.name, "unit %d on %s: uptime %d s -> %d s"
+                      % (dev.unit, self.name, was_s, now_s))
+
     def _fail(self, dev, now):
         dev.fails += 1
         if dev.up and dev.fails >= FAILS_TO_DOWN:
@@ -251,6 +263,13 @@ class Line:
                 values[name] = dec(raw, words, off)
                 t_value[name] = now
         dev.t_poll = now
+        up_s = values.get("uptime_s")
+        if up_s is not None and rd.table == regmap.INPUT \
+                and rd.start <= regmap.IR_UPTIME < rd.start + rd.count:
+            prev = dev.uptime_seen
+            dev.uptime_seen = up_s
+            if prev is not None and up_s < prev:
+                self._rebooted(dev, now, prev, up_s)
         if rd.table == regmap.INPUT and rd.start <= regmap.QUALITY_BASE < rd.start + rd.count:
             first = regmap.QUALITY_BASE - rd.start
             n = min(regmap.QUALITY_WORDS, rd.count - first)

@@ -109,8 +109,26 @@ def unix_build():
     return out
 
 
-def device_command(profile, unit, port, baud=115200, heap="72K", extra=()):
-    """argv and env to run one firmware device on the unix port."""
+HEAP = "72K"
+# A metering device fed by the plant link (the bench's live electrical values:
+# the synthetic ADC's tables, the metering kernel's buffers and the link's
+# socket task at once) runs out of 72 KB at boot on x64 (MemoryError in
+# hal/simadc.py or meterboot.py; 88 KB not enough, 96 KB boots).
+HEAP_METERING_LINK = "96K"
+
+
+def default_heap(extra=()):
+    """The unix-port heap a device with these options needs (README)."""
+    opts = set(extra)
+    if "--metering" in opts and opts & {"--link", "--link-tty"}:
+        return HEAP_METERING_LINK
+    return HEAP
+
+
+def device_command(profile, unit, port, baud=115200, heap=None, extra=()):
+    """argv and env to run one firmware device on the unix port (heap None:
+    default_heap for its options)."""
+    heap = heap or default_heap(extra)
     build = unix_build()
     argv = find_micropython() + ["-X", "heapsize=%s" % heap, str(build / "main.py"),
                                  "--profile", profile, "--unit", str(unit), "--port", port,

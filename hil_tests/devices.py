@@ -17,7 +17,7 @@ REALTIME_PRIORITY = 10  # SCHED_FIFO, above every normal process
 
 
 class DeviceProcess:
-    def __init__(self, profile, unit, port, baud=115200, heap="72K", extra=(), ready_timeout_s=20,
+    def __init__(self, profile, unit, port, baud=115200, heap=None, extra=(), ready_timeout_s=20,
                  nice=0, realtime=False):
         """nice: lower the device's CPU priority (a stand-in for a separate MCU
         should not take the host's CPU from the service under test).

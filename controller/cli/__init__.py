@@ -40,7 +40,7 @@ COMMANDS = {
         A("--unit", type=t.unit, required=True),
         A("--port", required=True, help="tty path"),
         A("--baud", type=int, default=115200),
-        A("--heap", help="MicroPython heap size (default 72K: see README)"),
+        A("--heap", help="MicroPython heap size (default 72K, 96K with --metering and a plant link: see README)"),
         A("--comm-loss-s", type=t.positive, help="comm-loss timeout override"),
         A("--metering", action="store_true",
           help="sample V/I from the synthetic ADC and meter (motor, compressor)"),

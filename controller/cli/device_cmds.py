@@ -237,7 +237,7 @@ def cmd_device(a):
         extra += ["--metering", "1", "--set-rate", str(a.set_rate)]
         if a.state_dir:
             extra += ["--state-dir", a.state_dir]
-    argv, env = mpvm.device_command(a.profile, a.unit, a.port, a.baud, heap or "72K", extra)
+    argv, env = mpvm.device_command(a.profile, a.unit, a.port, a.baud, heap, extra)
     return DeviceSupervisor(argv, env, a.port, a.on_hangup).run()
 
 

@@ -122,3 +122,28 @@ def test_burst_sampling_device():
             assert (e1 - e0) * 3.6e6 == pytest.approx(p * 1000 * (t1 - t0), rel=0.12)
         finally:
             c.close()
+
+
+def test_a_metering_compressor_on_the_plant_link_boots_with_the_default_heap():
+    """The bench's metering compressor (synthetic ADC + plant link) needs more
+    than 72 KB on x64; the default heap for its options boots it and it serves
+    its metering registers."""
+    import socket
+    from controller import mpvm
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    extra = ["--metering", "1", "--link", str(port)]
+    assert mpvm.default_heap(extra) == mpvm.HEAP_METERING_LINK
+    C = registers.point_map("compressor")
+    with VirtualLine(2) as line, DeviceProcess("compressor", 5, line.ports[1], extra=extra):
+        c = ModbusSerialClient(line.ports[0], baudrate=115200, timeout=0.5, retries=1)
+        assert c.connect()
+        try:
+            p = C["voltage_l2_v"]
+            v = until(lambda: p.decode(c.read_input_registers(p.address, count=p.words,
+                                                              device_id=5).registers))
+            assert v == pytest.approx(230.0, rel=0.01)
+        finally:
+            c.close()

@@ -57,6 +57,19 @@ class FeedforwardSmithStrategy(Strategy):
     - Analyzer in blow-back or faulted: feedforward only at a conservative NSR,
       the trim holds (bumpless when the analyzer returns).
     - Below the minimum catalyst temperature: no dosing (the device interlocks too).
+    - Inputs (docs/safety.md, "Plausibility"): O2, flow, inlet and outlet NOx
+      and load pass Plausible checks (range, rate, stuck); an unknown O2 is the
+      reference, an unknown flow the last good one. The inlet the feedforward
+      uses (_inlet, _learn) is the reading slew-limited to INLET_SLEW, taken as
+      it stands up to the credible level (the inlet the outlet confirms,
+      learned with INLET_TAU_S) and bounded smoothly above it (at most
+      INLET_BAND over); on evidence of overdose nothing above the level. A
+      missing, implausible or frozen (INLET_STUCK_N) reading: the last inlet
+      used, capped at the credible level.
+    - Ceiling: never more NH3 than ANR_MAX x the stoichiometric need of the
+      inlet used at the lower of the measured flow and the load's; the device
+      enforces its own (nh3_flow_max_kgh, nh3_molar_ratio_max) whatever this
+      strategy sends.
     """
 
     SETPOINT = 46.5

@@ -75,7 +75,9 @@ COMMANDS = {
         A("--metrics", metavar="HOST:PORT",
           help="Prometheus /metrics here (default from [metrics]; docs/integration.md)"),
         A("--opcua", metavar="opc.tcp://HOST:PORT",
-          help="OPC UA server here (certificates and users from [opcua])")]),
+          help="OPC UA server here (certificates and users from [opcua])"),
+        A("--hmi", metavar="HOST:PORT",
+          help="the web HMI here (users and TLS from [hmi], else [opcua] users; docs/hmi.md)")]),
     "certs": ("create a self-signed OPC UA server certificate and key",
               "controller.cli.north_cmds:cmd_certs", [
         A("-c", "--config", help="plant config: its [opcua] certificate and private_key paths"),

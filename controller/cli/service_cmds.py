@@ -77,6 +77,18 @@ def _north_options(cfg, a):
                             "users: docs/integration.md; `greenedge certs` makes the "
                             "certificate)" % a.config)
         cfg.north["opcua"] = dict(cfg.north["opcua"], endpoint=a.opcua)
+    if getattr(a, "hmi", None):
+        from controller.north.hmi.config import check_bind, hmi_table
+        parse_hostport(a.hmi, "--hmi")
+        if cfg.north.get("hmi"):
+            cfg.north["hmi"] = dict(cfg.north["hmi"], listen=a.hmi)
+        else:
+            users = (cfg.north.get("opcua") or {}).get("users")
+            if users is None:
+                raise UserError("--hmi needs a users file: an [hmi] table with users = "
+                                "\"users.toml\" in %s (docs/hmi.md)" % a.config)
+            cfg.north["hmi"] = hmi_table(listen=a.hmi, users=users)
+        check_bind(cfg.north["hmi"], "--hmi")
 
 
 def cmd_scan(a):

@@ -8,8 +8,13 @@
                 anonymous = "off" | "read"           (default "off")
                 area = { device = "area" }           the address space's plant areas
                                                      (default: the loop that drives the device)
+    [hmi]       listen = "127.0.0.1:8080"             the web HMI (controller/north/hmi; off if absent)
+                users = "users.toml"                 the users file (required)
+                certificate = "hmi.crt", private_key = "hmi.key"   TLS (PEM; required off loopback)
+                baseline_kw = 250.0                  the site's measured power before GreenEdge
+                                                     (the overview's saving; optional)
 
-`greenedge run --metrics HOST:PORT` / `--opcua opc.tcp://HOST:PORT` switch an
+`greenedge run --metrics HOST:PORT` / `--opcua opc.tcp://HOST:PORT` / `--hmi HOST:PORT` switch an
 interface on (or move it) without editing the file; the rest of its table
 still comes from here. Paths are relative to the config file.
 """
@@ -36,7 +41,10 @@ def parse_endpoint(url, what="opcua endpoint"):
 
 
 def load_north(top, base):
-    out = {"metrics": None, "opcua": None}
+    out = {"metrics": None, "opcua": None, "hmi": None}
+    if "hmi" in top.data:
+        from controller.north.hmi.config import load_hmi
+        out["hmi"] = load_hmi(top.table("hmi"), base)
     if "metrics" in top.data:
         m = top.table("metrics")
         listen = m.str("listen", "127.0.0.1:9105")

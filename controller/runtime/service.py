@@ -238,6 +238,9 @@ def start_north(svc):
             period = min(svc.cfg.groups.values(), default=1.0) / svc.clock.speedup
             out.append(OpcUaServer(svc.cfg, north["opcua"], svc.hub, svc.gate, period,
                                    kpi_keys=svc.acc.kpis()).start())
+        if north.get("hmi"):
+            from controller.north.hmi.server import HmiServer   # [hmi], --hmi: docs/hmi.md
+            out.append(HmiServer(svc, north["hmi"]).start())
     except BaseException:
         for iface in reversed(out):
             iface.stop()

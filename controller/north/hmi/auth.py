@@ -1,0 +1,86 @@
+"""HMI sessions, CSRF tokens and login lock-out (no I/O; time is an argument).
+
+A session is a random 256-bit id in a cookie (HttpOnly, SameSite=Strict,
+Secure under TLS) mapped to (user, role, csrf token, last use). Every
+state-changing request must carry the session's CSRF token in the
+X-CSRF-Token header (the page reads it from /api/session; a cross-site form
+can neither read it nor set a header) and a JSON body. A session ends at
+logout or after idle_s without a request.
+
+Lock-out: MAX_FAILS wrong passwords for one user name (MAX_FAILS_ADDR from
+one client address, which may be a whole control room behind one NAT) within
+WINDOW_S lock that name (address) out for LOCK_S, whatever password follows;
+each failure is logged with the address.
+"""
+
+import hmac
+import secrets
+
+MAX_FAILS = 5
+MAX_FAILS_ADDR = 20
+WINDOW_S = 900.0
+LOCK_S = 900.0
+COOKIE = "greenedge_session"
+
+
+class Session:
+    def __init__(self, user, role, now):
+        self.id = secrets.token_urlsafe(32)
+        self.csrf = secrets.token_urlsafe(32)
+        self.user, self.role = user, role
+        self.t_login = now
+        self.t_used = now
+
+    def csrf_ok(self, token):
+        return isinstance(token, str) and hmac.compare_digest(token, self.csrf)
+
+
+class Sessions:
+    def __init__(self, idle_s=1800.0):
+        self.idle_s = idle_s
+        self._by_id = {}
+        self._fails = {}        # ("user"|"addr", name) -> [failure times]
+        self._locked = {}       # ("user"|"addr", name) -> locked until
+
+    def get(self, sid, now):
+        s = self._by_id.get(sid) if isinstance(sid, str) else None
+        if s is None:
+            return None
+        if now - s.t_used > self.idle_s:
+            del self._by_id[sid]
+            return None
+        s.t_used = now
+        return s
+
+    def open(self, user, role, now):
+        s = Session(user, role, now)
+        self._by_id[s.id] = s
+        return s
+
+    def close(self, sid):
+        self._by_id.pop(sid, None)
+
+    # ---- lock-out ------------------------------------------------------------------
+    def locked(self, user, addr, now):
+        """Seconds left of a lock on this user or address (0: none)."""
+        left = 0.0
+        for k in (("user", user), ("addr", addr)):
+            until = self._locked.get(k)
+            if until is not None:
+                if until <= now:
+                    del self._locked[k]
+                else:
+                    left = max(left, until - now)
+        return left
+
+    def failed(self, user, addr, now):
+        for k in (("user", user), ("addr", addr)):
+            times = [t for t in self._fails.get(k, []) if now - t < WINDOW_S] + [now]
+            self._fails[k] = times
+            if len(times) >= (MAX_FAILS if k[0] == "user" else MAX_FAILS_ADDR):
+                self._locked[k] = now + LOCK_S
+                self._fails[k] = []
+
+    def succeeded(self, user, addr):
+        self._fails.pop(("user", user), None)
+        self._fails.pop(("addr", addr), None)

@@ -1,0 +1,524 @@
+"""The HMI's web server (aiohttp) on its own thread and asyncio loop.
+
+It reads the data hub (one subscription, drained once a tick: the fastest
+loop group's period, at least 1 s of wall time, so no value is pushed more
+than once a second) and the alarm engine's rows; it changes the plant only
+through the command gate (who "hmi:<user>", the user's role). Historian reads
+(trends, audit, export) run on a read-only connection in a worker thread.
+Nothing here is called by the control cycle, and nothing here waits on it:
+an accepted command's ticket is waited for in a worker thread.
+
+Routes: the pages (/login, /overview, /loops, /alarms, /trends, /devices,
+/audit, /export: one shell, app.js draws each), /static/<file>, and the JSON
+API under /api (docs/hmi.md).
+"""
+
+import asyncio
+import json
+import logging
+import math
+import ssl
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+from controller.errors import UserError
+from controller.north.hmi import auth, trend, views
+
+log = logging.getLogger("greenedge.hmi")
+STATIC = Path(__file__).parent / "static"
+PAGES = ("overview", "loops", "alarms", "trends", "devices", "audit", "export")
+RANGES = {"1h": 3600.0, "8h": 8 * 3600.0, "24h": 24 * 3600.0}
+
+
+class HmiServer:
+    """start() returns once it listens (or raises UserError); stop() joins it."""
+
+    def __init__(self, svc, hmi):
+        from controller.north.hmi.config import check_bind
+        from controller.north.users import Users
+        self.svc, self.hmi = svc, hmi
+        self.cfg, self.hub, self.gate = svc.cfg, svc.hub, svc.gate
+        self.host = check_bind(hmi)
+        from controller.north import parse_hostport
+        _, self.port = parse_hostport(hmi["listen"], "--hmi")
+        try:
+            import aiohttp.web
+        except ImportError:
+            raise UserError("--hmi needs the Python package aiohttp: "
+                            "pip install 'greenedge[hmi]'") from None
+        self.web = aiohttp.web
+        self.users = Users(hmi["users"])
+        self.tls = None
+        if hmi["certificate"] is not None:
+            self.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            try:
+                self.tls.load_cert_chain(str(hmi["certificate"]), str(hmi["private_key"]))
+            except (OSError, ssl.SSLError) as e:
+                raise UserError("--hmi: TLS certificate %s / key %s: %s"
+                                % (hmi["certificate"], hmi["private_key"], e))
+        self.sessions = auth.Sessions(60.0 * hmi["session_min"])
+        groups = list(self.cfg.groups.values()) or [1.0]
+        self.tick_s = max(1.0, min(groups) / svc.clock.speedup)
+        self.frame = {}          # the live frame (see _frame)
+        self.seq = 0             # bumped each tick the frame changed
+        self.audit_ring = deque(maxlen=500)
+        self.last_event = {}     # device -> its last fault-like event (devices page)
+        self.streams = 0         # open live streams
+        self.pushed = 0          # values pushed to streams
+        self._thread = self._loop = self._stop = None
+        self._ready = threading.Event()
+        self._error = None
+        self.url = None
+
+    # ---- lifecycle -----------------------------------------------------------------------
+    def start(self, timeout_s=60.0):
+        self._thread = threading.Thread(target=self._run, name="greenedge-hmi", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout_s) or self._error is not None:
+            raise UserError("--hmi %s: %s" % (self.hmi["listen"], self._error or "no start"))
+        return self
+
+    def stop(self):
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(30.0)
+
+    def _run(self):
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._main())
+        except Exception as e:
+            if not self._ready.is_set():
+                self._error = "%s: %s" % (type(e).__name__, e)
+            else:
+                log.exception("HMI server failed")
+        finally:
+            self._ready.set()
+            self._loop.close()
+
+    async def _main(self):
+        web = self.web
+        self._stop = asyncio.Event()
+        app = self._app()
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, ssl_context=self.tls)
+        await site.start()
+        self.port = runner.addresses[0][1]
+        self.url = "%s://%s:%d" % ("https" if self.tls else "http",
+                                   "[%s]" % self.host if ":" in self.host else self.host,
+                                   self.port)
+        log.info("HMI on %s", self.url)
+        sub = self.hub.subscribe("hmi", ("device", "loop", "kpi", "status", "event", "audit",
+                                         "alarm"), maxlen=5000)
+        self._ready.set()
+        try:
+            await self._live(sub)
+        finally:
+            sub.close()
+            await runner.cleanup()
+
+    # ---- the live frame ------------------------------------------------------------------
+    async def _live(self, sub):
+        dev = dict(self.hub.latest("device"))
+        loops = dict(self.hub.latest("loop"))
+        kpis = self.hub.latest("kpi").get("kpis")
+        status = self.hub.latest("status").get("service")
+        alarms_seq = 0
+        while not self._stop.is_set():
+            state, stream = sub.drain()
+            for (topic, key), v in state.items():
+                if topic == "device":
+                    dev[key] = v
+                elif topic == "loop":
+                    loops[key] = v
+                elif topic == "kpi":
+                    kpis = v
+                elif topic == "status":
+                    status = v
+            for topic, item in stream:
+                if topic == "audit":
+                    self.audit_ring.appendleft(item)
+                elif topic == "alarm":
+                    alarms_seq += 1
+                elif topic == "event" and item.get("source") in self.cfg.devices \
+                        and item.get("kind") not in ("up", "start", "stop"):
+                    self.last_event[item["source"]] = {"t_s": item.get("t_s"),
+                                                       "kind": item.get("kind"),
+                                                       "text": item.get("text")}
+            now = time.time()
+            rows = self.svc.alarms.rows()
+            counts = {}
+            for r in rows:
+                counts[r["state"]] = counts.get(r["state"], 0) + 1
+            self.frame = {
+                "now": now, "plant_s": self.svc.clock.plant_s(),
+                "points": views.live_points(self.cfg, dev, now),
+                "devices": {dn: bool(v.get("up")) for dn, v in dev.items()},
+                "loops": {ln: views.loop_state(v) for ln, v in loops.items()},
+                "kpi": views.kpi_view(self.cfg, kpis, status, self.hmi),
+                "alarms": {"states": counts, "seq": alarms_seq},
+            }
+            self._dev, self._loops, self._status = dev, loops, status
+            self.seq += 1
+            try:
+                await asyncio.wait_for(self._stop.wait(), self.tick_s)
+            except asyncio.TimeoutError:
+                pass
+
+    # ---- the application -----------------------------------------------------------------
+    def _app(self):
+        web = self.web
+        app = web.Application(middlewares=[self._guard], client_max_size=64 * 1024)
+        r = app.router
+        r.add_get("/", self.page_root)
+        r.add_get("/login", self.page_login)
+        for p in PAGES:
+            r.add_get("/" + p, self.page_app)
+        r.add_static("/static/", STATIC, follow_symlinks=False, show_index=False)
+        r.add_post("/api/login", self.api_login)
+        r.add_post("/api/logout", self.api_logout)
+        r.add_get("/api/session", self.api_session)
+        r.add_get("/api/live", self.api_live)
+        r.add_get("/api/stream", self.api_stream)
+        r.add_get("/api/overview", self.api_overview)
+        r.add_get("/api/loops", self.api_loops)
+        r.add_post("/api/loops/{loop}/mode", self.api_mode)
+        r.add_post("/api/loops/{loop}/setpoint", self.api_setpoint)
+        r.add_post("/api/loops/{loop}/param", self.api_param)
+        r.add_get("/api/alarms", self.api_alarms)
+        r.add_post("/api/alarms/{alarm}/{action}", self.api_alarm_action)
+        r.add_get("/api/tags", self.api_tags)
+        r.add_get("/api/trend", self.api_trend)
+        r.add_get("/api/trend.svg", self.api_trend_svg)
+        r.add_get("/api/devices", self.api_devices)
+        r.add_get("/api/audit", self.api_audit)
+        r.add_get("/api/export.csv", self.api_export)
+        return app
+
+    def _session(self, request):
+        return self.sessions.get(request.cookies.get(auth.COOKIE), time.monotonic())
+
+    async def _guard_impl(self, request, handler):
+        web = self.web
+        path = request.path
+        public = path in ("/login", "/api/login", "/") or path.startswith("/static/")
+        s = None if public else self._session(request)
+        if not public and s is None:
+            if path.startswith("/api/"):
+                return _json(web, {"error": "not logged in"}, 401)
+            raise web.HTTPFound("/login")
+        if request.method not in ("GET", "HEAD"):
+            if request.content_type != "application/json":
+                return _json(web, {"error": "expected a JSON body (application/json)"}, 415)
+            if s is not None and not s.csrf_ok(request.headers.get("X-CSRF-Token")):
+                return _json(web, {"error": "missing or wrong CSRF token (X-CSRF-Token)"}, 403)
+        request["session"] = s
+        try:
+            resp = await handler(request)
+        except web.HTTPException as e:
+            self._headers(path, e)
+            raise
+        return self._headers(path, resp)
+
+    @staticmethod
+    def _headers(path, resp):
+        resp.headers["X-Frame-Options"] = "DENY"
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["Referrer-Policy"] = "no-referrer"
+        resp.headers["Content-Security-Policy"] = (
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "frame-ancestors 'none'")
+        if path.startswith("/api/"):
+            resp.headers["Cache-Control"] = "no-store"
+        return resp
+
+    @property
+    def _guard(self):
+        async def guard(request, handler):
+            return await self._guard_impl(request, handler)
+        return self.web.middleware(guard)
+
+    # ---- pages ---------------------------------------------------------------------------
+    async def page_root(self, request):
+        raise self.web.HTTPFound("/overview")
+
+    async def page_login(self, request):
+        return self.web.FileResponse(STATIC / "login.html")
+
+    async def page_app(self, request):
+        return self.web.FileResponse(STATIC / "app.html")
+
+    # ---- session -------------------------------------------------------------------------
+    async def api_login(self, request):
+        web = self.web
+        body = await _body(request)
+        user, pw = body.get("user"), body.get("password")
+        if not isinstance(user, str) or not isinstance(pw, str) or len(user) > 64 \
+                or len(pw) > 256:
+            return _json(web, {"error": "expected {\"user\": ..., \"password\": ...}"}, 400)
+        addr = request.remote or "?"
+        now = time.monotonic()
+        left = self.sessions.locked(user, addr, now)
+        if left > 0:
+            log.warning("HMI login for %r from %s refused: locked out (%.0f s)", user, addr, left)
+            return _json(web, {"error": "too many failed logins: locked out for %.0f s"
+                               % left}, 429)
+        role = await asyncio.get_running_loop().run_in_executor(
+            None, self.users.role_of, user, pw)
+        if role is None:
+            self.sessions.failed(user, addr, time.monotonic())
+            log.warning("HMI login failed for %r from %s", user, addr)
+            return _json(web, {"error": "wrong user name or password"}, 401)
+        self.sessions.succeeded(user, addr)
+        s = self.sessions.open(user, role, time.monotonic())
+        resp = _json(web, {"user": user, "role": role, "csrf": s.csrf})
+        resp.set_cookie(auth.COOKIE, s.id, httponly=True, samesite="Strict",
+                        secure=self.tls is not None, path="/")
+        log.info("HMI login: %s (%s) from %s", user, role, addr)
+        return resp
+
+    async def api_logout(self, request):
+        self.sessions.close(request.cookies.get(auth.COOKIE))
+        resp = _json(self.web, {"ok": True})
+        resp.del_cookie(auth.COOKIE, path="/")
+        return resp
+
+    async def api_session(self, request):
+        s = request["session"]
+        return _json(self.web, {"user": s.user, "role": s.role, "csrf": s.csrf,
+                                "service": self.cfg.name, "pages": PAGES})
+
+    # ---- live ------------------------------------------------------------------------------
+    async def api_live(self, request):
+        return _json(self.web, self.frame)
+
+    async def api_stream(self, request):
+        """Server-sent events: the first message is the whole frame, each next
+        one what changed (points by tag; loops, kpi, alarms whole), one per tick."""
+        web = self.web
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-store"})
+        await resp.prepare(request)
+        sent, seq = {}, -1
+        self.streams += 1
+        try:
+            while not self._stop.is_set():
+                if self.seq != seq and self.frame:
+                    seq, f = self.seq, self.frame
+                    msg = {"now": f["now"], "plant_s": f["plant_s"]}
+                    pts = {k: v for k, v in f["points"].items() if sent.get(k) != v}
+                    sent.update(pts)
+                    msg["points"] = pts
+                    for k in ("devices", "loops", "kpi", "alarms"):
+                        if sent.get("#" + k) != f[k]:
+                            msg[k] = sent["#" + k] = f[k]
+                    self.pushed += len(pts)
+                    await resp.write(("data: %s\n\n" % json.dumps(_clean(msg))).encode())
+                if self._session(request) is None:   # logged out, or expired
+                    await resp.write(b"event: logout\ndata: {}\n\n")
+                    break
+                try:
+                    await asyncio.wait_for(self._stop.wait(), min(self.tick_s, 1.0) / 2)
+                except asyncio.TimeoutError:
+                    pass
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self.streams -= 1
+        return resp
+
+    # ---- overview, loops ---------------------------------------------------------------
+    async def api_overview(self, request):
+        return _json(self.web, {"areas": views.overview(self.cfg, getattr(self, "_dev", {}),
+                                                        None, time.time()),
+                                "frame": self.frame})
+
+    async def api_loops(self, request):
+        now = time.time()
+        out = [views.faceplate(self.cfg, r, getattr(self, "_loops", {}).get(n),
+                               getattr(self, "_dev", {}), now)
+               for n, r in self.svc.loops.items()]
+        return _json(self.web, {"loops": out})
+
+    async def _submit(self, request, kind, loop, **args):
+        s = request["session"]
+        t = self.gate.submit("hmi:%s" % s.user, s.role, kind, loop, **args)
+        if t.accepted:
+            done = await asyncio.get_running_loop().run_in_executor(None, t.done.wait, 15.0)
+            return _json(self.web, {"accepted": True, "applied": done,
+                                    "record": _clean(t.record)})
+        code = 403 if (t.reason or "").startswith("role ") else 400
+        return _json(self.web, {"accepted": False, "error": t.reason,
+                                "record": _clean(t.record)}, code)
+
+    async def api_mode(self, request):
+        b = await _body(request)
+        return await self._submit(request, "mode", request.match_info["loop"],
+                                  mode=b.get("mode"), outputs=b.get("outputs"))
+
+    async def api_setpoint(self, request):
+        b = await _body(request)
+        return await self._submit(request, "setpoint", request.match_info["loop"],
+                                  key=b.get("key"), value=b.get("value"))
+
+    async def api_param(self, request):
+        b = await _body(request)
+        return await self._submit(request, "param", request.match_info["loop"],
+                                  name=b.get("name"), value=b.get("value"))
+
+    # ---- alarms ---------------------------------------------------------------------------
+    async def api_alarms(self, request):
+        rows = self.svc.alarms.rows()
+        if request.query.get("active"):
+            rows = [r for r in rows if r["state"] != "normal"]
+        order = {"unacknowledged": 0, "returned_unacknowledged": 1, "acknowledged": 2,
+                 "shelved": 3, "suppressed": 4, "normal": 5}
+        rows.sort(key=lambda r: (order.get(r["state"], 9), r["priority"], r["id"]))
+        return _json(self.web, {"alarms": rows, "plant_s": self.svc.clock.plant_s(),
+                                "max_shelve_min": self.cfg.alarms.settings.max_shelve_min})
+
+    async def api_alarm_action(self, request):
+        action, alarm = request.match_info["action"], request.match_info["alarm"]
+        b = await _body(request)
+        if action == "ack":
+            return await self._submit(request, "ack", None, alarm=alarm, reason=b.get("reason"))
+        if action == "shelve":
+            return await self._submit(request, "shelve", None, alarm=alarm,
+                                      minutes=b.get("minutes"), reason=b.get("reason"))
+        if action == "unshelve":
+            return await self._submit(request, "unshelve", None, alarm=alarm)
+        if action == "limit":
+            return await self._submit(request, "alarm_limit", None, alarm=alarm,
+                                      values=b.get("values"))
+        return _json(self.web, {"error": "no alarm action %r (ack, shelve, unshelve, limit)"
+                                % action}, 404)
+
+    # ---- historian ---------------------------------------------------------------------
+    def _tags(self):
+        tags = sorted("%s.%s" % (dn, p) for dn, v in getattr(self, "_dev", {}).items()
+                      for p in v.get("points", {}))
+        tags += sorted("%s.cmd.%s.%s" % (ln, role, p)
+                       for ln, v in getattr(self, "_loops", {}).items()
+                       for role, c in (v.get("cmds") or {}).items() for p in c)
+        return tags
+
+    def _db(self):
+        if self.svc.hist is None:
+            raise self.web.HTTPServiceUnavailable(
+                text=json.dumps({"error": "this service runs without a historian"}),
+                content_type="application/json")
+        return self.cfg.historian["path"]
+
+    def _range(self, q):
+        """(tags, t_from, t_to) from ?tags=a,b&range=1h|8h|24h or &from=&to= (plant s)."""
+        web = self.web
+        known = set(self._tags())
+        tags = [t for t in (q.get("tags") or "").split(",") if t]
+        bad = [t for t in tags if t not in known]
+        if not tags or bad or len(tags) > 20:
+            raise web.HTTPBadRequest(text=json.dumps(
+                {"error": "tags: 1..20 of the service's tags (/api/tags); unknown: %s"
+                 % ", ".join(bad[:5])}), content_type="application/json")
+        now = self.svc.clock.plant_s()
+        try:
+            if "from" in q or "to" in q:
+                t_from, t_to = float(q.get("from", now - 3600.0)), float(q.get("to", now))
+            else:
+                t_to = now
+                t_from = now - RANGES[q.get("range", "1h")]
+        except (ValueError, KeyError):
+            raise web.HTTPBadRequest(text=json.dumps(
+                {"error": "range: 1h | 8h | 24h, or from/to in plant seconds"}),
+                content_type="application/json")
+        if not (math.isfinite(t_from) and math.isfinite(t_to) and t_from < t_to):
+            raise web.HTTPBadRequest(text=json.dumps({"error": "from must be before to"}),
+                                     content_type="application/json")
+        return tags, t_from, t_to
+
+    async def _in_thread(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+    async def api_tags(self, request):
+        return _json(self.web, {"tags": self._tags()})
+
+    def _limits(self, tags):
+        defs = list(self.cfg.alarms.defs.values())
+        return {t: views.limits_of(self.cfg, defs, t) for t in tags}
+
+    async def api_trend(self, request):
+        db = self._db()
+        tags, t0, t1 = self._range(request.query)
+        data = await self._in_thread(trend.series, db, tags, t0, t1)
+        return _json(self.web, {"from": t0, "to": t1, "series": data,
+                                "limits": self._limits(tags)})
+
+    async def api_trend_svg(self, request):
+        db = self._db()
+        tags, t0, t1 = self._range(request.query)
+        data = await self._in_thread(trend.series, db, tags, t0, t1)
+        body = trend.svg(data, self._limits(tags), t0, t1,
+                         title="%s: %.1f h" % (self.cfg.name, (t1 - t0) / 3600.0))
+        return self.web.Response(text=body, content_type="image/svg+xml")
+
+    async def api_devices(self, request):
+        return _json(self.web, {"devices": views.device_rows(self.cfg, getattr(
+            self, "_status", None), self.last_event),
+            "lines": (getattr(self, "_status", None) or {}).get("lines", {})})
+
+    async def api_audit(self, request):
+        try:
+            limit = min(max(int(request.query.get("limit", 200)), 1), 5000)
+        except ValueError:
+            limit = 200
+        if self.svc.hist is not None:
+            rows = await self._in_thread(trend.audit, self.cfg.historian["path"], limit)
+            # the historian commits once a second: the newest records from the hub first
+            seen = {(r["wall"], r["who"], r["kind"]) for r in rows}
+            fresh = [_clean(r) for r in self.audit_ring
+                     if (r["wall"], r["who"], r["kind"]) not in seen]
+            rows = (fresh + rows)[:limit]
+        else:
+            rows = [_clean(r) for r in list(self.audit_ring)[:limit]]
+        return _json(self.web, {"audit": rows})
+
+    async def api_export(self, request):
+        db = self._db()
+        tags, t0, t1 = self._range(request.query)
+        text = await self._in_thread(trend.export_csv, db, tags, t0, t1)
+        return self.web.Response(text=text, content_type="text/csv", headers={
+            "Content-Disposition": 'attachment; filename="greenedge-export.csv"'})
+
+
+def _clean(obj):
+    """JSON-safe: non-finite numbers are null, tuples lists, other objects text."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if obj is None or isinstance(obj, (str, int, bool)):
+        return obj
+    return str(obj)
+
+
+def _json(web, obj, status=200):
+    return web.Response(text=json.dumps(_clean(obj), allow_nan=False), status=status,
+                        content_type="application/json")
+
+
+async def _body(request):
+    from aiohttp import web
+    try:
+        b = await request.json()
+    except ValueError:
+        b = None
+    if not isinstance(b, dict):
+        raise web.HTTPBadRequest(text='{"error": "expected a JSON object"}',
+                                 content_type="application/json")
+    return b

@@ -1,0 +1,174 @@
+"""What the HMI's pages and JSON API show, built from the data hub's latest
+state, the config and the alarm engine (no I/O, no aiohttp: testable alone).
+
+Units: values as the register map gives them (firmware/regmap.py, unit per
+point); ages in wall seconds; plant time (t_s) as the runtime's clock gives it.
+"""
+
+import math
+
+from controller.registers import point_map
+from firmware import regmap
+
+QUALITY = {regmap.Q_GOOD: "good", regmap.Q_UNCERTAIN: "uncertain", regmap.Q_BAD: "bad"}
+
+
+def measured(p):
+    return p.table == regmap.INPUT and p.address >= regmap.MEAS_BASE and p.count == 1
+
+
+def areas(cfg):
+    """{device: area}: the loop that drives the device, else "Unassigned"
+    (the OPC UA server's default areas)."""
+    out = {}
+    for dn in cfg.devices:
+        loops = [ln for ln, lc in cfg.loops.items() if dn in lc.devices.values()]
+        out[dn] = loops[0] if loops else "Unassigned"
+    return out
+
+
+def num(v):
+    """A JSON-safe number (NaN and inf are null)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return None
+    return float(v)
+
+
+def point_state(up, val, q, src, now, stale_s):
+    """[value, quality, age_s]: quality good | uncertain | bad | stale | down."""
+    age = max(0.0, now - src) if src is not None else None
+    if not up:
+        qs = "down"
+    elif age is not None and age > stale_s:
+        qs = "stale"
+    else:
+        qs = QUALITY.get(q, "bad")
+    return [num(val), qs, None if age is None else round(age, 1)]
+
+
+def live_points(cfg, devices, now):
+    """{"dev.point": [value, quality, age_s]} for every number the hub carries."""
+    out = {}
+    for dn, dv in devices.items():
+        up = dv.get("up", False)
+        for p, (val, q, src) in dv.get("points", {}).items():
+            out["%s.%s" % (dn, p)] = point_state(up, val, q, src, now, cfg.stale_s)
+    return out
+
+
+def loop_state(v):
+    return {"mode": v.get("mode"), "manual": bool(v.get("manual")), "runs": v.get("runs"),
+            "errors": v.get("errors"), "held": v.get("held"),
+            "op": {r: {k: num(x) for k, x in c.items()} for r, c in (v.get("cmds") or {}).items()},
+            "sp": {k: num(x) for k, x in (v.get("process") or {}).items()}}
+
+
+def kpi_view(cfg, kpis, status, hmi):
+    acc = cfg.accounting
+    k = kpis or {}
+    out = {"energy_kwh": num(k.get("energy_kwh")), "co2_kg": num(k.get("co2_kg")),
+           "baseline_kw": hmi.get("baseline_kw"), "baseline_kwh": None, "saving_pct": None,
+           "emissions": []}
+    run_h = (status or {}).get("wall_s", 0.0) / 3600.0
+    if hmi.get("baseline_kw") and run_h > 0 and out["energy_kwh"] is not None:
+        base = hmi["baseline_kw"] * run_h
+        out["baseline_kwh"] = base
+        out["saving_pct"] = 100.0 * (1.0 - out["energy_kwh"] / base) if base > 0 else None
+    for key in ("nox", "so2"):
+        if acc.get(key + "_point") is None:
+            continue
+        out["emissions"].append({
+            "pollutant": key.upper(), "unit": "mg/Nm3 at %g %% O2" % acc["o2_ref_pct"],
+            "open_hour_mean": num(k.get("%s_open_mean_mg_nm3" % key)),
+            "limit": acc["%s_limit_mg_nm3" % key],
+            "exceed_hours": num(k.get("%s_exceed_hours" % key))})
+    return out
+
+
+def overview(cfg, devices, loops, now):
+    """[{area, loops: [...], devices: [{name, profile, up, points: [{tag, name, unit}]}]}]."""
+    by_area = {}
+    for dn, a in areas(cfg).items():
+        by_area.setdefault(a, []).append(dn)
+    out = []
+    for a, dns in by_area.items():
+        devs = []
+        for dn in dns:
+            dc = cfg.devices[dn]
+            pm = point_map(dc.profile)
+            have = devices.get(dn, {}).get("points", {})
+            pts = [{"tag": "%s.%s" % (dn, p.name), "name": p.name, "unit": p.unit or ""}
+                   for p in pm.values() if measured(p) and (p.name in have or not have)]
+            devs.append({"name": dn, "profile": dc.profile, "points": pts})
+        out.append({"area": a, "loops": [ln for ln in cfg.loops if ln == a], "devices": devs})
+    return out
+
+
+def faceplate(cfg, runner, hub_state, devices, now):
+    """One loop's faceplate: SP, PV, OP, mode, the manual outputs' ranges, the
+    parameters (engineer)."""
+    from controller.loops import SETPOINTS, strategy_class
+    lc = runner.cfg
+    st = loop_state(hub_state or {})
+    outputs, pvs = [], []
+    for role, dn in lc.devices.items():
+        prof = cfg.devices[dn].profile
+        pm = point_map(prof)
+        for cmd, _safe, fb in regmap.outputs(prof):
+            p = pm[cmd]
+            outputs.append({"role": role, "point": cmd, "unit": p.unit or "", "min": p.min,
+                            "max": p.max, "bit": p.type == "bit",
+                            "value": st["op"].get(role, {}).get(cmd), "feedback": fb})
+        dv = devices.get(dn, {})
+        for fb in [o[2] for o in regmap.outputs(prof)] + ["process_pv"]:
+            if fb in dv.get("points", {}):
+                val, q, src = dv["points"][fb]
+                pvs.append({"role": role, "point": fb, "unit": (pm[fb].unit or ""),
+                            "state": point_state(dv.get("up"), val, q, src, now, cfg.stale_s)})
+    ranges = SETPOINTS.get(lc.plant, {})
+    sps = []
+    for key, val in st["sp"].items():
+        if key in ranges:
+            lo, hi_key = ranges[key]
+            sps.append({"key": key, "value": val, "min": lo, "max": num(runner.process.get(hi_key))})
+    cls = strategy_class(lc.plant, lc.strategy)
+    params = dict(runner.strategy.params)
+    return {"name": lc.name, "plant": lc.plant, "strategy": lc.strategy, "group": lc.group,
+            "devices": dict(lc.devices), "state": st, "setpoints": sps, "outputs": outputs,
+            "pv": pvs, "params": [{"name": n, "value": num(params.get(n, getattr(runner.strategy, n.upper(), None)))}
+                       for n in cls.PARAMS]}
+
+
+def device_rows(cfg, status, last_event):
+    st = (status or {}).get("devices", {})
+    lines = (status or {}).get("lines", {})
+    out = []
+    for dn, dc in cfg.devices.items():
+        s = st.get(dn, {})
+        ls = lines.get(dc.line, {})
+        out.append({"name": dn, "line": dc.line, "unit": dc.unit, "profile": dc.profile,
+                    "up": s.get("up"), "identity_ok": s.get("identity_ok"),
+                    "polls": s.get("polls"), "up_events": s.get("up_events"),
+                    "down_events": s.get("down_events"), "writes_refused": s.get("writes_refused"),
+                    "heartbeats": s.get("heartbeats"),
+                    "line_utilisation": num(ls.get("utilisation")),
+                    "last_error": last_event.get(dn)})
+    return out
+
+
+def limits_of(cfg, alarm_rows_defs, tag):
+    """[(label, value)] of the limits drawn on a trend of tag: limit alarms on
+    the point (hi / lo) and the emission limit of the accounting's point."""
+    out = []
+    for d in alarm_rows_defs:
+        if d.kind == "limit" and d.point == tag:
+            if d.hi is not None:
+                out.append(("%s hi" % d.id, d.hi))
+            if d.lo is not None:
+                out.append(("%s lo" % d.id, d.lo))
+    acc = cfg.accounting
+    for key in ("nox", "so2"):
+        ref = acc.get(key + "_point")
+        if ref is not None and "%s.%s" % tuple(ref) == tag:
+            out.append(("%s limit" % key.upper(), acc["%s_limit_mg_nm3" % key]))
+    return out

@@ -1,0 +1,129 @@
+"""The HMI's security with a plain HTTP client against the running service
+on the fake line: no state change without a session and its CSRF token,
+wrong passwords lock out, path traversal in the static and export routes is
+refused, cookies are HttpOnly + SameSite=Strict (+ Secure under TLS), and a
+non-loopback bind without TLS is refused."""
+
+import json
+import ssl
+import urllib.request
+
+import pytest
+
+from controller.errors import UserError
+from tests.test_hmi_support import Client, Rig
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory):
+    r = Rig(tmp_path_factory.mktemp("hmisec"))
+    try:
+        yield r.start()
+    finally:
+        r.stop()
+
+
+def audit_count(rig):
+    return rig.svc.gate.accepted + rig.svc.gate.refused
+
+
+def test_no_state_change_without_session_and_csrf(rig):
+    before = audit_count(rig)
+    body = {"mode": "manual", "outputs": {"drive": {"speed_ref_pct": 40}}}
+    anon = Client(rig.url)
+    assert anon.json("POST", "/api/loops/fan/mode", body)[0] == 401
+    assert anon.json("GET", "/api/loops")[0] == 401
+    c = Client(rig.url)
+    code, j = c.login("olga")
+    assert code == 200 and j["role"] == "operator"
+    token = c.csrf
+    c.csrf = None                                  # a session, no token
+    assert c.json("POST", "/api/loops/fan/mode", body)[0] == 403
+    c.csrf = "x" * 43                              # a wrong token
+    assert c.json("POST", "/api/loops/fan/mode", body)[0] == 403
+    c.csrf = token                                 # a form post (what a cross-site page sends)
+    code, _, _ = c.req("POST", "/api/loops/fan/mode", raw=b"mode=manual",
+                       headers={"Content-Type": "application/x-www-form-urlencoded",
+                                "X-CSRF-Token": token})
+    assert code == 415
+    assert c.json("POST", "/api/alarms/fan1.down/ack", {}, csrf=False)[0] == 403
+    assert audit_count(rig) == before and rig.svc.loops["fan"].manual is None
+    # the same session and token do change it
+    code, j = c.json("POST", "/api/loops/fan/mode", body)
+    assert code == 200 and j["accepted"] and j["applied"]
+    assert rig.svc.loops["fan"].manual == {"drive": {"speed_ref_pct": 40.0}}
+    code, j = c.json("POST", "/api/loops/fan/mode", {"mode": "auto"})
+    assert code == 200 and rig.svc.loops["fan"].manual is None
+    # logged out: the cookie is dead
+    assert c.json("POST", "/api/logout", {})[0] == 200
+    assert c.json("GET", "/api/session")[0] == 401
+    assert c.json("POST", "/api/loops/fan/mode", body)[0] == 401
+
+
+def test_cookie_flags(rig):
+    c = Client(rig.url)
+    code, _, headers = c.req("POST", "/api/login", {"user": "vic", "password": "viewer-pass"})
+    assert code == 200
+    cookie = headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" not in cookie
+
+
+def test_path_traversal_refused(rig):
+    c = Client(rig.url)
+    c.login("vic")
+    for path in ("/static/../users.toml", "/static/%2e%2e/server.py", "/static/..%2fserver.py",
+                 "/static/%2e%2e%2f%2e%2e%2fusers.toml", "/static//etc/passwd",
+                 "/static/..%5cserver.py"):
+        code, data, _ = c.req("GET", path)
+        assert code in (400, 403, 404), (path, code)
+        assert b"scrypt" not in data and b"import" not in data, path
+    assert c.req("GET", "/static/app.js")[0] == 200
+    for tags in ("../../etc/passwd", "fan1.power_kw' OR '1'='1", "/etc/passwd", ""):
+        code, j = c.json("GET", "/api/export.csv?tags=%s&range=1h"
+                         % urllib.request.quote(tags))
+        assert code == 400, (tags, code)
+    code, data, h = c.req("GET", "/api/export.csv?tags=fan1.power_kw&range=1h")
+    assert code == 200 and data.startswith(b"t_s,tag,value,quality")
+
+
+def test_wrong_passwords_lock_out(rig):
+    c = Client(rig.url)
+    for _ in range(5):
+        assert c.login("erik", "not-the-password")[0] == 401
+    code, j = c.login("erik")                      # the right password, too late
+    assert code == 429 and "locked out" in j["error"]
+    assert Client(rig.url).login("olga")[0] == 200   # another user from the same address
+
+
+def test_non_loopback_bind_needs_tls(tmp_path):
+    from controller.north.hmi.config import check_bind, hmi_table
+    with pytest.raises(UserError, match="without TLS"):
+        check_bind(hmi_table(listen="0.0.0.0:8443", users=tmp_path / "u.toml"))
+    with pytest.raises(UserError, match="users file"):
+        check_bind(hmi_table(listen="127.0.0.1:8080"))
+    from tests.test_hmi_support import PLANT
+    (tmp_path / "plant.toml").write_text(PLANT.replace("127.0.0.1:0", "192.0.2.1:8443"))
+    from controller.config import load_config
+    with pytest.raises(UserError, match="hmi.listen.*without TLS"):
+        load_config(tmp_path / "plant.toml")
+
+
+def test_tls_sets_secure_cookie(tmp_path):
+    from controller.north.certs import make_cert
+    make_cert(tmp_path / "c.der", tmp_path / "k.pem", "urn:greenedge:hmi",
+              hosts=["127.0.0.1", "localhost"])
+    (tmp_path / "c.pem").write_text(ssl.DER_cert_to_PEM_cert((tmp_path / "c.der").read_bytes()))
+    r = Rig(tmp_path, extra='certificate = "c.pem"\nprivate_key = "k.pem"\n')
+    try:
+        r.start()
+        assert r.url.startswith("https://")
+        ctx = ssl.create_default_context(cafile=str(tmp_path / "c.pem"))
+        req = urllib.request.Request(r.url + "/api/login", method="POST",
+                                     data=json.dumps({"user": "vic",
+                                                      "password": "viewer-pass"}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:
+            cookie = resp.headers["Set-Cookie"]
+        assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    finally:
+        r.stop()

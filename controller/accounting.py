@@ -279,7 +279,7 @@ class EmissionHours:
 class KpiFrame:
     def __init__(self, plant, grid_kg_co2_per_kwh=0.581, nox_limit_mg_nm3=50.0,
                  so2_limit_mg_nm3=35.0, ph_band=(5.2, 5.8), demand_tolerance=0.02,
-                 o2_ref_pct=6.0):
+                 o2_ref_pct=6.0, gypsum_purity_min=0.90, sulfite_max_frac=0.005):
         self.plant = plant
         self.grid = grid_kg_co2_per_kwh
         self.nox_limit, self.so2_limit = nox_limit_mg_nm3, so2_limit_mg_nm3
@@ -301,6 +301,14 @@ class KpiFrame:
         self.limestone_kg = 0.0
         self.ph_in_band_s = 0.0
         self.emission_violation = 0.0
+        # FGD solids (forced oxidation, docs/models.md section 4): the gypsum's
+        # purity and CaSO3.1/2H2O content against their limits.
+        self.gypsum_min, self.sulfite_max = gypsum_purity_min, sulfite_max_frac
+        self.purity_lo = math.inf
+        self.sulfite_hi = 0.0
+        self.ox_lo = math.inf
+        self.purity_w = self.purity_wsum = 0.0
+        self.offspec_s = 0.0
 
     def add(self, t_s, dt_s, truth, commands):
         for dev, kw in truth["power_kw"].items():
@@ -330,6 +338,16 @@ class KpiFrame:
             self.limestone_kg += truth["limestone_kmol_s"] * M_CACO3 * dt_s
             if self.ph_band[0] <= truth["ph"] <= self.ph_band[1]:
                 self.ph_in_band_s += dt_s
+            if "gypsum_purity" in truth:
+                g, s = truth["gypsum_purity"], truth["sulfite_mass_frac"]
+                self.purity_lo = min(self.purity_lo, g)
+                self.sulfite_hi = max(self.sulfite_hi, s)
+                self.ox_lo = min(self.ox_lo, truth["oxidation_frac"])
+                w = truth.get("so2_absorbed_kmol_s", 0.0) * dt_s   # gypsum made meanwhile
+                self.purity_w += w
+                self.purity_wsum += w * g
+                if g < self.gypsum_min or s > self.sulfite_max:
+                    self.offspec_s += dt_s
         self.t_s += dt_s
 
     def _emission(self, t_s, dt_s, c, o2, truth):
@@ -377,6 +395,13 @@ class KpiFrame:
             r["recirc_pump_kwh"] = round(sum(v for k, v in self.kwh.items() if k.startswith("pump")), 3)
             r["limestone_kg"] = round(self.limestone_kg, 3)
             r["ph_in_band_frac"] = round(self.ph_in_band_s / max(self.t_s, 1e-9), 5)
+            if math.isfinite(self.purity_lo):
+                r["gypsum_purity_min_pct"] = round(100.0 * self.purity_lo, 3)
+                r["gypsum_purity_mean_pct"] = round(
+                    100.0 * self.purity_wsum / self.purity_w, 3) if self.purity_w else None
+                r["sulfite_max_pct"] = round(100.0 * self.sulfite_hi, 4)
+                r["oxidation_min_frac"] = round(self.ox_lo, 5)
+                r["gypsum_offspec_h"] = round(self.offspec_s / 3600.0, 3)
         if wall_s is not None:
             r["wall_s"] = round(wall_s, 3)
             r["computational_time_ratio"] = round(wall_s / max(self.t_s, 1e-9), 8)

@@ -36,7 +36,13 @@ class PumpStagingStrategy(Strategy):
       minimum run/stop times). A pump that trips is replaced at once.
     - pH setpoint traded against pumps: 5.7 (more removal per pump) instead of 5.5.
     - Limestone: stoichiometric feedforward (Ca/S 1.03 x SO2 load) + PI trim on pH.
-    - Blower: proportional to SO2 load, 40 % minimum.
+    - Blower: a constraint, not a free cut: the oxidation air for an O2
+      stoichiometric ratio of at least SR_MIN on the SO2 the absorber takes
+      (estimated from the measured inlet SO2 x flue-gas flow, at least what is
+      absorbed), at the host's configured air of the blower at 100 %; never below
+      its turndown BLOWER_MIN_PCT. SR_MIN = 3 keeps the sulphite in the gypsum
+      under 0.5 % on a plant whose oxidation rate constant is 20 % below nominal
+      (docs/models.md section 4, "Forced oxidation").
     - Bad pH: hold the feeder; bad outlet analyzer: run one pump more than the model says.
     """
 
@@ -52,7 +58,12 @@ class PumpStagingStrategy(Strategy):
     NTU_PUMP_EXP = 0.6        # NTU = NTU_REF (n/4)^NTU_PUMP_EXP 10^(PH_DECADE (pH - PH_REF))
     PH_DECADE = 0.25
     PH_REF = 5.5
+    BLOWER_AIR_MAX_NM3H = 14000.0   # the blower's air at 100 % (host configuration)
+    SR_MIN = 3.0                    # O2 stoichiometric ratio the blower must give
+    BLOWER_MIN_PCT = 40.0           # the blower's turndown
     PLANT = {"ntu_ref": ("NTU_REF", 0.1, 50.0), "ntu_pump_exp": ("NTU_PUMP_EXP", 0.05, 3.0),
+             "blower_air_max_nm3h": ("BLOWER_AIR_MAX_NM3H", 1.0, 1e6),
+             "sr_min": ("SR_MIN", 1.0, 10.0), "blower_min_pct": ("BLOWER_MIN_PCT", 0.0, 100.0),
              "ph_decade": ("PH_DECADE", 0.01, 2.0), "ph_ref": ("PH_REF", 3.0, 8.0),
              "feeder_max_kmol_s": ("FEEDER_MAX_KMOL_S", 1e-4, 10.0),
              "design_flow_nm3h": ("DESIGN_FLOW_NM3H", 1e3, 1e8)}
@@ -82,6 +93,12 @@ class PumpStagingStrategy(Strategy):
         skipped for 30 min); each pump asked to run gets its START_S again."""
         self.was_running = [False] * 5
         self.cmd_since = [None] * 5
+
+    def blower_pct(self, so2_kmol_s):
+        """The blower command that gives SR_MIN on so2_kmol_s absorbed (kmol/s):
+        O2 = 0.2095 x air / 22.414 [kmol/Nm3]; SR = O2 / (so2 / 2)."""
+        air = self.SR_MIN * 0.5 * so2_kmol_s / 0.2095 * 22.414 * 3600.0
+        return min(100.0, max(self.BLOWER_MIN_PCT, 100.0 * air / self.BLOWER_AIR_MAX_NM3H))
 
     def _needed(self, so2_in, ph, flow):
         import math
@@ -149,7 +166,7 @@ class PumpStagingStrategy(Strategy):
         ff = 100.0 * 1.03 * so2_kmol_s / self.FEEDER_MAX_KMOL_S
         pi_step(self.pid, self.PH_SP, f["ph"], dt=dt)
         feeder = min(100.0, max(0.0, ff + float(self.pid.u[0])))
-        blower = min(100.0, max(40.0, 100.0 * so2_kmol_s / self.DESIGN_SO2_KMOL_S))
+        blower = self.blower_pct(so2_kmol_s)
         cmd.update(feeder_cmd_pct=feeder, blower_cmd_pct=blower)
         return {"fgd": cmd}
 

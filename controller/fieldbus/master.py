@@ -48,6 +48,8 @@ from controller.fieldbus.device import BACKOFF_START_S, LineStats, echoes
 from controller.fieldbus.planner import Write, plan_writes
 from firmware import regmap
 
+IDENTITY = ("map_version", "profile_id")  # what a new contact must read again
+
 log = logging.getLogger("greenedge.fieldbus")
 # pymodbus logs every timeout with a packet dump; the line statistics count them.
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
@@ -220,19 +222,30 @@ class Line:
             dev.ever_up = True
             dev.up_events += 1
             dev.backoff_s = BACKOFF_START_S
-            dev.slow_done = False
-            dev.next_slow = now
+            self._new_contact(dev, now)
             self.on_event("device_up", dev.name, "unit %d on %s" % (dev.unit, self.name))
 
-    def _rebooted(self, dev, now, was_s, now_s):
+    @staticmethod
+    def _new_contact(dev, now, fresh=()):
+        """A new contact starts with a full slow pass and no identity: the
+        map_version and profile_id held are the previous contact's (perhaps
+        another device's) until this contact reads them (fresh: the points
+        the read that saw it stored)."""
+        dev.slow_done = False
+        dev.next_slow = now
+        dev.next_status = now
+        for name in IDENTITY:
+            if name not in fresh:
+                dev.values.pop(name, None)
+
+    def _rebooted(self, dev, now, was_s, now_s, fresh):
         """The device restarted between two polls (its uptime went back)
         without missing enough of them to be seen down: a new contact all the
         same. Its settings, arming and identity are those of a fresh boot (or
         of another device put in its place), so it is judged and set up again
         before anything drives it (DeviceProtocol keys all three on up_events)."""
         dev.up_events += 1
-        dev.slow_done = False
-        dev.next_slow = now
+        self._new_contact(dev, now, fresh)
         self.on_event("device_restarted", dev.name, "unit %d on %s: uptime %d s -> %d s"
                       % (dev.unit, self.name, was_s, now_s))
 
@@ -269,7 +282,7 @@ class Line:
             prev = dev.uptime_seen
             dev.uptime_seen = up_s
             if prev is not None and up_s < prev:
-                self._rebooted(dev, now, prev, up_s)
+                self._rebooted(dev, now, prev, up_s, {name for name, _, _ in plan})
         if rd.table == regmap.INPUT and rd.start <= regmap.QUALITY_BASE < rd.start + rd.count:
             first = regmap.QUALITY_BASE - rd.start
             n = min(regmap.QUALITY_WORDS, rd.count - first)
@@ -288,6 +301,7 @@ class Line:
         slow = dev.up and now >= dev.next_slow
         if slow:
             reads += dev.slow
+        slow_ok = slow
         for rd in reads:
             r = await self._tx(dev, rd.fc, rd.start, rd.count)
             if (r is None or r is GARBLED) and dev.up and self.client.connected:
@@ -300,6 +314,10 @@ class Line:
             if r is None:
                 self._fail(dev, now)
                 return
+            if r is GARBLED or r is False:
+                # A full slow pass is one whose every block was stored: what
+                # the identity is judged on must be this contact's reading.
+                slow_ok = slow_ok and rd.cls != "slow"
             if r is GARBLED:
                 continue  # the device lives; this block keeps its last values (they age)
             self._ok(dev, now)
@@ -308,7 +326,7 @@ class Line:
         dev.polls += 1
         if slow:
             dev.next_slow = now + dev.slow_s
-            dev.slow_done = True
+            dev.slow_done = dev.slow_done or slow_ok
         dev.next_poll = now + dev.poll_s
 
     async def _write(self, dev, values, arm, done=(), unlock=None):

@@ -76,6 +76,8 @@ COMMANDS = {
           help="Prometheus /metrics here (default from [metrics]; docs/integration.md)"),
         A("--opcua", metavar="opc.tcp://HOST:PORT",
           help="OPC UA server here (certificates and users from [opcua])"),
+        A("--mqtt", metavar="mqtts://HOST:PORT",
+          help="Sparkplug B edge node to this broker (the rest from [mqtt]; docs/integration.md)"),
         A("--hmi", metavar="HOST:PORT",
           help="the web HMI here (users and TLS from [hmi], else [opcua] users; docs/hmi.md)")]),
     "certs": ("create a self-signed OPC UA server certificate and key",

@@ -77,6 +77,9 @@ def _north_options(cfg, a):
                             "users: docs/integration.md; `greenedge certs` makes the "
                             "certificate)" % a.config)
         cfg.north["opcua"] = dict(cfg.north["opcua"], endpoint=a.opcua)
+    if getattr(a, "mqtt", None):
+        from controller.config.north import mqtt_table
+        cfg.north["mqtt"] = mqtt_table(cfg, a.mqtt)
     if getattr(a, "hmi", None):
         from controller.north.hmi.config import check_bind, hmi_table
         parse_hostport(a.hmi, "--hmi")

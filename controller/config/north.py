@@ -1,6 +1,10 @@
 """The northbound interfaces' config tables (docs/integration.md):
 
     [metrics]   listen = "127.0.0.1:9105"            Prometheus /metrics (off if absent)
+    [mqtt]      broker = "mqtts://HOST:8883"          Sparkplug B edge node (off if absent;
+                group_id, node_id, primary_host_id,  controller/north/sparkplug.py)
+                username, password, ca, client_cert, client_key,
+                writable = [...], command_role, deadband = {point = x}, buffer_max
     [opcua]     endpoint = "opc.tcp://127.0.0.1:4840"   OPC UA server (off if absent)
                 certificate = "pki/server.der", private_key = "pki/server.pem"
                 users = "users.toml"                 the users file (controller/north/users.py)
@@ -38,6 +42,22 @@ def parse_endpoint(url, what="opcua endpoint"):
     except ValueError:
         raise UserError("%s: bad port in %r" % (what, url)) from None
     return str(url), u.hostname, port
+
+
+def parse_broker(url, what="--mqtt"):
+    """"mqtts://HOST:PORT" (or mqtt:// to a loopback host) -> (tls, host, port)."""
+    u = urlparse(str(url))
+    if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
+        raise UserError("%s: expected mqtts://HOST:PORT, got %r" % (what, url))
+    try:
+        port = u.port if u.port is not None else (8883 if u.scheme == "mqtts" else 1883)
+    except ValueError:
+        raise UserError("%s: bad port in %r" % (what, url)) from None
+    from controller.north import is_loopback
+    if u.scheme == "mqtt" and not is_loopback(u.hostname):
+        raise UserError("%s: plain mqtt:// only to a loopback broker (passwords would cross "
+                        "the network in clear); use mqtts://" % what)
+    return u.scheme == "mqtts", u.hostname, port
 
 
 def load_north(top, base):
@@ -82,7 +102,49 @@ def load_north(top, base):
         opc["area"] = dict(area)
         o.check_unknown()
         out["opcua"] = opc
+    if "mqtt" in top.data:
+        out["mqtt"] = load_mqtt(top, base)
     return out
+
+
+def load_mqtt(top, base):
+    """[mqtt]: the Sparkplug B edge node (controller/north/sparkplug.py)."""
+    m = top.table("mqtt")
+    name = top.data.get("service", {}).get("name", "greenedge")
+    mq = {"broker": m.str("broker", "mqtts://127.0.0.1:8883"),
+          "group_id": m.str("group_id", "greenedge"), "node_id": m.str("node_id", name),
+          "primary_host_id": m.str("primary_host_id", "") or None,
+          "username": m.str("username", "") or None, "password": m.str("password", "") or None,
+          "command_role": m.str("command_role", "viewer", ("viewer", "operator", "engineer")),
+          "keepalive_s": int(m.num("keepalive_s", 30, 5, 3600)),
+          "buffer_max": int(m.num("buffer_max", 100000, 100, 1e8)),
+          "ca": None, "client_cert": None, "client_key": None}
+    mq["client_id"] = m.str("client_id", "greenedge-%s-%s" % (mq["group_id"], mq["node_id"]))
+    try:
+        tls, _, _ = parse_broker(mq["broker"], "broker")
+    except UserError as e:
+        raise m.error("broker", str(e).split(": ", 1)[1])
+    for k in ("group_id", "node_id"):
+        if not mq[k] or any(c in mq[k] for c in "/+#"):
+            raise m.error(k, "%r: not empty, no / + # (a Sparkplug topic token)" % mq[k])
+    for k in ("ca", "client_cert", "client_key"):
+        if k in m.data:
+            mq[k] = base / m.str(k)
+    if (mq["client_cert"] is None) != (mq["client_key"] is None):
+        raise m.error("client_cert", "client_cert and client_key go together")
+    wr = m.raw("writable", [])
+    if not isinstance(wr, list) or any(not isinstance(w, str) for w in wr):
+        raise m.error("writable", "expected a list of metric names, got %r" % (wr,))
+    mq["writable"] = tuple(wr)
+    db = m.raw("deadband", {})
+    if not isinstance(db, dict) or any(isinstance(v, bool) or not isinstance(v, (int, float))
+                                       or not v >= 0 for v in db.values()):
+        raise m.error("deadband", "expected a table {point = deadband >= 0, in its unit}")
+    mq["deadband"] = {k: float(v) for k, v in db.items()}
+    m.check_unknown()
+    if not tls:
+        mq["ca"] = mq["client_cert"] = mq["client_key"] = None
+    return mq
 
 
 def check_areas(top, north, devices):
@@ -92,3 +154,18 @@ def check_areas(top, north, devices):
             if dn not in devices:
                 raise top.table("opcua").table("area").error(
                     dn, "no device %r (devices: %s)" % (dn, ", ".join(devices)))
+
+
+def mqtt_table(cfg, url):
+    """`greenedge run --mqtt URL`: the [mqtt] table with this broker (defaults
+    for everything else when the config has no [mqtt])."""
+    tls, _, _ = parse_broker(url, "--mqtt")
+    mq = (getattr(cfg, "north", None) or {}).get("mqtt")
+    if mq is None:
+        from controller.config.toml import Section
+        top = Section(cfg.path, "", {"service": {"name": cfg.name}, "mqtt": {}})
+        mq = load_mqtt(top, cfg.path.parent)
+    mq = dict(mq, broker=url)
+    if not tls:
+        mq.update(ca=None, client_cert=None, client_key=None)
+    return mq

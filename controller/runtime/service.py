@@ -238,6 +238,11 @@ def start_north(svc):
             period = min(svc.cfg.groups.values(), default=1.0) / svc.clock.speedup
             out.append(OpcUaServer(svc.cfg, north["opcua"], svc.hub, svc.gate, period,
                                    kpi_keys=svc.acc.kpis()).start())
+        if north.get("mqtt"):
+            from controller.north.sparkplug import SparkplugNode   # [mqtt], --mqtt
+            period = min(svc.cfg.groups.values(), default=1.0) / svc.clock.speedup
+            out.append(SparkplugNode(svc.cfg, north["mqtt"], svc.hub, svc.gate, period,
+                                     kpi_keys=svc.acc.kpis()).start())
         if north.get("hmi"):
             from controller.north.hmi.server import HmiServer   # [hmi], --hmi: docs/hmi.md
             out.append(HmiServer(svc, north["hmi"]).start())

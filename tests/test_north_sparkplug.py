@@ -444,3 +444,56 @@ def test_mqtt_config_errors(tmp_path):
         'command_role = "operator"', 'command_role = "admin"'))
     with pytest.raises(UserError, match="command_role"):
         load_config(tmp_path / "b.toml")
+
+
+def test_buffer_beyond_capacity_drops_oldest_counted(tmp_path):
+    """Past buffer_max rows the oldest go, counted; the rest stay in order."""
+    from controller.north.sparkplug import Buffer
+    b = Buffer(tmp_path / "b.sqlite", 100)
+    b.put([("fan1", "power_kw", 10, float(i), 192, 1000 + i) for i in range(60)])
+    b.put([("fan1", "power_kw", 10, float(i), 192, 1000 + i) for i in range(60, 150)])
+    assert (b.rows, b.stored, b.dropped) == (100, 150, 50)
+    head = b.head(200)
+    assert [r[4] for r in head] == [float(i) for i in range(50, 150)]
+    b.delete_upto(head[9][0])
+    assert b.rows == 90 and b.head(1)[0][4] == 60.0
+    b.close()
+    again = Buffer(tmp_path / "b.sqlite", 100)     # on disk: a restart keeps the backlog
+    assert again.rows == 90 and again.head(1)[0][4] == 60.0
+    again.close()
+
+
+def test_wrong_password_never_goes_live(broker, tmp_path):
+    """The broker refuses the login: no session, no births, values buffered."""
+    from controller.runtime.service import Service, build_lines
+    shutil.copy(broker.tmp / "ca.pem", tmp_path / "ca.pem")
+    text = (PLANT % {"port": broker.port}).replace('"edge-secret"', '"wrong-secret"')
+    (tmp_path / "plant.toml").write_text(text.replace('primary_host_id = "scada"\n', ""))
+    cfg = load_config(tmp_path / "plant.toml")
+    bus = FakeBus([FakeDevice("motor", 1)], latency_s=0.001)
+    svc = Service(cfg, live=False, historian=False,
+                  lines=build_lines(cfg, None, client_factory=bus.client))
+    events = svc.hub.subscribe("test-events", ("event",))
+    host = Host(broker, state=False)
+    got = {}
+
+    async def run():
+        task = asyncio.create_task(svc.run(60.0))
+        try:
+            t_end = time.monotonic() + 30
+            while time.monotonic() < t_end and not (svc.north and svc.north[0].buffer.rows > 20):
+                await asyncio.sleep(0.1)
+            node = svc.north[0]
+            got.update(live=node.live, rows=node.buffer.rows)
+        finally:
+            svc.stop()
+            await task
+    try:
+        asyncio.run(run())
+    finally:
+        host.close()
+    _, stream = events.drain()
+    kinds = [r["kind"] for _, r in stream if r["source"] == "sparkplug"]
+    assert "mqtt_refused" in kinds and "mqtt_birth" not in kinds
+    assert not got["live"] and got["rows"] > 20
+    assert not host.of("NBIRTH")

@@ -42,6 +42,14 @@ PLANT = textwrap.dedent("""
     [historian]
     path = "history.db"
     sample_s = 0.5
+    [[alarms]]
+    id = "fan1.speed_hi"
+    kind = "limit"
+    point = "fan1.speed_actual_pct"
+    hi = 95.0
+    deadband = 1.0
+    priority = 3
+    text = "fan speed high"
     [hmi]
     listen = "127.0.0.1:0"
     users = "users.toml"

@@ -21,16 +21,22 @@ COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf")
 
 
 def series(db_path, tags, t_from, t_to):
-    """{tag: [(t_s, value)]} bucketed means in [t_from, t_to]."""
-    bucket = max((t_to - t_from) / MAX_POINTS, 1e-3)
+    """{tag: [(t_s, value)]} bucketed means in [t_from, t_to] (buckets over the
+    span the samples cover, so a short history is drawn at full resolution)."""
     out = {}
     db = connect(db_path, readonly=True)
     try:
         for tag in tags:
+            first, last = db.execute("SELECT MIN(t), MAX(t) FROM samples WHERE tag = ? AND "
+                                     "t >= ? AND t <= ?", (tag, t_from, t_to)).fetchone()
+            if first is None:
+                out[tag] = []
+                continue
+            bucket = max((last - first) / MAX_POINTS, 1e-3)
             rows = db.execute(
                 "SELECT MIN(t), AVG(value) FROM samples WHERE tag = ? AND t >= ? AND t <= ? "
                 "AND value IS NOT NULL GROUP BY CAST((t - ?) / ? AS INTEGER) ORDER BY 1",
-                (tag, t_from, t_to, t_from, bucket)).fetchall()
+                (tag, t_from, t_to, first, bucket)).fetchall()
             out[tag] = [(t, v) for t, v in rows if v is not None and math.isfinite(v)]
     finally:
         db.close()

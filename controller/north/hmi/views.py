@@ -161,7 +161,7 @@ def limits_of(cfg, alarm_rows_defs, tag):
     the point (hi / lo) and the emission limit of the accounting's point."""
     out = []
     for d in alarm_rows_defs:
-        if d.kind == "limit" and d.point == tag:
+        if d.kind == "limit" and "%s.%s" % (d.device, d.point) == tag:
             if d.hi is not None:
                 out.append(("%s hi" % d.id, d.hi))
             if d.lo is not None:

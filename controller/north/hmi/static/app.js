@@ -272,8 +272,9 @@ PAGES.alarms = async () => {
   await loadAlarms();
 };
 
-async function tagPicker(id, preset) {
+async function tagPicker(id, presetRe) {
   const j = await api("GET", "/api/tags");
+  const preset = presetRe ? j.tags.filter((t) => presetRe.test(t)).slice(0, 2) : [];
   return '<select id="' + id + '" multiple size="8">' + j.tags.map((t) => "<option" +
     (preset.includes(t) ? " selected" : "") + ">" + esc(t) + "</option>").join("") + "</select>";
 }
@@ -296,9 +297,8 @@ function rangeInputs(prefix) {
 const selected = (id) => Array.from($(id).selectedOptions).map((o) => o.value);
 
 PAGES.trends = async () => {
-  const preset = Object.keys(S.frame.points).filter((t) => /\.(process_pv|speed_actual_pct)$/.test(t)).slice(0, 2);
   $("page").innerHTML = '<section class="card"><h2>Trends</h2><div class="inline">' +
-    await tagPicker("trend-tags", preset) + " " + rangeInputs("trend") +
+    await tagPicker("trend-tags", /\.(process_pv|speed_actual_pct)$/) + " " + rangeInputs("trend") +
     ' <button id="trend-go">Draw</button></div><div id="chart"></div></section>';
   const draw = () => {
     const tags = selected("trend-tags");
@@ -313,6 +313,7 @@ PAGES.trends = async () => {
 
 PAGES.devices = async () => {
   const j = await api("GET", "/api/devices");
+  if (!S.timer) S.timer = setInterval(PAGES.devices, 3000);
   $("page").innerHTML = '<section class="card"><h2>Devices</h2><table class="devices"><tr>' +
     "<th>device</th><th>line</th><th>unit</th><th>profile</th><th>health</th><th>identity</th>" +
     "<th>polls</th><th>up / down events</th><th>writes refused</th><th>heartbeats</th>" +
@@ -331,6 +332,7 @@ PAGES.devices = async () => {
 
 PAGES.audit = async () => {
   const j = await api("GET", "/api/audit?limit=200");
+  if (!S.timer) S.timer = setInterval(PAGES.audit, 3000);
   $("page").innerHTML = '<section class="card"><h2>Audit: every command through the gate</h2>' +
     '<table class="audit"><tr><th>plant time</th><th>who</th><th>role</th><th>command</th>' +
     "<th>loop / target</th><th>old</th><th>new</th><th>result</th></tr>" +
@@ -345,7 +347,7 @@ PAGES.audit = async () => {
 
 PAGES.export = async () => {
   $("page").innerHTML = '<section class="card"><h2>Export (CSV)</h2><div class="inline">' +
-    await tagPicker("export-tags", []) + " " + rangeInputs("export") +
+    await tagPicker("export-tags", null) + " " + rangeInputs("export") +
     ' <a id="export-link" class="button" href="#">Download CSV</a></div>' +
     '<p><small>Columns: t_s (plant time, s), tag, value, quality (0 good, 1 uncertain, 2 bad).' +
     "</small></p></section>";

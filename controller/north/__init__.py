@@ -3,12 +3,13 @@ reads from GreenEdge (docs/integration.md).
 
     prometheus.py   /metrics for Prometheus (prometheus-client)
     opcua.py        an OPC UA server (asyncua)
+    sparkplug.py    an MQTT Sparkplug B 3.0 edge node (pysparkplug, paho-mqtt)
     users.py        the users file (scrypt-hashed passwords, roles)
     certs.py        a self-signed server certificate (cryptography)
 
 Each reads the data hub (controller/runtime/hub.py) and changes the plant only
 through the command gate (controller/runtime/gate.py); each runs in its own
-thread (Prometheus) or its own thread with its own asyncio loop (OPC UA), so
+thread (Prometheus, Sparkplug) or its own thread and asyncio loop (OPC UA), so
 nothing it does can delay the control cycle. Each is off unless configured.
 Their packages are optional: `pip install greenedge[scada]`.
 """

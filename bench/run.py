@@ -1,7 +1,7 @@
 """Benchmarks: `python bench/run.py NAME [--json]`.
 
 Each benchmark measures GreenEdge beside a named peer in the same run and prints
-ratios; --json prints one JSON object. Names: modbus, kernels, plants, metering, service, line, alarms.
+ratios; --json prints one JSON object. Names: modbus, kernels, plants, metering, service, line, alarms, northbound, hmi.
 """
 
 import argparse
@@ -22,6 +22,8 @@ BENCHES = {
     "line": "bench.line_bench",
     "alarms": "bench.alarms_bench",
     "northbound": "bench.northbound_bench",
+    "northbound-jitter": "bench.northbound_jitter_bench",
+    "hmi": "bench.hmi_bench",
 }
 
 

@@ -129,6 +129,7 @@ class HmiServer:
         kpis = self.hub.latest("kpi").get("kpis")
         status = self.hub.latest("status").get("service")
         alarms_seq = 0
+        prev = None
         while not self._stop.is_set():
             state, stream = sub.drain()
             for (topic, key), v in state.items():
@@ -164,6 +165,8 @@ class HmiServer:
                 "alarms": {"states": counts, "seq": alarms_seq},
             }
             self._dev, self._loops, self._status = dev, loops, status
+            self._delta(prev)
+            prev = self.frame
             self.seq += 1
             try:
                 await asyncio.wait_for(self._stop.wait(), self.tick_s)
@@ -297,33 +300,46 @@ class HmiServer:
     async def api_live(self, request):
         return _json(self.web, self.frame)
 
+    def _delta(self, prev):
+        """This tick's message for streams that saw the last one (what changed:
+        points by tag; loops, kpi, alarms whole), encoded once for all of them."""
+        f = self.frame
+        msg = {"now": f["now"], "plant_s": f["plant_s"]}
+        old = prev or {}
+        msg["points"] = {k: v for k, v in f["points"].items()
+                         if (old.get("points") or {}).get(k) != v}
+        for k in ("devices", "loops", "kpi", "alarms"):
+            if old.get(k) != f[k]:
+                msg[k] = f[k]
+        self._delta_n = len(msg["points"])
+        self._delta_msg = ("data: %s\n\n" % json.dumps(_clean(msg))).encode()
+
     async def api_stream(self, request):
         """Server-sent events: the first message is the whole frame, each next
-        one what changed (points by tag; loops, kpi, alarms whole), one per tick."""
+        one what changed since the one before (a stream that missed a tick
+        gets the whole frame again), one per tick."""
         web = self.web
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                            "Cache-Control": "no-store"})
         await resp.prepare(request)
-        sent, seq = {}, -1
+        seq = None
         self.streams += 1
         try:
             while not self._stop.is_set():
                 if self.seq != seq and self.frame:
-                    seq, f = self.seq, self.frame
-                    msg = {"now": f["now"], "plant_s": f["plant_s"]}
-                    pts = {k: v for k, v in f["points"].items() if sent.get(k) != v}
-                    sent.update(pts)
-                    msg["points"] = pts
-                    for k in ("devices", "loops", "kpi", "alarms"):
-                        if sent.get("#" + k) != f[k]:
-                            msg[k] = sent["#" + k] = f[k]
-                    self.pushed += len(pts)
-                    await resp.write(("data: %s\n\n" % json.dumps(_clean(msg))).encode())
+                    if seq is not None and self.seq == seq + 1:
+                        await resp.write(self._delta_msg)
+                        self.pushed += self._delta_n
+                    else:
+                        f = self.frame
+                        await resp.write(("data: %s\n\n" % json.dumps(_clean(f))).encode())
+                        self.pushed += len(f["points"])
+                    seq = self.seq
                 if self._session(request) is None:   # logged out, or expired
                     await resp.write(b"event: logout\ndata: {}\n\n")
                     break
                 try:
-                    await asyncio.wait_for(self._stop.wait(), min(self.tick_s, 1.0) / 2)
+                    await asyncio.wait_for(self._stop.wait(), min(self.tick_s, 1.0) / 4)
                 except asyncio.TimeoutError:
                     pass
         except (ConnectionResetError, asyncio.CancelledError):

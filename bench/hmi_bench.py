@@ -1,0 +1,126 @@
+"""The HMI's cost to the control cycle: the fan loop's cycle start jitter
+(runtime/cycle.py GroupStats: start - due, 100 ms cycles on the fake line)
+with the HMI open in a headless Chromium (the overview and a loop faceplate,
+both live over server-sent events) against the same service with no browser
+connected, and against the service without the HMI at all (the named
+peers). Windows alternate (none, browser, none, browser, ...) on one running
+service so machine load drifts alike into both; the service without the HMI
+runs the same number of windows after.
+
+python bench/run.py hmi [--quick] [--json]
+"""
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def _pct(xs, q):
+    xs = sorted(xs)
+    return 1000.0 * xs[min(len(xs) - 1, int(q * len(xs)))] if xs else None
+
+
+def _window(rig, seconds):
+    gs = rig.svc.groups["process"]
+    o0 = gs.overruns
+    gs.jitter.clear()
+    time.sleep(seconds)
+    return list(gs.jitter), gs.overruns - o0
+
+
+def _summary(samples, overruns):
+    return {"cycles": len(samples), "jitter_p50_ms": _pct(samples, 0.5),
+            "jitter_p99_ms": _pct(samples, 0.99), "jitter_max_ms": _pct(samples, 1.0),
+            "overruns": overruns}
+
+
+def run(quick=False):
+    from playwright.sync_api import sync_playwright
+    from tests.test_hmi_support import USERS, Rig
+    rounds, win_s = (2, 8.0) if quick else (4, 20.0)
+    out = {"rounds": rounds, "window_s": win_s}
+    tmp = Path(tempfile.mkdtemp(prefix="greenedge-hmi-bench-"))
+    try:
+        (tmp / "a").mkdir()
+        rig = Rig(tmp / "a").start()
+        none, browser, pushed = ([], 0), ([], 0), 0
+        try:
+            rig.wait(lambda: rig.svc.groups["process"].cycles > 50, "cycles")
+            with sync_playwright() as pw:
+                for _ in range(rounds):
+                    s, o = _window(rig, win_s)
+                    none = (none[0] + s, none[1] + o)
+                    prof = tempfile.mkdtemp(prefix="greenedge-chromium-")
+                    ctx = pw.chromium.launch_persistent_context(
+                        prof, executable_path=CHROMIUM, args=ARGS, headless=True)
+                    try:
+                        p = ctx.pages[0] if ctx.pages else ctx.new_page()
+                        p.goto(rig.url + "/login")
+                        p.fill("#user", "olga")
+                        p.fill("#password", USERS["olga"][1])
+                        p.click("#login-btn")
+                        p.wait_for_url("**/overview")
+                        p.wait_for_selector("body[data-ready='1']", timeout=60000)
+                        p2 = ctx.new_page()
+                        p2.goto(rig.url + "/loops")
+                        p2.wait_for_selector("body[data-ready='1']", timeout=60000)
+                        rig.wait(lambda: rig.hmi.streams >= 2, "two live streams")
+                        n0 = rig.hmi.pushed
+                        s, o = _window(rig, win_s)
+                        pushed += rig.hmi.pushed - n0
+                        browser = (browser[0] + s, browser[1] + o)
+                    finally:
+                        ctx.close()
+                        shutil.rmtree(prof, ignore_errors=True)
+        finally:
+            rig.stop()
+        (tmp / "b").mkdir()
+        bare = Rig(tmp / "b", hmi=False)
+        for t in bare._threads:
+            t.start()
+        try:
+            bare.wait(lambda: bare.svc.groups["process"].cycles > 50, "cycles")
+            no_hmi = ([], 0)
+            for _ in range(rounds):
+                s, o = _window(bare, win_s)
+                no_hmi = (no_hmi[0] + s, no_hmi[1] + o)
+        finally:
+            bare.stop()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    out["no_browser"] = _summary(*none)
+    out["browser"] = _summary(*browser)
+    out["no_hmi"] = _summary(*no_hmi)
+    out["values_pushed_per_s"] = pushed / (rounds * win_s)
+    out["cpus"] = os.cpu_count()
+    out["load_avg"] = os.getloadavg()[0]
+    for k in ("jitter_p50_ms", "jitter_p99_ms"):
+        b, n, h = out["browser"][k], out["no_browser"][k], out["no_hmi"][k]
+        out["ratio_browser_vs_no_browser_" + k[7:10]] = b / n if n else None
+        out["ratio_browser_vs_no_hmi_" + k[7:10]] = b / h if h else None
+    return out
+
+
+def report(r):
+    f = "%s: %d cycles, jitter p50 %.2f ms, p99 %.2f ms, max %.1f ms, %d overruns"
+    lines = ["HMI and cycle jitter (%d windows of %g s each, fan loop 100 ms on the fake line, "
+             "load average %.1f on %d CPUs)" % (r["rounds"], r["window_s"], r["load_avg"],
+                                                r["cpus"])]
+    for k, name in (("browser", "HMI open in Chromium (overview + loop faceplate, live)"),
+                    ("no_browser", "HMI running, no browser"), ("no_hmi", "no HMI")):
+        s = r[k]
+        lines.append("  " + f % (name, s["cycles"], s["jitter_p50_ms"], s["jitter_p99_ms"],
+                                 s["jitter_max_ms"], s["overruns"]))
+    lines.append("  values pushed to the browser: %.0f/s" % r["values_pushed_per_s"])
+    lines.append("  p99 ratio browser / no browser %.2f, browser / no HMI %.2f; p50 ratios "
+                 "%.2f, %.2f" % (r["ratio_browser_vs_no_browser_p99"],
+                                 r["ratio_browser_vs_no_hmi_p99"],
+                                 r["ratio_browser_vs_no_browser_p50"],
+                                 r["ratio_browser_vs_no_hmi_p50"]))
+    return "\n".join(lines)

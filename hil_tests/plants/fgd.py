@@ -23,6 +23,7 @@ or stick by scenario; pump run feedback and feeder powers through the MCC's
 feedback (run_fb_delay_s); the limestone feed through a weigh feeder (lag).
 """
 
+import math
 from collections import deque
 
 import numpy as np
@@ -41,7 +42,7 @@ O2_IN_AIR = 0.2095
 
 def oxidation_fraction(sr, k):
     """Sulphite oxidised to sulphate at O2 stoichiometric ratio sr: 1 - exp(-k sr)."""
-    return 1.0 - np.exp(-k * max(sr, 0.0))
+    return 1.0 - math.exp(-k * max(sr, 0.0))
 
 
 def solids_quality(sulfite_mol_frac, purity_max):

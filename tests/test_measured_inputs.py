@@ -314,3 +314,63 @@ def test_fgd_ph_lag_delays_the_reading():
     # pH falls; a 600 s lag reads above the slurry by a clear margin.
     assert pl.ph < 5.4
     assert max(lagging) > 0.03
+
+
+def test_fgd_pump_run_feedback_follows_the_pump_after_its_delay():
+    from hil_tests.plants.base import load_params
+    cls = plant_class("fgd")
+    with tempfile.TemporaryDirectory() as tmp:
+        sc = load_scenario(_write(tmp, "s", PH_FLAT), cls.SPEC, 1.0)
+    params = load_params("fgd", cls.PARAMS)
+    params["run_fb_delay_s"] = 5.0
+    pl = cls("fgd", sc, params)
+    pl.actuate("fgd", "pump1_run", 1)
+    seen = []
+    for k in range(12):
+        pl.step(float(k), 1.0)
+        seen.append((pl.running[0], pl.measure()["fgd"]["pump1_running"]))
+    assert seen[0] == (1, 0)                       # running, not yet reported
+    first = next(i for i, (_, fb) in enumerate(seen) if fb)
+    assert first == 5                              # five steps later
+    assert all(fb == 1 for _, fb in seen[first:])
+
+
+SCR_STEP = """
+[scenario]
+name = "scr_step"
+plant = "scr"
+hours = 1.0
+seed = 3
+[profiles.load_pct]
+points = [[0, 100], [1, 100]]
+[profiles.nox_in_mg_nm3]
+points = [[0, 300], [1, 300]]
+[[events]]
+kind = "nox_step"
+at_h = 0.2
+duration_h = 0.5
+frac = 0.5
+"""
+
+
+def test_scr_inlet_nox_reading_has_the_analyzers_dead_time_and_lag():
+    from hil_tests.plants.base import load_params
+    cls = plant_class("scr")
+    with tempfile.TemporaryDirectory() as tmp:
+        sc = load_scenario(_write(tmp, "s", SCR_STEP), cls.SPEC, 1.0)
+    params = load_params("scr", cls.PARAMS)
+    params.update(nox_in_noise=0.0, nox_in_drift_per_day=0.0, nox_in_blowback_every_h=0.0,
+                  nox_in_cal_every_h=0.0)
+    pl = cls("scr", sc, params)
+    dead, lag = params["nox_in_dead_time_s"], params["nox_in_lag_s"]
+    t0 = 0.2 * 3600
+    at, truth = {}, {}
+    for k in range(int(0.5 * 3600)):
+        pl.step(float(k), 1.0)
+        at[k + 1] = pl.measure()["scr"]["nox_in_mg_nm3"]
+        truth[k + 1] = pl.nox_in
+    assert truth[int(t0) + 2] == pytest.approx(450.0)
+    assert at[int(t0 + dead - 3)] == pytest.approx(300.0, rel=0.01)
+    frac = (at[int(t0 + dead + lag)] - 300.0) / 150.0
+    assert 0.5 < frac < 0.75
+    assert at[int(t0 + dead + 6 * lag)] == pytest.approx(450.0, rel=0.01)

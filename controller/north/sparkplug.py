@@ -479,6 +479,7 @@ class SparkplugNode:
         for (topic, key), v in state.items():
             if topic == "device":
                 self._device_sample(key, v, rows)
+                time.sleep(0)   # let the control thread have the GIL between devices
             elif topic == "loop":
                 self._loop_sample(key, v, rows)
             elif topic == "kpi":
@@ -599,6 +600,7 @@ class SparkplugNode:
             if historical:
                 self.sent["historical"] += len(metrics)
             out.append((info, dn, items))
+            time.sleep(0)   # the GIL back to the control cycle after each message
         return out
 
     def _forward(self):

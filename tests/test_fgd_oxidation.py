@@ -114,15 +114,17 @@ def test_optimized_blower_holds_the_gypsum_in_specification(k_factor):
     assert res["gypsum_offspec_h"] == 0.0
     assert res["sulfite_max_pct"] <= 0.5
     assert res["gypsum_purity_min_pct"] >= 90.0
-    # The O2 ratio the strategy aims at: SR_MIN wherever the blower is above its
-    # floor; on the measured inlet (CEMS lag, blow-back hold, drift) it dips
-    # transiently (2.84 at the noon coal switch), which the solids average out.
+    # The O2 ratio the strategy aims at: SR_MIN wherever the blower is between
+    # its floor and full output; on the measured inlet (CEMS lag, blow-back
+    # hold, drift) it dips transiently (about 2.9 at the noon coal switch). At
+    # 100 % the blower itself is the limit (full load at 2800 mg/Nm3 is beyond
+    # the design ratio, for the baselines too).
     srs = [tr["oxidation_sr"] for t, tr, cmd, _ in rows[5:]
-           if cmd["blower_cmd_pct"] > PumpStagingStrategy.BLOWER_MIN_PCT + 1]
+           if PumpStagingStrategy.BLOWER_MIN_PCT + 1 < cmd["blower_cmd_pct"] < 99.5]
     assert len(srs) > 100, "the blower never left its floor"
     srs.sort()
     assert srs[len(srs) // 2] >= 0.98 * PumpStagingStrategy.SR_MIN
-    assert srs[0] >= 0.9 * PumpStagingStrategy.SR_MIN
+    assert srs[0] >= 0.95 * PumpStagingStrategy.SR_MIN
     # And it still saves blower energy against the full-output baseline.
     assert res["energy_kwh_by_drive"]["blower"] < 0.8 * 24 * pl.p["blower_kw_max"]
     assert res["so2_exceed_hours"] == 0

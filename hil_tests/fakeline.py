@@ -55,6 +55,7 @@ class FakeDevice:
         self._rng = random.Random(unit)
         self.silent = False
         self.refuse = False
+        self.short_replies = False
         self.quiet_s = 0.0        # time since the last request addressed to it
         self.beat_s = 0.0         # time since host_heartbeat changed (or arm)
         self.key = (regmap.UNLOCK_KEY_1, regmap.UNLOCK_KEY_2)
@@ -215,6 +216,8 @@ class FakeClient:
             return Reply(address=start, count=1, registers=[int(arg)])
         if fc <= 4:
             words = dev.read(table, start, arg)
+            if dev.short_replies:
+                words = words[:-1]  # a reply one word short (a broken gateway or firmware)
             if fc <= 2:
                 return Reply(bits=[bool(w) for w in words])
             return Reply(registers=words)

@@ -62,3 +62,43 @@ def test_a_device_swapped_between_two_polls_is_refused_and_never_armed(tmp_path)
         assert dev.writes == [] and not dev.armed()
     finally:
         r.close()
+
+
+def test_a_device_swapped_seconds_after_its_boot_is_refused(tmp_path):
+    """The campaign's "at once" swap came seconds after the SCR had booted:
+    its uptime (whole seconds) read the same on the device in its place, so
+    "uptime went back" missed it. The identity read in the status block is
+    compared with the one held, and the uptime with the host's clock."""
+    r = Rig(tmp_path)
+    try:
+        dev = r.bus.devices[1]
+        r.step(n=2)
+        assert dev.armed() and dev.get("uptime_s") <= 2
+        dev.boot("scr")
+        dev.advance(2.0)                     # the new one's uptime reads what the old one's did
+        r.step(n=8)
+        assert not r.svc.status()["devices"]["fan1"]["identity_ok"]
+        assert dev.writes == [] and not dev.armed()
+    finally:
+        r.close()
+
+
+def test_a_reply_shorter_than_asked_is_not_stored(tmp_path):
+    """A reply one register short (a broken gateway) raised IndexError in the
+    line's poll; it is now a garbled reply: counted, the block keeps its
+    values (they age), the line goes on."""
+    r = Rig(tmp_path)
+    try:
+        dev = r.bus.devices[1]
+        r.step(n=3)
+        line = next(iter(r.svc.lines.values()))
+        g0 = line.stats.garbled
+        dev.short_replies = True
+        r.step(n=3)
+        assert line.stats.garbled > g0
+        assert not [e for e in r.drain("event") if e["kind"] == "line_error"]
+        dev.short_replies = False
+        r.step(n=3)
+        assert r.svc.status()["devices"]["fan1"]["up"] and dev.armed()
+    finally:
+        r.close()

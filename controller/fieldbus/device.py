@@ -43,7 +43,7 @@ class Device:
         self.up_events = 0
         self.down_events = 0
         self.polls = 0
-        self.uptime_seen = None  # the last uptime_s read (a lower one: it restarted)
+        self.uptime_seen = None  # (uptime_s, time.monotonic()) of the last status read
         self.t_poll = -math.inf  # time.monotonic() of the last completed read
 
     def point_quality(self, name):

@@ -49,6 +49,11 @@ from controller.fieldbus.planner import Write, plan_writes
 from firmware import regmap
 
 IDENTITY = ("map_version", "profile_id")  # what a new contact must read again
+# A device's uptime (whole seconds, counted from its own ticks) advances with
+# the host's clock: less by more than this is a restart (1 s of truncation,
+# the poll's latency), the clocks agreeing to CLOCK_TOL.
+REBOOT_SLACK_S = 2.0
+CLOCK_TOL = 0.01
 
 log = logging.getLogger("greenedge.fieldbus")
 # pymodbus logs every timeout with a packet dump; the line statistics count them.
@@ -234,20 +239,39 @@ class Line:
         dev.slow_done = False
         dev.next_slow = now
         dev.next_status = now
+        dev.uptime_seen = None
         for name in IDENTITY:
             if name not in fresh:
                 dev.values.pop(name, None)
 
-    def _rebooted(self, dev, now, was_s, now_s, fresh):
-        """The device restarted between two polls (its uptime went back)
-        without missing enough of them to be seen down: a new contact all the
-        same. Its settings, arming and identity are those of a fresh boot (or
-        of another device put in its place), so it is judged and set up again
+    def _same_device(self, dev, now, seen, fresh):
+        """After a status read: is this still the contact the host judged?
+        Not if the identity read differs from the one held (another device
+        answers at this unit id), nor if the uptime advanced less than the
+        host's clock by more than REBOOT_SLACK_S (the device restarted between
+        two polls, faster than it could be seen down: a short uptime can read
+        the same whole second again, so "uptime went back" alone misses it).
+        Either is a new contact: its settings, arming and identity are those
+        of a fresh boot or another device, so it is judged and set up again
         before anything drives it (DeviceProtocol keys all three on up_events)."""
+        mv, pid, (up0, t0) = seen[0], seen[1], seen[2] or (None, None)
+        values = dev.values
+        up = values.get("uptime_s")
+        dev.uptime_seen = (up, now) if up is not None else None
+        why = None
+        if mv is not None and pid is not None and \
+                (values.get("map_version"), values.get("profile_id")) != (mv, pid):
+            why = "identity %s/%s -> %s/%s" % (mv, pid, values.get("map_version"),
+                                                values.get("profile_id"))
+        elif up is not None and up0 is not None and \
+                up < up0 + (now - t0) * (1.0 - CLOCK_TOL) - REBOOT_SLACK_S:
+            why = "uptime %d s -> %d s in %.1f s" % (up0, up, now - t0)
+        if why is None or not dev.up:
+            return
         dev.up_events += 1
         self._new_contact(dev, now, fresh)
-        self.on_event("device_restarted", dev.name, "unit %d on %s: uptime %d s -> %d s"
-                      % (dev.unit, self.name, was_s, now_s))
+        dev.uptime_seen = (up, now) if up is not None else None
+        self.on_event("device_restarted", dev.name, "unit %d on %s: %s" % (dev.unit, self.name, why))
 
     def _fail(self, dev, now):
         dev.fails += 1
@@ -266,6 +290,9 @@ class Line:
         if plan is None:  # once per read: (name, raw point tuple, offset)
             plan = rd._decode = [(p.name, p.raw, off) for p, off in rd.points]
         values, t_value = dev.values, dev.t_value
+        seen = None
+        if rd.table == regmap.INPUT and rd.start <= regmap.IR_UPTIME < rd.start + rd.count:
+            seen = (values.get("map_version"), values.get("profile_id"), dev.uptime_seen)
         if bits:
             for name, _, off in plan:
                 values[name] = 1 if words[off] else 0
@@ -276,13 +303,8 @@ class Line:
                 values[name] = dec(raw, words, off)
                 t_value[name] = now
         dev.t_poll = now
-        up_s = values.get("uptime_s")
-        if up_s is not None and rd.table == regmap.INPUT \
-                and rd.start <= regmap.IR_UPTIME < rd.start + rd.count:
-            prev = dev.uptime_seen
-            dev.uptime_seen = up_s
-            if prev is not None and up_s < prev:
-                self._rebooted(dev, now, prev, up_s, {name for name, _, _ in plan})
+        if seen is not None:
+            self._same_device(dev, now, seen, {name for name, _, _ in plan})
         if rd.table == regmap.INPUT and rd.start <= regmap.QUALITY_BASE < rd.start + rd.count:
             first = regmap.QUALITY_BASE - rd.start
             n = min(regmap.QUALITY_WORDS, rd.count - first)
@@ -314,6 +336,11 @@ class Line:
             if r is None:
                 self._fail(dev, now)
                 return
+            if r is not GARBLED and r is not False and \
+                    len(r.bits if rd.table in (regmap.COIL, regmap.DISCRETE) else r.registers) \
+                    < rd.count:
+                self.stats.garbled += 1  # a reply shorter than asked: not this read's
+                r = GARBLED
             if r is GARBLED or r is False:
                 # A full slow pass is one whose every block was stored: what
                 # the identity is judged on must be this contact's reading.

@@ -221,13 +221,17 @@ class Host:
         assert rc == 0, mqtt.connack_string(rc)
         c.subscribe("spBv1.0/%s/#" % GROUP, 1)
         if self.state:
-            self.online()
+            self.online(wait=False)
         self.connected.set()
 
-    def online(self):
+    def online(self, online=True, ts=None, wait=True):
         self.state = True
-        self.c.publish("spBv1.0/STATE/%s" % self.host_id,
-                       json.dumps({"online": True, "timestamp": self.ts}), 1, True)
+        if ts is not None:
+            self.ts = ts
+        info = self.c.publish("spBv1.0/STATE/%s" % self.host_id,
+                              json.dumps({"online": online, "timestamp": self.ts}), 1, True)
+        if wait:   # not inside paho's callbacks: its own thread delivers the PUBACK
+            info.wait_for_publish(10)
 
     def _on_message(self, c, u, m):
         with self.lock:
@@ -344,6 +348,21 @@ def test_sparkplug_edge_node_against_mosquitto(broker, tmp_path):
                         "no new session after the link dropped")
             out["will"] = host.of("NDEATH")[-1][0]
             await asyncio.sleep(1.0)
+            # the primary host says it is offline: NDEATH, a new connection that
+            # waits; an older STATE online is ignored, a current one brings NBIRTH
+            nd0, nb0 = len(host.of("NDEATH")), len(host.of("NBIRTH"))
+            t_old = host.ts
+            host.online(False, int(time.time() * 1000))
+            await until(lambda: len(host.of("NDEATH")) > nd0, "no NDEATH on STATE offline")
+            await until(lambda: node.connected and node.bd_seq == 2, "no reconnect after it")
+            host.online(True, t_old)
+            await asyncio.sleep(1.5)
+            out["births_on_old_state"] = len(host.of("NBIRTH")) - nb0
+            host.online(True, int(time.time() * 1000))
+            await until(lambda: len(host.of("NBIRTH")) > nb0 and node.buffer.rows == 0,
+                        "no NBIRTH once the host is back online")
+            out["host_ndeath"] = host.of("NDEATH")[-1][0]
+            await asyncio.sleep(1.0)
             # store-and-forward: 60 s of plant time without the broker
             before = host.count()
             stored0 = node.buffer.stored
@@ -437,8 +456,10 @@ def test_sparkplug_edge_node_against_mosquitto(broker, tmp_path):
     nb = [p for t, p, _ in after if t.endswith("/NBIRTH/" + NODE)]
     assert by_name(out["will"])["bdSeq"].long_value == 0           # the first session's
     assert by_name(out["will"])["bdSeq"].datatype == DataType.INT64
-    assert [by_name(p)["bdSeq"].long_value for p, _ in nbirths] == [0, 0, 1, 2]
-    assert nb and by_name(nb[0])["bdSeq"].long_value == 2 == out["bdseq"]
+    assert out["births_on_old_state"] == 0
+    assert by_name(out["host_ndeath"])["bdSeq"].long_value == 1
+    assert [by_name(p)["bdSeq"].long_value for p, _ in nbirths] == [0, 0, 1, 2, 3]
+    assert nb and by_name(nb[0])["bdSeq"].long_value == 3 == out["bdseq"]
     hist = [(t.split("/")[-1], mt.name, mt.timestamp) for t, p, _ in after
             for mt in p.metrics if mt.is_historical]
     assert len(hist) == out["stored_total"]
@@ -452,7 +473,7 @@ def test_sparkplug_edge_node_against_mosquitto(broker, tmp_path):
     assert max(b - a for a, b in zip(pv, pv[1:])) < 3000           # no hole in the trend
     # a clean stop: NDEATH with the bdSeq of the session's NBIRTH
     nd = host.of("NDEATH")
-    assert nd and by_name(nd[-1][0])["bdSeq"].long_value == 2
+    assert nd and by_name(nd[-1][0])["bdSeq"].long_value == 3
 
 
 def test_mqtt_config_errors(tmp_path):

@@ -185,7 +185,7 @@ def run_sparkplug(quick=False):
         while not c.is_connected():
             c.loop(0.05)
         DT = sp.DataType
-        from controller.north.sparkplug import datatype_name
+        from controller.north.sparkplug_data import datatype_name
         dts = {n: getattr(DT, datatype_name(q)) for n, q in pts.items()}
 
         def payload(dn, r, seq):

@@ -490,7 +490,7 @@ def test_mqtt_config_errors(tmp_path):
 
 def test_buffer_beyond_capacity_drops_oldest_counted(tmp_path):
     """Past buffer_max rows the oldest go, counted; the rest stay in order."""
-    from controller.north.sparkplug import Buffer
+    from controller.north.sparkplug_data import Buffer
     b = Buffer(tmp_path / "b.sqlite", 100)
     b.put([("fan1", "power_kw", 10, float(i), 192, 1000 + i) for i in range(60)])
     b.put([("fan1", "power_kw", 10, float(i), 192, 1000 + i) for i in range(60, 150)])

@@ -3,7 +3,8 @@ reads from GreenEdge (docs/integration.md).
 
     prometheus.py   /metrics for Prometheus (prometheus-client)
     opcua.py        an OPC UA server (asyncua)
-    sparkplug.py    an MQTT Sparkplug B 3.0 edge node (pysparkplug, paho-mqtt)
+    sparkplug.py    an MQTT Sparkplug B 3.0 edge node (pysparkplug, paho-mqtt);
+                    sparkplug_data.py its metrics and store-and-forward buffer
     users.py        the users file (scrypt-hashed passwords, roles)
     certs.py        a self-signed server certificate (cryptography)
 

@@ -39,94 +39,32 @@ the role is the one the broker's ACL grants by letting a client publish on this
 node's NCMD/DCMD topics (docs/integration.md: the ACL to deploy). A metric not
 writable is refused here (an "mqtt_command_refused" event on the hub).
 
-Store-and-forward (Buffer below): while there is no session (broker unreachable,
-primary host offline), every change that would have been sent is written to a
-SQLite file in the state dir, in order, with its timestamp; on the next session,
-after the births, the buffer is sent oldest first as DDATA/NDATA with
-is_historical = true, and new changes queue behind it until it is empty (the
-order holds). A batch is deleted once paho has written it to the socket. Bounded
-at buffer_max rows: beyond it the oldest rows are dropped and counted (stats()
-"dropped", one "mqtt_buffer_full" event per outage).
+Store-and-forward (Buffer in controller/north/sparkplug_data.py): while there
+is no session (broker unreachable, primary host offline), every change that
+would have been sent is written to a SQLite file in the state dir, in order,
+with its timestamp; on the next session, after the births, the buffer is sent
+oldest first as DDATA/NDATA with is_historical = true, and new changes queue
+behind it until it is empty (the order holds). A batch is deleted once paho has
+written it to the socket. Bounded at buffer_max rows: beyond it the oldest rows
+are dropped and counted (stats() "dropped", one "mqtt_buffer_full" event per
+outage).
 """
 
 import json
 import logging
 import math
-import sqlite3
 import threading
 import time
 
 from controller.config.north import parse_broker
-from controller.errors import UserError
 from controller.north import need
-from controller.registers import point_map
-from firmware import regmap
+from controller.north.sparkplug_data import (BAD, QUALITY, REBIRTH, Buffer, build_metrics,
+                                             make_metric)
 
 log = logging.getLogger("greenedge.sparkplug")
 
 NS = "spBv1.0"
-QUALITY = {regmap.Q_GOOD: 192, regmap.Q_UNCERTAIN: 64}   # anything else: 0 (bad)
-BAD = 0
-REBIRTH = "Node Control/Rebirth"
 FLUSH_ROWS = 200          # historical metrics per message while forwarding
-INT_TYPES = {"u16": "UINT16", "u32": "UINT32", "i16": "INT16", "i32": "INT32"}
-
-
-def datatype_name(p):
-    if p.type == "bit":
-        return "BOOLEAN"
-    if p.type == "f32" and p.scale == 1:
-        return "FLOAT"
-    if p.scale == 1 and p.type in INT_TYPES:
-        return INT_TYPES[p.type]
-    return "DOUBLE"
-
-
-class Buffer:
-    """Store-and-forward rows in SQLite: (device, name, datatype, value, quality,
-    ts_ms), oldest first, at most max_rows (then the oldest are dropped, counted)."""
-
-    def __init__(self, path, max_rows):
-        self.path, self.max_rows = path, int(max_rows)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(path), check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("CREATE TABLE IF NOT EXISTS buf (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-                        "device TEXT, name TEXT, dtype INTEGER, value, quality INTEGER, "
-                        "ts_ms INTEGER)")
-        self.db.commit()
-        self.rows = self.db.execute("SELECT COUNT(*) FROM buf").fetchone()[0]
-        self.stored = 0
-        self.dropped = 0
-
-    def put(self, rows):
-        if not rows:
-            return 0
-        self.db.executemany("INSERT INTO buf (device, name, dtype, value, quality, ts_ms) "
-                            "VALUES (?, ?, ?, ?, ?, ?)", rows)
-        self.rows += len(rows)
-        self.stored += len(rows)
-        over = self.rows - self.max_rows
-        if over > 0:
-            self.db.execute("DELETE FROM buf WHERE id IN (SELECT id FROM buf ORDER BY id "
-                            "LIMIT ?)", (over,))
-            self.rows -= over
-            self.dropped += over
-        self.db.commit()
-        return max(over, 0)
-
-    def head(self, n):
-        return self.db.execute("SELECT id, device, name, dtype, value, quality, ts_ms FROM buf "
-                               "ORDER BY id LIMIT ?", (n,)).fetchall()
-
-    def delete_upto(self, last_id):
-        n = self.db.execute("DELETE FROM buf WHERE id <= ?", (last_id,)).rowcount
-        self.rows -= n
-        self.db.commit()
-
-    def close(self):
-        self.db.close()
 
 
 class SparkplugNode:
@@ -146,8 +84,9 @@ class SparkplugNode:
                                 "DDEATH", "DCMD")}
         self.state_topic = ("%s/STATE/%s" % (NS, mq["primary_host_id"])
                             if mq.get("primary_host_id") else None)
+        self.dev_metrics, self.node_metrics, self.loop_cmd, self.dev_loop = build_metrics(
+            self.sp, cfg, mq, kpi_keys)
         self.buffer = Buffer(cfg.state_dir / "sparkplug_buffer.sqlite", mq["buffer_max"])
-        self._build_metrics(kpi_keys)
         self._thread = None
         self._stop = threading.Event()
         self._client = None
@@ -172,73 +111,6 @@ class SparkplugNode:
         self.connects = 0
         self.unsent = 0              # buffered values of a device down at forwarding time
         self.publish_s = 0.0
-
-    # ---- metrics ----------------------------------------------------------------------
-    def _build_metrics(self, kpi_keys):
-        from controller.north.opcua import _loop_points
-        DT = self.sp.DataType
-        self.dev_metrics = {}        # device -> {point: (DataType, unit)}
-        for dn, dc in self.cfg.devices.items():
-            self.dev_metrics[dn] = {p.name: (getattr(DT, datatype_name(p)), p.unit)
-                                    for p in point_map(dc.profile).values() if p.count == 1}
-        self.node_metrics = {REBIRTH: DT.BOOLEAN}
-        self.loop_cmd = {}           # node metric -> (gate kind, loop, arg)
-        for ln, lc in self.cfg.loops.items():
-            s = "Loops/%s/" % ln
-            self.node_metrics[s + "Mode"] = DT.STRING
-            self.loop_cmd[s + "Mode"] = ("mode", ln, None)
-            self.node_metrics[s + "State"] = DT.STRING
-            self.node_metrics[s + "Errors"] = DT.UINT32
-            sps, ops, _ = _loop_points(self.cfg, lc)
-            for k in sps:
-                self.node_metrics[s + "SP/" + k] = DT.DOUBLE
-                self.loop_cmd[s + "SP/" + k] = ("setpoint", ln, k)
-            for role, pt in ops:
-                self.node_metrics[s + "OP/%s.%s" % (role, pt)] = DT.DOUBLE
-                self.loop_cmd[s + "OP/%s.%s" % (role, pt)] = ("output", ln, (role, pt))
-        for k in kpi_keys:
-            self.node_metrics["KPIs/" + k] = DT.DOUBLE
-        # a device point written by DCMD goes to the loop that drives the device
-        self.dev_loop = {}
-        for ln, lc in self.cfg.loops.items():
-            for role, dn in lc.devices.items():
-                self.dev_loop.setdefault(dn, (ln, role))
-        for w in self.mq["writable"]:
-            dn, _, pt = w.partition("/")
-            if w in self.loop_cmd:
-                continue
-            if dn in self.dev_metrics and pt in self.dev_metrics[dn]:
-                p = point_map(self.cfg.devices[dn].profile)[pt]
-                if p.access != "rw" or dn not in self.dev_loop:
-                    raise UserError("mqtt writable %r: %s is not a writable output of a loop"
-                                    % (w, pt))
-                continue
-            raise UserError("mqtt writable %r: no such metric (loop metrics: Loops/<loop>/Mode, "
-                            ".../SP/<key>, .../OP/<role>.<point>; device metrics: "
-                            "<device>/<point>)" % w)
-
-    def _metric(self, name, dtype, value, ts_ms, quality=None, unit=None, historical=False):
-        sp = self.sp
-        if value is None or (isinstance(value, float) and not math.isfinite(value)):
-            value = None
-        elif dtype == sp.DataType.BOOLEAN:
-            value = bool(value)
-        elif dtype == sp.DataType.STRING:
-            value = str(value)
-        elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            value = None
-        elif dtype in (sp.DataType.FLOAT, sp.DataType.DOUBLE):
-            value = float(value)
-        else:
-            value = int(round(value))
-        props = []
-        if unit is not None:
-            props.append(("engUnit", "STRING", unit))
-        if quality is not None:
-            props.append(("Quality", "INT32", quality))
-        return _metric_class(sp)(timestamp=ts_ms, name=name, datatype=dtype, value=value,
-                                 is_null=value is None, is_historical=historical,
-                                 properties=tuple(props))
 
     # ---- lifecycle ----------------------------------------------------------------------
     def start(self):
@@ -441,12 +313,12 @@ class SparkplugNode:
         metrics = [self._bdseq_metric()]
         for name, dt in self.node_metrics.items():
             if name == REBIRTH:
-                metrics.append(self._metric(name, dt, False, now))
+                metrics.append(make_metric(self.sp, name, dt, False, now))
                 continue
             v = self._current.get(("", name))
             if v is not None:
                 self._reported[("", name)] = (v[0], v[1])
-            metrics.append(self._metric(name, dt, v[0] if v else None, v[2] if v else now))
+            metrics.append(make_metric(self.sp, name, dt, v[0] if v else None, v[2] if v else now))
         self._publish("NBIRTH", sp.NBirth(timestamp=now, seq=self._next_seq(),
                                           metrics=tuple(metrics)))
         self.sent["metrics"] += len(metrics)
@@ -464,10 +336,10 @@ class SparkplugNode:
         for name, (dt, unit) in self.dev_metrics[dn].items():
             v = self._current.get((dn, name))
             if v is None:
-                metrics.append(self._metric(name, dt, None, now, BAD, unit))
+                metrics.append(make_metric(self.sp, name, dt, None, now, BAD, unit))
             else:
                 self._reported[(dn, name)] = (v[0], v[1])
-                metrics.append(self._metric(name, dt, v[0], v[2], v[1], unit))
+                metrics.append(make_metric(self.sp, name, dt, v[0], v[2], v[1], unit))
         self._publish("DBIRTH", self.sp.DBirth(timestamp=now, seq=self._next_seq(),
                                                metrics=tuple(metrics)), dn)
         self.sent["metrics"] += len(metrics)
@@ -589,7 +461,7 @@ class SparkplugNode:
                     dt, unit = self.dev_metrics[dn][name]
                 else:
                     dt = self.node_metrics[name]
-                metrics.append(self._metric(name, dt, val, t, q, None, historical))
+                metrics.append(make_metric(self.sp, name, dt, val, t, q, None, historical))
             if dn:
                 info = self._publish("DDATA", sp.DData(timestamp=_ms(), seq=self._next_seq(),
                                                        metrics=tuple(metrics)), dn)
@@ -710,33 +582,3 @@ def _ms():
 
 def _db(v):
     return int(v) if isinstance(v, bool) else v
-
-
-_METRIC = None
-
-
-def _metric_class(sp):
-    """pysparkplug's Metric with a PropertySet (engUnit, Quality): the library
-    encodes every field but properties; the protobuf message it builds has them."""
-    global _METRIC
-    if _METRIC is not None:
-        return _METRIC
-    import dataclasses
-
-    @dataclasses.dataclass(frozen=True)
-    class PropMetric(sp.Metric):
-        properties: tuple = ()
-
-        def to_pb(self, include_dtype):
-            pb = super().to_pb(include_dtype)
-            for key, dtype, value in self.properties:
-                pb.properties.keys.append(key)
-                pv = pb.properties.values.add()
-                pv.type = getattr(sp.DataType, dtype)
-                if dtype == "STRING":
-                    pv.string_value = value
-                else:
-                    pv.int_value = int(value)
-            return pb
-    _METRIC = PropMetric
-    return PropMetric

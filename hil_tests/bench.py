@@ -95,7 +95,7 @@ class Bench:
     def __init__(self, plants=None, speedup=60.0, hours=1.0, scenario="standard", seed=None,
                  workdir=None, baud=115200, strategy="optimized", comm_loss_s=10.0,
                  line_faults=None, stale_s=3.0, ports=None, link_ports=None, hw_format="8E1",
-                 loop_params=None):
+                 loop_params=None, hmi=None):
         """ports {bus: tty} and link_ports {device: tty}: real-hardware mode for
         those buses: boards flashed with the firmware in sim-input mode (config
         link_uart) on real RS-485 ports, the plant reaching each over its own
@@ -112,6 +112,7 @@ class Bench:
         self.ports = dict(ports or {})
         self.link_ports = dict(link_ports or {})
         self.hw_format = hw_format
+        self.hmi = hmi            # {"listen", "users"}: the service's web HMI (demo --hmi)
         self._tmp = None
         if workdir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="greenedge-bench-")
@@ -247,6 +248,9 @@ class Bench:
         if "fgd" in self.plant_names:
             lines.append('so2_point = "fgd.so2_out_mg_nm3"')
         lines += ["", "[historian]", 'path = "history.db"', "commit_s = 1.0", "sample_s = 60", ""]
+        if self.hmi:
+            lines += ["[hmi]", 'listen = "%s"' % self.hmi["listen"],
+                      'users = "%s"' % Path(self.hmi["users"]).resolve(), ""]
         (path or self.config_path).write_text("\n".join(lines))
 
     def duty_safe_state(self, plant, role):

@@ -54,7 +54,8 @@ def mil(plants, strategy, scenario, hours, seed):
 
 
 def run_demo(minutes=2.0, speedup=60.0, scenario="standard", seed=None, report=None,
-             quiet=False, plants=None, ports=None, link_ports=None, hw_format="8E1"):
+             quiet=False, plants=None, ports=None, link_ports=None, hw_format="8E1",
+             hmi=None):
     """ports {bus: tty}, link_ports {device: tty}: real-hardware mode for those
     buses (boards in sim-input mode; docs/hil.md)."""
     from hil_tests.bench import DEMO, Bench
@@ -92,7 +93,8 @@ def run_demo(minutes=2.0, speedup=60.0, scenario="standard", seed=None, report=N
             say(msg)
 
     with Bench(plants, speedup=speedup, hours=hours, scenario=scenario, seed=seed,
-               ports=ports, link_ports=link_ports, hw_format=hw_format) as b:
+               ports=ports, link_ports=link_ports, hw_format=hw_format,
+               hmi=demo_hmi(hmi, say)) as b:
         say("  %d devices on %s started%s; service starting" % (
             len(b.devices), ", ".join(sorted(b.lines)) or "no virtual line",
             "; boards on %s" % ", ".join("%s %s" % kv for kv in sorted((ports or {}).items()))
@@ -229,13 +231,42 @@ def hardware_args(a):
     return list(plants), ports, links
 
 
+def demo_hmi(hmi, say):
+    """demo --hmi HOST:PORT [--hmi-users FILE]: the service's web HMI; without
+    a users file, one with a viewer, an operator and an engineer and fresh
+    random passwords (printed once) in a temporary folder."""
+    if not hmi or not hmi[0]:
+        return None
+    listen, users = hmi
+    from controller.north import is_loopback, parse_hostport
+    host, _ = parse_hostport(listen, "--hmi")
+    if not is_loopback(host):
+        raise UserError("--hmi %s: the demo's HMI binds to a loopback address only (it has "
+                        "no TLS); `greenedge run` with [hmi] certificate and key binds "
+                        "elsewhere" % listen)
+    if users is None:
+        import secrets
+        import tempfile
+        from controller.north.users import add_user
+        users = Path(tempfile.mkdtemp(prefix="greenedge-demo-hmi-")) / "users.toml"
+        for name, role in (("viewer", "viewer"), ("operator", "operator"),
+                           ("engineer", "engineer")):
+            pw = secrets.token_urlsafe(9)
+            add_user(users, name, role, pw)
+            # stderr even with --json: printed once, kept nowhere else in clear
+            print("  HMI user %s (%s) password %s" % (name, role, pw), file=sys.stderr)
+    say("  HMI: http://%s/ (users %s)" % (listen, users))
+    return {"listen": listen, "users": str(users)}
+
+
 def cmd_demo(a):
     try:
         plants, ports, links = hardware_args(a)
     except ValueError as e:
         raise UserError(str(e))
     s = run_demo(a.minutes, a.speedup, a.scenario, a.seed, a.report, quiet=a.json,
-                 plants=plants, ports=ports, link_ports=links, hw_format=a.hw_format)
+                 plants=plants, ports=ports, link_ports=links, hw_format=a.hw_format,
+                 hmi=(getattr(a, "hmi", None), getattr(a, "hmi_users", None)))
     if a.json:
         s = {k: v for k, v in s.items() if k != "plants"} | {
             "plants": {p: r["hil"] for p, r in s["plants"].items()}}

@@ -127,3 +127,19 @@ def test_tls_sets_secure_cookie(tmp_path):
         assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
     finally:
         r.stop()
+
+
+def test_sessions_idle_out_and_prune():
+    from controller.north.hmi import auth
+    ss = auth.Sessions(idle_s=60.0)
+    s = ss.open("ann", "operator", now=0.0)
+    assert ss.get(s.id, 59.0) is s            # used at 59 s: idle counts from there
+    assert ss.get(s.id, 118.0) is s
+    assert ss.get(s.id, 179.0) is None        # 61 s idle: gone
+    for i in range(auth.MAX_FAILS):
+        ss.failed("bob", "10.0.0.9", now=float(i))
+    assert ss.locked("bob", "10.0.0.1", 10.0) > 0 and ss.locked("carl", "10.0.0.9", 10.0) == 0
+    ss.open("dan", "viewer", now=0.0)
+    ss.prune(auth.LOCK_S + 100.0)
+    assert ss.locked("bob", "10.0.0.1", auth.LOCK_S + 100.0) == 0
+    assert not ss._by_id and not ss._fails and not ss._locked

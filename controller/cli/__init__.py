@@ -155,7 +155,10 @@ COMMANDS = {
         A("--link", action="append", metavar="DEVICE=TTY",
           help="the plant link of a board on a hardware bus (fan, pump, scr, c1..c3, vsd, fgd); "
                "repeat"),
-        A("--hw-format", default="8E1", help="character format on hardware buses (8E1)")]),
+        A("--hw-format", default="8E1", help="character format on hardware buses (8E1)"),
+        A("--hmi", metavar="HOST:PORT", help="the service's web HMI here (docs/hmi.md)"),
+        A("--hmi-users", metavar="FILE",
+          help="its users file (default: viewer/operator/engineer, random passwords printed)")]),
     "faults": ("fault campaign: every measured point through every signal fault, device "
                "faults on the HIL bench, safety invariants (bench)", "hil_tests.faults:cmd_faults", [
         A("--plants", metavar="P,P", help="a subset: fan,pump,compressor,scr,fgd"),

@@ -60,6 +60,15 @@ class Sessions:
     def close(self, sid):
         self._by_id.pop(sid, None)
 
+    def prune(self, now):
+        """Forget idle sessions, old failures and expired locks (called once a tick)."""
+        for sid in [k for k, s in self._by_id.items() if now - s.t_used > self.idle_s]:
+            del self._by_id[sid]
+        for k in [k for k, ts in self._fails.items() if not ts or now - ts[-1] >= WINDOW_S]:
+            del self._fails[k]
+        for k in [k for k, until in self._locked.items() if until <= now]:
+            del self._locked[k]
+
     # ---- lock-out ------------------------------------------------------------------
     def locked(self, user, addr, now):
         """Seconds left of a lock on this user or address (0: none)."""

@@ -167,6 +167,7 @@ class HmiServer:
             self._dev, self._loops, self._status = dev, loops, status
             self._delta(prev)
             prev = self.frame
+            self.sessions.prune(time.monotonic())
             self.seq += 1
             try:
                 await asyncio.wait_for(self._stop.wait(), self.tick_s)

@@ -334,7 +334,7 @@ PAGES.audit = async () => {
   const j = await api("GET", "/api/audit?limit=200");
   if (!S.timer) S.timer = setInterval(PAGES.audit, 3000);
   $("page").innerHTML = '<section class="card"><h2>Audit: every command through the gate</h2>' +
-    '<table class="audit"><tr><th>plant time</th><th>who</th><th>role</th><th>command</th>' +
+    '<table class="audit"><tr><th>time (UTC)</th><th>who</th><th>role</th><th>command</th>' +
     "<th>loop / target</th><th>old</th><th>new</th><th>result</th></tr>" +
     j.audit.map((r) => '<tr class="' + (r.accepted ? "accepted" : "refused") + '"><td>' +
       esc(new Date(1000 * r.wall).toISOString().replace("T", " ").slice(0, 19)) + "</td><td>" +

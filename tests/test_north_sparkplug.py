@@ -486,6 +486,21 @@ def test_mqtt_config_errors(tmp_path):
         'command_role = "operator"', 'command_role = "admin"'))
     with pytest.raises(UserError, match="command_role"):
         load_config(tmp_path / "b.toml")
+    from controller.north.sparkplug import SparkplugNode
+    from controller.runtime.hub import Hub
+    (tmp_path / "c.toml").write_text(PLANT % {"port": 8883})   # ca.pem does not exist here
+    cfg = load_config(tmp_path / "c.toml")
+    with pytest.raises(UserError, match="cannot load ca"):
+        SparkplugNode(cfg, cfg.north["mqtt"], Hub(), None)
+    (tmp_path / "ca.pem").write_text("not a certificate")
+    with pytest.raises(UserError, match="cannot load ca"):
+        SparkplugNode(cfg, cfg.north["mqtt"], Hub(), None)
+    mq = dict(cfg.north["mqtt"], writable=("fan1/power_kw",))
+    with pytest.raises(UserError, match="not a writable output"):
+        SparkplugNode(cfg, mq, Hub(), None)
+    mq = dict(cfg.north["mqtt"], writable=("Loops/fan/Speed",))
+    with pytest.raises(UserError, match="no such metric"):
+        SparkplugNode(cfg, mq, Hub(), None)
 
 
 def test_buffer_beyond_capacity_drops_oldest_counted(tmp_path):

@@ -57,6 +57,7 @@ import threading
 import time
 
 from controller.config.north import parse_broker
+from controller.errors import UserError
 from controller.north import need
 from controller.north.sparkplug_data import (BAD, QUALITY, REBIRTH, Buffer, build_metrics,
                                              make_metric)
@@ -86,6 +87,7 @@ class SparkplugNode:
                             if mq.get("primary_host_id") else None)
         self.dev_metrics, self.node_metrics, self.loop_cmd, self.dev_loop = build_metrics(
             self.sp, cfg, mq, kpi_keys)
+        self._ssl = self._tls_context(mq) if self.tls else None
         self.buffer = Buffer(cfg.state_dir / "sparkplug_buffer.sqlite", mq["buffer_max"])
         self._thread = None
         self._stop = threading.Event()
@@ -124,18 +126,29 @@ class SparkplugNode:
         if self._thread is not None:
             self._thread.join(30.0)
 
+    @staticmethod
+    def _tls_context(mq):
+        """The broker's certificate and host name checked against ca (else the
+        system's CAs); the client certificate if configured. Read once, at start:
+        a missing or bad file stops the start with its name."""
+        import ssl
+        try:
+            ctx = ssl.create_default_context(cafile=str(mq["ca"]) if mq.get("ca") else None)
+            if mq.get("client_cert"):
+                ctx.load_cert_chain(str(mq["client_cert"]), str(mq["client_key"]))
+        except (OSError, ssl.SSLError) as e:
+            raise UserError("mqtt: cannot load ca %s / client_cert %s: %s"
+                            % (mq.get("ca"), mq.get("client_cert"), e)) from None
+        return ctx
+
     def _new_client(self):
         m = self.paho
         mq = self.mq
         c = m.Client(client_id=mq["client_id"], clean_session=True, protocol=m.MQTTv311)
         if mq.get("username"):
             c.username_pw_set(mq["username"], mq.get("password"))
-        if self.tls:   # server certificate and host name checked (the CA file, else the system's)
-            import ssl
-            ctx = ssl.create_default_context(cafile=str(mq["ca"]) if mq.get("ca") else None)
-            if mq.get("client_cert"):
-                ctx.load_cert_chain(str(mq["client_cert"]), str(mq["client_key"]))
-            c.tls_set_context(ctx)
+        if self._ssl is not None:
+            c.tls_set_context(self._ssl)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message

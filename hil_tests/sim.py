@@ -61,24 +61,49 @@ TRACE = {
     "compressor": [("pressure_barg", "truth"), ("min_pressure_barg", "truth"),
                    ("demand_m3min", "truth"), ("power_kw", "kw")],
     "scr": [("nox_out_mg_nm3", "truth"), ("nox_in_mg_nm3", "truth"), ("slip_ppm", "truth"),
-            ("nh3_kgh", "truth"), ("temp_c", "truth")],
+            ("nh3_kgh", "truth"), ("temp_c", "truth"), ("o2_pct", "truth")],
     "fgd": [("so2_out_mg_nm3", "truth"), ("ph", "truth"), ("so2_in_mg_nm3", "truth"),
-            ("power_kw", "kw")],
+            ("power_kw", "kw"), ("o2_pct", "truth")],
 }
+# The manipulated variables a trend row carries when the commands are at hand:
+# row key -> (device, command point), or a function of the commands.
+MV = {
+    "fan": {"speed_ref_pct": ("drive", "speed_ref_pct"), "damper_cmd_pct": ("drive", "damper_cmd_pct")},
+    "compressor": {"vsd_speed_ref_pct": ("vsd", "speed_ref_pct"),
+                   "machines_loaded": lambda c: sum(bool(c.get(m, {}).get("load_cmd"))
+                                                    for m in ("c1", "c2", "c3"))},
+    "scr": {"valve_cmd_pct": lambda c: c.get("scr", {}).get("valve_cmd_pct", 0.0)
+            if c.get("scr", {}).get("dosing_enable", 1) else 0.0},
+    "fgd": {"pumps_on": lambda c: sum(bool(c.get("fgd", {}).get("pump%d_run" % i))
+                                      for i in range(1, 6)),
+            "feeder_cmd_pct": ("fgd", "feeder_cmd_pct"), "blower_cmd_pct": ("fgd", "blower_cmd_pct")},
+}
+MV["pump"] = MV["fan"]
 
 
-def trace_row(plant, t_s, truth):
-    """One trend row {t_h, the plant's TRACE keys} from the plant's truths."""
+def trace_row(plant, t_s, truth, cmds=None):
+    """One trend row {t_h, the plant's TRACE keys} from the plant's truths, and its
+    manipulated variables (MV) from cmds {device: {point: value}} when given."""
     row = {"t_h": t_s / 3600}
     for key, kind in TRACE[plant]:
         row[key] = sum(truth["power_kw"].values()) if kind == "kw" else truth[key]
+    if cmds is not None:
+        for key, how in MV[plant].items():
+            v = how(cmds) if callable(how) else cmds.get(how[0], {}).get(how[1])
+            row[key] = float(v) if v is not None else float("nan")
     return row
 
 
 def run(plant, strategy="baseline", scenario=None, hours=None, seed=None, plot_dir=None,
         trace_every_s=60.0, trace=None, poll_s=None, meas_delay_s=0.0, cmd_delay_s=0.0,
-        params=None, observe=None):
-    """trace: a list to receive the trend rows (every trace_every_s) without plotting.
+        params=None, observe=None, plant_params=None, kpi_out=None):
+    """plant_params: values that replace the plant's own (params/PLANT.toml) for this
+    run, e.g. a family member's drawn physics (hil_tests/family.py); the strategy
+    keeps its nominal constants.
+    kpi_out: a list to receive the run's KPI frame (its CEMS hours for a plot).
+    plot_dir: the trend figure (hil_tests/plots.py) with the best-practice
+    baseline on the same axes (run first on the same scenario and seed).
+    trace: a list to receive the trend rows (every trace_every_s) without plotting.
     poll_s, meas_delay_s, cmd_delay_s: the modelled fieldbus (module doc).
     params: the strategy's tuning (a loop's config params).
     observe(t_s, plant, meas, cmds): called after every plant step with the
@@ -94,7 +119,15 @@ def run(plant, strategy="baseline", scenario=None, hours=None, seed=None, plot_d
     cls = plant_class(plant)
     sc = load_scenario(scenario or "%s_standard" % plant, cls.SPEC, hours, seed, plant)
     strat = strat_cls(params)
-    pl = cls(plant, sc, options=strat.plant_options)
+    pp = None
+    if plant_params:
+        from hil_tests.plants.base import load_params
+        pp = load_params(plant, cls.PARAMS)
+        unknown = set(plant_params) - set(pp)
+        if unknown:
+            raise ValueError("plant %s has no parameter %s" % (plant, ", ".join(sorted(unknown))))
+        pp.update(plant_params)
+    pl = cls(plant, sc, params=pp, options=strat.plant_options)
     kpi = KpiFrame(plant)
     dt = sc.step_s
     every = max(1, int(round(strat.period_s / dt)))
@@ -130,14 +163,23 @@ def run(plant, strategy="baseline", scenario=None, hours=None, seed=None, plot_d
             observe(t, pl, meas, cmds)
         t += dt
         if keep and k % int(max(1, trace_every_s / dt)) == 0:
-            trace.append(trace_row(plant, t, truth))
+            trace.append(trace_row(plant, t, truth, pl.cmd))
     wall = time.perf_counter() - t0
     res = {"plant": plant, "strategy": strategy, "scenario": sc.name, "hours": sc.hours,
            "seed": sc.seed}
     res.update(kpi.result(wall))
     add_costs(res, so2_removed)
+    if kpi_out is not None:
+        kpi_out.append(kpi)
     if plot_dir is not None:
-        res["plots"] = plot(trace, plant, strategy, sc.name, Path(plot_dir), kpi)
+        others = []
+        if strategy not in ("best-practice", "baseline"):
+            btr, bk = [], []
+            run(plant, "best-practice", scenario, hours, seed, trace=btr, trace_every_s=trace_every_s,
+                poll_s=poll_s, meas_delay_s=meas_delay_s, cmd_delay_s=cmd_delay_s,
+                plant_params=plant_params, kpi_out=bk)
+            others.append(("best-practice", btr, bk[0]))
+        res["plots"] = plot(trace, plant, strategy, sc.name, Path(plot_dir), kpi, others)
     return res
 
 
@@ -170,35 +212,35 @@ class _Bus:
         return out
 
 
-def plot(trace, plant, strategy, scenario, out_dir, kpi):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    out_dir.mkdir(parents=True, exist_ok=True)
-    keys = [k for k, _ in TRACE[plant]]
-    fig, axes = plt.subplots(len(keys), 1, figsize=(10, 2.2 * len(keys)), sharex=True)
-    t = [r["t_h"] for r in trace]
-    for ax, key in zip(axes, keys):
-        ax.plot(t, [r[key] for r in trace], lw=1)
-        ax.set_ylabel(key, fontsize=8)
-        ax.grid(alpha=0.3)
-        if key == "nox_out_mg_nm3":
-            ax.axhline(kpi.nox_limit * 0.8, color="r", lw=0.8, ls="--")  # ~limit at 6 % O2
-        if key == "so2_out_mg_nm3":
-            ax.axhline(kpi.so2_limit, color="r", lw=0.8, ls="--")
-    axes[-1].set_xlabel("plant time [h]")
-    fig.suptitle("%s / %s / %s" % (plant, strategy, scenario))
-    fig.tight_layout()
-    path = out_dir / ("%s_%s_%s.png" % (plant, strategy, scenario))
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return [str(path)]
+def plot(trace, plant, strategy, scenario, out_dir, kpi, others=()):
+    """The run's trend figure (hil_tests/plots.py) as out_dir/PLANT_STRATEGY_SCENARIO.png;
+    others: [(label, trace, KPI frame)] drawn first on the same axes (the baseline)."""
+    from hil_tests import plots
+    runs = [(lab, tr, plots.kpi_hours(k)) for lab, tr, k in others]
+    runs.append((strategy, trace, plots.kpi_hours(kpi)))
+    fig = plots.figure(plant, runs, scenario, limits(kpi))
+    return [plots.save(fig, Path(out_dir) / ("%s_%s_%s.png" % (plant, strategy, scenario)))]
+
+
+def limits(kpi):
+    """The limits a figure draws, from a KPI frame."""
+    from hil_tests.plants import plant_class
+    from hil_tests.plants.base import load_params
+    p_min = load_params("compressor", plant_class("compressor").PARAMS)["min_pressure_barg"] \
+        if kpi.plant == "compressor" else None
+    return {"nox": kpi.nox_limit, "so2": kpi.so2_limit, "p_min": p_min}
 
 
 def cmd_sim(a):
     """`greenedge sim`: one model-in-the-loop run, printed as a table or JSON."""
     if a.poll_s is None and (a.meas_delay_s or a.cmd_delay_s):
         raise UserError("--meas-delay-s and --cmd-delay-s model a fieldbus: give --poll-s too")
+    if getattr(a, "family", None) is not None:
+        return _cmd_family(a)
+    if a.plant is None:
+        raise UserError("--plant is required (or --family N for every plant)")
+    if a.strategy is None:
+        a.strategy = "baseline"
     try:
         r = run(a.plant, a.strategy, a.scenario, a.hours, a.seed, a.plot,
                 poll_s=a.poll_s, meas_delay_s=a.meas_delay_s, cmd_delay_s=a.cmd_delay_s)
@@ -212,4 +254,31 @@ def cmd_sim(a):
     for k, v in r.items():
         if k not in ("plant", "strategy", "scenario", "hours", "wall_s"):
             print("  %-28s %s" % (k, v))
+    return 0
+
+
+def _cmd_family(a):
+    """`greenedge sim --family N`: a seeded family of drawn plants (hil_tests/family.py)."""
+    import sys
+    from hil_tests import family
+    if a.plot or a.poll_s is not None:
+        raise UserError("--family runs model-in-the-loop without --plot or --poll-s")
+    strategy = a.strategy or "optimized"
+    if strategy in ("baseline", "best-practice"):
+        raise UserError("--family compares a strategy with best-practice: give --strategy "
+                        "optimized or typical")
+
+    def progress(plant, i, m):
+        if not a.json:
+            print("  %s #%d: saving %.1f %%" % (plant, i, m["saving_pct"]), file=sys.stderr)
+    try:
+        rep = family.run_family(a.family, a.spread, a.seed if a.seed is not None else 0,
+                                plants=(a.plant,) if a.plant else None, strategy=strategy,
+                                scenario=a.scenario, hours=a.hours, progress=progress)
+    except ValueError as e:
+        raise UserError(str(e))
+    if a.json:
+        print(json.dumps(rep, sort_keys=True))
+    else:
+        family.print_report(rep)
     return 0

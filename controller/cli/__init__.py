@@ -127,9 +127,10 @@ COMMANDS = {
         A("--minutes", type=t.positive, help="how long to shelve (plant minutes)"),
         A("--reason", help="why (required to shelve)")]),
     "sim": ("model-in-the-loop run of one plant with a strategy (bench)", "hil_tests.sim:cmd_sim", [
-        A("--plant", choices=PLANTS, required=True),
+        A("--plant", choices=PLANTS, help="required, except with --family (default: every plant)"),
         A("--strategy", choices=("typical", "best-practice", "baseline", "optimized"),
-          default="baseline", help="typical | best-practice (alias baseline) | optimized"),
+          help="typical | best-practice (alias baseline, the default) | optimized "
+               "(with --family: the strategy set against best-practice, default optimized)"),
         A("--scenario", help="name in hil_tests/scenarios or a TOML file"),
         A("--hours", type=t.positive, help="override the scenario length"),
         A("--seed", type=int),
@@ -140,7 +141,12 @@ COMMANDS = {
         A("--meas-delay-s", type=t.nonneg, default=0.0, metavar="S",
           help="with --poll-s: measurements S plant-s old when polled"),
         A("--cmd-delay-s", type=t.nonneg, default=0.0, metavar="S",
-          help="with --poll-s: commands reach the plant S plant-s later")]),
+          help="with --poll-s: commands reach the plant S plant-s later"),
+        A("--family", type=int, metavar="N",
+          help="a seeded family of N plants drawn within +-spread of nominal (docs/models.md, "
+               "\"Model mismatch\"); --seed seeds the draw"),
+        A("--spread", type=t.nonneg, default=0.2, metavar="F",
+          help="with --family: the relative spread of the drawn physics (default 0.2)")]),
     "demo": ("the virtual plant: firmware + Modbus + service, simulated plant (bench)",
              "hil_tests.demo:cmd_demo", [
         A("--minutes", type=t.positive, default=2.0, help="wall time (default 2)"),

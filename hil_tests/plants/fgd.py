@@ -64,6 +64,11 @@ class FgdPlant(Plant):
         "analyzer_dead_time_s": (60.0, 0.0, 900.0), "analyzer_lag_s": (20.0, 0.1, 600.0),
         "analyzer_noise_mg": (0.2, 0.0, 50.0),
         "o2_pct": (6.0, 0.0, 20.0),
+        # The removal correlation NTU = ntu0 (n/4)^ntu_pumps_exp 10^(ntu_ph_slope (pH - 5.5))
+        # (docs/models.md section 4): the plant's, which a family run draws apart
+        # from the strategy's configured copy (docs/models.md, "Model mismatch").
+        "ntu0": (4.42, 0.1, 50.0), "ntu_pumps_exp": (0.6, 0.05, 3.0),
+        "ntu_ph_slope": (0.25, 0.01, 2.0),
         # Forced oxidation (docs/models.md section 4).
         "blower_air_max_nm3h": (14000.0, 0.0, 1e6), "ox_k": (2.1, 0.01, 20.0),
         "solids_tau_h": (15.0, 0.1, 500.0), "gypsum_purity_max": (0.96, 0.5, 1.0),
@@ -90,7 +95,9 @@ class FgdPlant(Plant):
     def __init__(self, name, scenario, params=None, options=None):
         super().__init__(name, scenario, params, options)
         p = self.p
-        self.inv = load("plants").FgdInventory(p["M0_kmol"], p["M_ref_kmol"], p["tau_bleed_h"] * 3600)
+        self.inv = load("plants").FgdInventory(p["M0_kmol"], p["M_ref_kmol"], p["tau_bleed_h"] * 3600,
+                                              ntu0=p["ntu0"], pumps_exp=p["ntu_pumps_exp"],
+                                              ph_slope=p["ntu_ph_slope"])
         dt = scenario.step_s
         self.an = Analyzer(dt, p["analyzer_dead_time_s"], p["analyzer_lag_s"])
         for i in range(1, 6):

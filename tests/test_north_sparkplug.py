@@ -285,6 +285,7 @@ def test_sparkplug_edge_node_against_mosquitto(broker, tmp_path):
     svc = Service(cfg, live=False, historian=False, clock=clock,
                   lines=build_lines(cfg, None, client_factory=bus.client))
     audit = svc.hub.subscribe("test-audit", ("audit",))
+    events = svc.hub.subscribe("test-events", ("event",))
     host = Host(broker, state=False)     # connected, STATE not yet online
     viewer = Host(broker, "viewer", "viewer-secret", host_id="viewer", state=False)
     out = {}
@@ -434,6 +435,10 @@ def test_sparkplug_edge_node_against_mosquitto(broker, tmp_path):
     recs = [(r["who"], r["role"], r["kind"], r["accepted"]) for _, r in stream]
     assert recs == [("mqtt:scada", "operator", "mode", True)]
     assert "Denied PUBLISH" in (broker.tmp / "mosquitto.log").read_text()
+    _, stream = events.drain()
+    kinds = [r["kind"] for _, r in stream if r["source"] == "sparkplug"]
+    assert kinds.count("mqtt_command_refused") == 1 and "mqtt_failed" not in kinds
+    assert {"mqtt_lost", "mqtt_host_offline", "mqtt_connect_failed"} <= set(kinds)
     # DDATA: values with the poll's timestamp, report by exception (deadband)
     last, steps = None, []      # power_kw against the last value sent (DBIRTH or DDATA)
     for topic, p, _ in msgs:
@@ -551,6 +556,6 @@ def test_wrong_password_never_goes_live(broker, tmp_path):
         host.close()
     _, stream = events.drain()
     kinds = [r["kind"] for _, r in stream if r["source"] == "sparkplug"]
-    assert "mqtt_refused" in kinds and "mqtt_birth" not in kinds
+    assert "mqtt_refused" in kinds and "mqtt_birth" not in kinds and "mqtt_failed" not in kinds
     assert not got["live"] and got["rows"] > 20
     assert not host.of("NBIRTH")

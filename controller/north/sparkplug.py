@@ -107,6 +107,7 @@ class SparkplugNode:
         self._current = {}           # (device, name) -> (value, quality, ts_ms) newest known
         self._dev_up = {}            # device -> up as last reported
         self._full_warned = False
+        self._connect_warned = False
         self.sent = {"NBIRTH": 0, "DBIRTH": 0, "NDATA": 0, "DDATA": 0, "DDEATH": 0,
                      "NDEATH": 0, "historical": 0, "metrics": 0}
         self.commands = {"accepted": 0, "refused": 0}
@@ -194,8 +195,9 @@ class SparkplugNode:
                     self._drain(sub)
                 if self.live and self.buffer.rows and not self._inflight:
                     self._forward()
-        except Exception:
+        except Exception as e:
             log.exception("Sparkplug edge node failed")
+            self._event("mqtt_failed", "the edge node stopped: %s: %s" % (type(e).__name__, e))
             raise
         finally:
             sub.close()
@@ -213,7 +215,11 @@ class SparkplugNode:
             c.connect(self.host, self.port, keepalive=self.mq["keepalive_s"])
         except (OSError, ValueError) as e:
             log.info("MQTT %s:%d: %s", self.host, self.port, e)
+            if not self._connect_warned:   # once per outage: the first reason
+                self._connect_warned = True
+                self._event("mqtt_connect_failed", "%s:%d: %s" % (self.host, self.port, e))
             return False
+        self._connect_warned = False
         self.bd_seq = bd
         self._client = c
         return True
@@ -340,6 +346,7 @@ class SparkplugNode:
                 self._dbirth(dn)
         self.live = True
         self._rebirth = False
+        self._full_warned = False   # a new outage may warn again
         self._event("mqtt_birth", "bdSeq %d, %d devices" % (
             self.bd_seq, sum(1 for d in self._dev_up.values() if d)))
 

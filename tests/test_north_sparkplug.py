@@ -425,6 +425,10 @@ def test_sparkplug_edge_node_against_mosquitto(broker, tmp_path):
         seqs.append(p.seq)
         expect = (expect + 1) % 256
     assert len(seqs) > 50
+    for topic, p, _ in msgs:     # 3.0: DATA metrics in chronological order
+        if "DATA" in topic:
+            ts = [mt.timestamp for mt in p.metrics]
+            assert ts == sorted(ts), topic
     # rebirth: same bdSeq, seq 0
     assert by_name(nbirths[1][0])["bdSeq"].long_value == 0 and nbirths[1][0].seq == 0
     # commands: the viewer's never reached the gate; the operator's did, audited

@@ -93,6 +93,7 @@ class SparkplugNode:
         self._stop = threading.Event()
         self._client = None
         self.connected = False       # MQTT session up
+        self.subscribed = False      # its NCMD/DCMD/STATE subscriptions acknowledged
         self.host_online = self.state_topic is None
         self._host_ts = None         # newest STATE timestamp seen
         self.live = False            # births sent in this session
@@ -188,7 +189,7 @@ class SparkplugNode:
                     self._lost("primary host offline")
                     retry_at = time.monotonic() + backoff
                 self._handle_commands()
-                if self.connected and self.host_online and not self.live:
+                if self.connected and self.subscribed and self.host_online and not self.live:
                     self._births()
                 if time.monotonic() >= next_drain:
                     next_drain = time.monotonic() + self.period_s
@@ -234,9 +235,15 @@ class SparkplugNode:
             self._event("mqtt_refused", self.paho.connack_string(rc))
             return
         self.connected = True
+        self.subscribed = False
+        client.on_subscribe = self._on_subscribe
         client.subscribe([(self.topic["NCMD"], 1), (self.topic["DCMD"] + "/+", 1)]
                          + ([(self.state_topic, 1)] if self.state_topic else []))
         self._event("mqtt_connected", "%s:%d bdSeq %d" % (self.host, self.port, self.bd_seq))
+
+    def _on_subscribe(self, client, userdata, mid, granted_qos):
+        # 3.0: NCMD (rebirth requests) and DCMD subscribed before the NBIRTH
+        self.subscribed = True
 
     def _on_disconnect(self, client, userdata, rc):
         self.connected = False
@@ -475,6 +482,7 @@ class SparkplugNode:
             if dn and not self._dev_up.get(dn):
                 self.unsent += len(items)   # no DBIRTH in this session (down)
                 continue
+            items = sorted(items, key=lambda it: it[3])   # 3.0: chronological in a message
             metrics = []
             for name, val, q, t in items:
                 if dn:

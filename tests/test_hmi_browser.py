@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_hmi_support import USERS, Rig
+from tests.test_hmi_support import USERS, Rig, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -264,3 +264,44 @@ def test_trend_devices_export(rig, browser, shots):
     p.wait_for_selector("#msg.refused")
     b.page.goto(rig.url + "/login")
     b.shot(shots, "login")
+
+
+def test_device_down_shows_in_the_page(rig, browser):
+    b = browser("vic")
+    p = b.page
+    sel = "[data-tag='fan1.process_pv'] .q"
+    p.wait_for_function("(s) => document.querySelector(s).textContent === 'good'", arg=sel)
+    rig.dev.silent = True          # the drive stops answering
+    try:
+        p.wait_for_function("(s) => document.querySelector(s).textContent === 'down'", arg=sel)
+    finally:
+        rig.dev.silent = False
+    p.wait_for_function("(s) => document.querySelector(s).textContent === 'good'", arg=sel)
+
+
+def test_service_restart_page_goes_stale_and_reconnects(pw, tmp_path):
+    port = free_port()
+    r = Rig(tmp_path, port=port).start()
+    b = None
+    try:
+        b = Browser(pw, r, "olga")
+        p = b.page
+        p.wait_for_function("() => document.querySelector('#conn').textContent === 'live'")
+        r.stop()                                       # the service goes away
+        cookie = [c["value"] for c in b.ctx.cookies() if c["name"] == "greenedge_session"][0]
+        kept = (tmp_path / "state" / "hmi_sessions.json").read_text()
+        assert "olga" in kept and cookie not in kept   # only the id's hash is on disk
+        p.wait_for_selector("#conn.lost")
+        assert "stale" in p.get_attribute("body", "class")
+        r = Rig(tmp_path, port=port).start()           # and comes back on the same port
+        p.wait_for_selector("#conn.ok")
+        first = _text(p, "[data-tag='fan1.process_pv'] .v")
+        p.wait_for_function("""(v) => document.querySelector("[data-tag='fan1.process_pv'] .v")
+                               .textContent !== v""", arg=first)
+        assert p.url.endswith("/overview")             # still logged in: no login page
+        code, j = b.api("POST", "/api/loops/fan/mode", {"mode": "auto"})
+        assert code == 200 and j["accepted"], j        # the same session and CSRF token
+    finally:
+        if b is not None:
+            b.close()
+        r.stop()

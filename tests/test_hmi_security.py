@@ -143,3 +143,14 @@ def test_sessions_idle_out_and_prune():
     ss.prune(auth.LOCK_S + 100.0)
     assert ss.locked("bob", "10.0.0.1", auth.LOCK_S + 100.0) == 0
     assert not ss._by_id and not ss._fails and not ss._locked
+
+
+def test_sessions_carried_over_only_for_the_same_user_and_role():
+    from controller.north.hmi import auth
+    a = auth.Sessions(idle_s=600.0)
+    s1, s2 = a.open("ann", "operator", 0.0), a.open("bob", "operator", 0.0)
+    b = auth.Sessions(idle_s=600.0)
+    assert b.load(a.dump(), {"ann": "operator", "bob": "viewer"}.get, now=10.0) == 1
+    assert b.get(s1.id, 11.0).user == "ann" and b.get(s2.id, 11.0) is None   # bob: now a viewer
+    assert b.get(s1.id, 11.0).csrf_ok(s1.csrf)
+    assert auth.Sessions(idle_s=5.0).load(a.dump(), {"ann": "operator"}.get, now=10.0) == 0

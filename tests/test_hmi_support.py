@@ -58,12 +58,12 @@ PLANT = textwrap.dedent("""
 
 
 class Rig:
-    def __init__(self, tmp, extra="", hmi=True):
+    def __init__(self, tmp, extra="", hmi=True, port=0):
         from controller.runtime.service import Service, build_lines
         self.tmp = tmp
         for name, (role, pw) in USERS.items():
             add_user(tmp / "users.toml", name, role, pw)
-        text = PLANT + extra
+        text = PLANT.replace("127.0.0.1:0", "127.0.0.1:%d" % port) + extra
         if not hmi:
             text = text.split("[hmi]")[0]
         (tmp / "plant.toml").write_text(text)
@@ -120,6 +120,13 @@ class Rig:
         reg = "quality_%d" % (k // 8)
         w = int(self.dev.get(reg)) & ~(3 << (2 * (k % 8)))
         self.dev.set(reg, w | (q << (2 * (k % 8))))
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class Client:

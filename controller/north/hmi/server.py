@@ -59,6 +59,8 @@ class HmiServer:
                 raise UserError("--hmi: TLS certificate %s / key %s: %s"
                                 % (hmi["certificate"], hmi["private_key"], e))
         self.sessions = auth.Sessions(60.0 * hmi["session_min"])
+        self.sessions_path = svc.cfg.state_dir / "hmi_sessions.json"
+        self._load_sessions()
         groups = list(self.cfg.groups.values()) or [1.0]
         self.tick_s = max(1.0, min(groups) / svc.clock.speedup)
         self.frame = {}          # the live frame (see _frame)
@@ -120,6 +122,7 @@ class HmiServer:
             await self._live(sub)
         finally:
             sub.close()
+            self._save_sessions()
             await runner.cleanup()
 
     # ---- the live frame ------------------------------------------------------------------
@@ -167,12 +170,41 @@ class HmiServer:
             self._dev, self._loops, self._status = dev, loops, status
             self._delta(prev)
             prev = self.frame
-            self.sessions.prune(time.monotonic())
+            self.sessions.prune(time.time())
+            if self.sessions.changed or time.time() - self._t_saved > 60.0:
+                self._save_sessions()
             self.seq += 1
             try:
                 await asyncio.wait_for(self._stop.wait(), self.tick_s)
             except asyncio.TimeoutError:
                 pass
+
+    # ---- sessions over a restart -----------------------------------------------------------
+    def _load_sessions(self):
+        self._t_saved = time.time()
+        try:
+            data = json.loads(self.sessions_path.read_text())
+        except (OSError, ValueError):
+            return
+        users = self.users.users
+        n = self.sessions.load(data, lambda u: (users.get(u) or {}).get("role"), time.time())
+        if n:
+            log.info("HMI: %d sessions carried over from the last run", n)
+
+    def _save_sessions(self):
+        """state_dir/hmi_sessions.json (0600): hashes of session ids, never the ids."""
+        import os
+        self._t_saved = time.time()
+        self.sessions.changed = False
+        tmp = self.sessions_path.with_suffix(".tmp")
+        try:
+            self.sessions_path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                json.dump(self.sessions.dump(), f)
+            os.replace(tmp, self.sessions_path)
+        except OSError as e:
+            log.warning("HMI: sessions not saved (%s): a restart logs everyone out", e)
 
     # ---- the application -----------------------------------------------------------------
     def _app(self):
@@ -205,7 +237,7 @@ class HmiServer:
         return app
 
     def _session(self, request):
-        return self.sessions.get(request.cookies.get(auth.COOKIE), time.monotonic())
+        return self.sessions.get(request.cookies.get(auth.COOKIE), time.time())
 
     async def _guard_impl(self, request, handler):
         web = self.web
@@ -266,7 +298,7 @@ class HmiServer:
                 or len(pw) > 256:
             return _json(web, {"error": "expected {\"user\": ..., \"password\": ...}"}, 400)
         addr = request.remote or "?"
-        now = time.monotonic()
+        now = time.time()
         left = self.sessions.locked(user, addr, now)
         if left > 0:
             log.warning("HMI login for %r from %s refused: locked out (%.0f s)", user, addr, left)
@@ -275,11 +307,11 @@ class HmiServer:
         role = await asyncio.get_running_loop().run_in_executor(
             None, self.users.role_of, user, pw)
         if role is None:
-            self.sessions.failed(user, addr, time.monotonic())
+            self.sessions.failed(user, addr, time.time())
             log.warning("HMI login failed for %r from %s", user, addr)
             return _json(web, {"error": "wrong user name or password"}, 401)
         self.sessions.succeeded(user, addr)
-        s = self.sessions.open(user, role, time.monotonic())
+        s = self.sessions.open(user, role, time.time())
         resp = _json(web, {"user": user, "role": role, "csrf": s.csrf})
         resp.set_cookie(auth.COOKIE, s.id, httponly=True, samesite="Strict",
                         secure=self.tls is not None, path="/")

@@ -563,3 +563,25 @@ def test_wrong_password_never_goes_live(broker, tmp_path):
     assert "mqtt_refused" in kinds and "mqtt_birth" not in kinds and "mqtt_failed" not in kinds
     assert not got["live"] and got["rows"] > 20
     assert not host.of("NBIRTH")
+
+
+def test_run_mqtt_option(tmp_path):
+    """`greenedge run --mqtt URL`: over [mqtt] (broker replaced), or defaults
+    (command role viewer: every command refused) when the config has none."""
+    import argparse
+    from controller.cli.service_cmds import _north_options
+    from controller.errors import UserError
+    (tmp_path / "p.toml").write_text(PLANT % {"port": 8883})
+    cfg = load_config(tmp_path / "p.toml")
+    _north_options(cfg, argparse.Namespace(mqtt="mqtts://127.0.0.1:9999", config="p.toml"))
+    mq = cfg.north["mqtt"]
+    assert mq["broker"] == "mqtts://127.0.0.1:9999" and mq["command_role"] == "operator"
+    assert mq["ca"] == tmp_path / "ca.pem"
+    (tmp_path / "q.toml").write_text(PLANT.split("[mqtt]")[0])
+    cfg = load_config(tmp_path / "q.toml")
+    _north_options(cfg, argparse.Namespace(mqtt="mqtt://localhost:1883", config="q.toml"))
+    mq = cfg.north["mqtt"]
+    assert (mq["command_role"], mq["writable"], mq["node_id"], mq["group_id"]) == (
+        "viewer", (), "north", "greenedge")
+    with pytest.raises(UserError, match="only to a loopback"):
+        _north_options(cfg, argparse.Namespace(mqtt="mqtt://192.0.2.7:1883", config="q.toml"))

@@ -315,7 +315,7 @@ class Bench:
 
     def _trace(self, name, t, truth):
         from hil_tests.sim import trace_row
-        self.trace[name].append(trace_row(name, t, truth))
+        self.trace[name].append(trace_row(name, t, truth, self.plants[name].cmd))
 
     def service_status(self):
         try:

@@ -41,13 +41,16 @@ def _at(series, t_h):
     return e
 
 
-def mil(plants, strategy, scenario, hours, seed):
+def mil(plants, strategy, scenario, hours, seed, traces=None):
+    """traces: a dict to receive each plant's trend rows (the report's baseline)."""
     from hil_tests import sim
     from hil_tests.bench import scenario_for
     res, series = {}, {}
     for p in plants:
         tr = []
         res[p] = sim.run(p, strategy, scenario_for(p, scenario), hours, seed, trace=tr)
+        if traces is not None:
+            traces[p] = tr
         if p in ENERGY_PLANTS:
             series[p] = _cum_energy(tr)
     return res, series
@@ -65,7 +68,8 @@ def run_demo(minutes=2.0, speedup=60.0, scenario="standard", seed=None, report=N
     say("greenedge demo: %.2f plant hours at %gx (%.1f min wall), scenario %s"
         % (hours, speedup, minutes, scenario))
     t0 = time.monotonic()
-    base, base_series = mil(plants, "baseline", scenario, hours, seed)
+    base_traces = {}
+    base, base_series = mil(plants, "baseline", scenario, hours, seed, base_traces)
     ref, _ = mil(plants, "optimized", scenario, hours, seed)
     say("  baseline and model-in-the-loop reference: %.1f s" % (time.monotonic() - t0))
     tty = sys.stderr.isatty() and not quiet
@@ -106,7 +110,8 @@ def run_demo(minutes=2.0, speedup=60.0, scenario="standard", seed=None, report=N
     summary = summarize(hil, base, ref, plants)
     if report:
         out = Path(report)
-        summary["report"] = write_report(out, summary, hil, base, ref, traces, plants)
+        summary["report"] = write_report(out, summary, hil, base, ref, traces, plants,
+                                         base_traces)
         say("  report: %s" % summary["report"])
     return summary
 
@@ -164,14 +169,18 @@ def _fmt(v):
     return str(v)
 
 
-def write_report(out, summary, hil, base, ref, traces, plants):
+def write_report(out, summary, hil, base, ref, traces, plants, base_traces=None):
+    """The figures: the full chain (HIL) with the model-in-the-loop baseline on the
+    same axes (hil_tests/plots.py; hourly means from the trend rows)."""
     from hil_tests import sim
     from controller.accounting import KpiFrame
     out.mkdir(parents=True, exist_ok=True)
     plots = []
     for p in plants:
         if traces.get(p):
-            plots += sim.plot(traces[p], p, "hil", hil["plants"][p]["scenario"], out, KpiFrame(p))
+            others = [("baseline", base_traces[p], None)] if (base_traces or {}).get(p) else []
+            plots += sim.plot(traces[p], p, "hil", hil["plants"][p]["scenario"], out, KpiFrame(p),
+                              others)
     text = ["# GreenEdge demo report", "",
             "%.2f plant hours at %gx in %.0f s wall; %d/%d devices up at the end."
             % (summary["plant_hours"], summary["speedup"], summary["wall_s"],

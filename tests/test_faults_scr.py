@@ -65,6 +65,7 @@ def test_the_ceiling_is_the_stoichiometric_need_of_the_credible_inlet():
                     "flue_gas_temp_c": 340.0, "analyzer_fault": 0, "analyzer_blowback": 0}}
     for k in range(900):
         snap["scr"]["nox_in_mg_nm3"] = 300.0 + 1e-6 * (k % 2)  # live, not frozen
+        snap["scr"]["nox_out_mg_nm3"] = 200.0 + 1e-6 * (k % 2)
         cmd = s.run(float(k), snap)["scr"]
     kgh = cmd["valve_cmd_pct"] * s.NH3_MAX_KGH / 100.0
     need = 0.3696e-6 * 1.0e6 * 300.0  # at the load's 1.0e6 Nm3/h, not the 1.5e6 read
@@ -96,10 +97,10 @@ _k = [0]
 
 def _snap(nox_in, nox_out=46.5, slip=0.5):
     # A live CEMS reading is never exactly constant (a frozen one is a failed
-    # analyzer, INLET_STUCK_N): +-0.1 mg/Nm3 of register noise.
+    # analyzer, STUCK_N): +-0.1 mg/Nm3 of register noise on both analyzers.
     _k[0] += 1
     return {"scr": {"o2_pct": 6.0, "flue_gas_flow_nm3h": 1.0e6, "unit_load_pct": 50.0,
-                    "nox_in_mg_nm3": nox_in + 0.1 * (_k[0] % 2), "nox_out_mg_nm3": nox_out, "nh3_slip_ppm": slip,
+                    "nox_in_mg_nm3": nox_in + 0.1 * (_k[0] % 2), "nox_out_mg_nm3": nox_out + 0.1 * (_k[0] % 2), "nh3_slip_ppm": slip,
                     "flue_gas_temp_c": 340.0, "analyzer_fault": 0, "analyzer_blowback": 0}}
 
 

@@ -159,6 +159,18 @@ class Plausible:
 
 
 O2_RANGE_PCT = (1.0, 15.0)   # flue gas at a boiler's exit; outside: the analyzer, not the gas
+# A live analyzer or transmitter never reads exactly the same STUCK_N polls in
+# a row (its noise is several register steps); a frozen one does, and so does
+# an analyzer's output hold (blow-back, calibration, a pH probe's wash): either
+# way the loop takes its defined fallback, as for a failed reading.
+STUCK_N = 30
+PH_RANGE = (2.0, 9.0)        # an absorber's slurry; outside: the probe, not the slurry
+PH_RATE = 0.05               # pH/s: a 1,000 m3 tank moves far slower
+
+
+def ph_check():
+    """The plausibility check of an absorber's pH probe (range, rate, stuck)."""
+    return Plausible(*PH_RANGE, max_rate=PH_RATE, stuck_n=STUCK_N)
 
 
 def o2_check():

@@ -14,7 +14,7 @@ the header-pressure check are small."""
 import math
 
 from cython_ext import load
-from controller.loops.base import Plausible, Strategy, good, pi_step
+from controller.loops.base import STUCK_N, Plausible, Strategy, good, pi_step
 
 MACHINES = ("c1", "c2", "c3")
 P_RANGE_BAR = (0.5, 11.0)   # plausible header pressure (g); outside: the transmitter
@@ -24,12 +24,13 @@ BLIND_S = 30.0              # no plausible pressure this long (plant s): unload 
 
 class HeaderPressure:
     """The header pressure from the first of several transmitters (in order)
-    whose reading is plausible (range, rate of change), else NaN: a broken
-    transmitter is replaced by a redundant one, never by a guess."""
+    whose reading is plausible (range, rate of change, not frozen), else NaN:
+    a broken transmitter is replaced by a redundant one, never by a guess."""
 
     def __init__(self, order):
         self.order = order
-        self._checks = {m: Plausible(*P_RANGE_BAR, max_rate=P_RATE_BAR_S) for m in order}
+        self._checks = {m: Plausible(*P_RANGE_BAR, max_rate=P_RATE_BAR_S, stuck_n=STUCK_N)
+                        for m in order}
 
     def read(self, snap, t_s):
         vals = [self._checks[m].check(snap[m].get("discharge_pressure_bar"), t_s)

@@ -6,7 +6,7 @@ Best-practice baseline (RatioPiBaseline): ratio feedforward on the measured
 inlet NOx x flow with a PI trim on outlet NOx."""
 
 from cython_ext import load
-from controller.loops.base import Plausible, Strategy, good, o2_check, pi_step, to_6pct
+from controller.loops.base import STUCK_N, Plausible, Strategy, good, o2_check, pi_step, to_6pct
 
 
 class PiBaseline(Strategy):
@@ -21,7 +21,7 @@ class PiBaseline(Strategy):
         self.pid.configure(kp=-0.15, ti=400.0, umin=0.0, umax=100.0, dt=self.period_s, tt=60.0)
         self.pid.u_man[0] = 20.0
         self._o2 = o2_check()
-        self._nox_out = Plausible(0.1, 1000.0)
+        self._nox_out = Plausible(0.1, 1000.0, stuck_n=STUCK_N)
 
     def run(self, t_s, snap):
         s = snap["scr"]
@@ -105,7 +105,7 @@ class FeedforwardSmithStrategy(Strategy):
     # level (the inlet the outlet confirms), so the feedforward neither holds
     # a wrong value nor drops out.
     # An analyzer's output hold (blow-back, calibration) reads the same way.
-    INLET_STUCK_N = 30
+    INLET_STUCK_N = STUCK_N
     # Evidence of overdose: outlet this far below its set point while the slip
     # is above SLIP_PPM -> no inlet above the credible level.
     OVERDOSE_MG = 10.0
@@ -132,7 +132,7 @@ class FeedforwardSmithStrategy(Strategy):
         self._q = Plausible(0.05 * self.FLOW_FULL, 1.3 * self.FLOW_FULL, max_rate=0.1 * self.FLOW_FULL)
         self._nox_in = Plausible(self.NOX_IN_MIN_MG, self.NOX_IN_MAX_MG, max_rate=150.0,
                                  stuck_n=self.INLET_STUCK_N)
-        self._nox_out = Plausible(*self.NOX_OUT_RANGE_MG)
+        self._nox_out = Plausible(*self.NOX_OUT_RANGE_MG, stuck_n=STUCK_N)
         self._load = Plausible(5.0, 120.0)
         self.hour = None
         self.hour_sum = 0.0
@@ -311,8 +311,8 @@ class RatioPiBaseline(Strategy):
         self.pid.u_man[0] = 0.0
         self._o2 = o2_check()
         self._q = Plausible(0.05 * self.FLOW_FULL, 1.3 * self.FLOW_FULL, max_rate=0.1 * self.FLOW_FULL)
-        self._nox_in = Plausible(10.0, 1000.0, max_rate=150.0)
-        self._nox_out = Plausible(0.1, 1000.0)
+        self._nox_in = Plausible(10.0, 1000.0, max_rate=150.0, stuck_n=STUCK_N)
+        self._nox_out = Plausible(0.1, 1000.0, stuck_n=STUCK_N)
         self.q_last = self.FLOW_FULL
         self.nox_in_last = None
         self.valve_per_mr = 0.0

@@ -2,7 +2,8 @@
 by a PI on the limestone feeder, the oxidation blower at full output."""
 
 from cython_ext import load
-from controller.loops.base import Plausible, Strategy, good, o2_check, pi_step, to_6pct
+from controller.loops.base import (STUCK_N, Plausible, Strategy, good, o2_check, ph_check,
+                                   pi_step, to_6pct)
 
 
 class AllPumpsBaseline(Strategy):
@@ -14,10 +15,12 @@ class AllPumpsBaseline(Strategy):
         self.pid = load("pid").PidBank(1)
         self.pid.configure(kp=40.0, ti=900.0, umin=0.0, umax=100.0, dt=self.period_s, tt=300.0)
         self.pid.u_man[0] = 45.0
+        self._ph = ph_check()
 
     def run(self, t_s, snap):
         f = snap["fgd"]
-        pi_step(self.pid, self.PH_SP, f["ph"], dt=self.tick(t_s))
+        # A failed, implausible or frozen pH probe: the feeder holds.
+        pi_step(self.pid, self.PH_SP, self._ph.check(f["ph"], t_s), dt=self.tick(t_s))
         cmd = {"pump%d_run" % i: 1 for i in range(1, 6)}
         cmd.update(feeder_cmd_pct=float(self.pid.u[0]), blower_cmd_pct=100.0)
         return {"fgd": cmd}
@@ -32,6 +35,10 @@ class PumpStagingStrategy(Strategy):
       10^(0.25 (pH - 5.5)) with n in pumps at the design gas flow (L/G: at half
       load each pump washes twice the gas share) gives the pumps needed for the
       target outlet at the measured inlet SO2, pH and gas flow; measured outlet above the trim level adds one.
+      The correlation's NTU is scaled by what the plant shows (identify.RemovalGain:
+      ln(inlet / outlet) over the model's NTU for the pumps running, learned over an
+      hour, bounded to 0.7-1.15): a plant that removes more or less than the host's
+      correlation (docs/models.md, "Model mismatch") gets the pumps it needs.
       Fewer pumps are allowed only after a hold time (the firmware also enforces
       minimum run/stop times). A pump that trips is replaced at once.
     - pH setpoint traded against pumps: 5.7 (more removal per pump) instead of 5.5.
@@ -75,6 +82,8 @@ class PumpStagingStrategy(Strategy):
         super().__init__(params)
         self.pid = load("pid").PidBank(1)
         self.pid.configure(kp=60.0, ti=600.0, umin=-60.0, umax=60.0, dt=self.period_s, tt=120.0)
+        from controller.loops.identify import RemovalGain
+        self.removal = RemovalGain()
         self.n = 5
         self.last_up = -1e9
         self.last_change = -1e9
@@ -84,9 +93,11 @@ class PumpStagingStrategy(Strategy):
         self.so2_kmol_s = self.DESIGN_SO2_KMOL_S / 1.4  # SO2 absorbed, last good (design first)
         # Plausibility of the measured inputs (docs/safety.md); NaN -> fallback.
         self._o2 = o2_check()
-        self._so2_in = Plausible(0.0, self.SO2_IN_MAX_MG, max_rate=300.0)
+        self._so2_in = Plausible(0.0, self.SO2_IN_MAX_MG, max_rate=300.0, stuck_n=STUCK_N)
         self._q = Plausible(0.05 * self.DESIGN_FLOW_NM3H, 1.3 * self.DESIGN_FLOW_NM3H,
                             max_rate=0.1 * self.DESIGN_FLOW_NM3H)
+        self._so2_out = Plausible(0.1, 3000.0, stuck_n=STUCK_N)
+        self._ph = ph_check()
 
     def resume(self, t_s):
         """Back from manual: a pump the operator stopped is no trip (it would be
@@ -100,12 +111,20 @@ class PumpStagingStrategy(Strategy):
         air = self.SR_MIN * 0.5 * so2_kmol_s / 0.2095 * 22.414 * 3600.0
         return min(100.0, max(self.BLOWER_MIN_PCT, 100.0 * air / self.BLOWER_AIR_MAX_NM3H))
 
+    def model_ntu(self, n, ph, flow):
+        """The host's correlation: NTU for n pumps running at pH ph and gas flow flow."""
+        if not (good(ph) and good(flow)) or n <= 0:
+            return float("nan")
+        lg = min(max(flow / self.DESIGN_FLOW_NM3H, 0.2), 1.5)
+        return (self.NTU_REF * 10 ** (self.PH_DECADE * (ph - self.PH_REF))
+                * (n / (4.0 * lg)) ** self.NTU_PUMP_EXP)
+
     def _needed(self, so2_in, ph, flow):
         import math
         if so2_in <= self.TARGET_MG:
             return 1
         ntu = -math.log(self.TARGET_MG / so2_in)
-        per = self.NTU_REF * 10 ** (self.PH_DECADE * (ph - self.PH_REF))
+        per = self.removal.gain * self.NTU_REF * 10 ** (self.PH_DECADE * (ph - self.PH_REF))
         # Pumps at the design gas flow, scaled to the gas the absorber sees (L/G).
         lg = min(max(flow / self.DESIGN_FLOW_NM3H, 0.2), 1.5)
         return max(1, min(5, math.ceil(4 * (ntu / per) ** (1 / self.NTU_PUMP_EXP) * lg)))
@@ -116,12 +135,13 @@ class PumpStagingStrategy(Strategy):
         corr = to_6pct(self._o2.check(f["o2_pct"], t_s))
         so2_raw = self._so2_in.check(f["so2_in_mg_nm3"], t_s)
         so2_in = so2_raw * corr
-        ph = f["ph"] if good(f["ph"]) else self.PH_SP
+        ph_m = self._ph.check(f["ph"], t_s)
+        ph = ph_m if good(ph_m) else self.PH_SP
         # Inlet unknown: every pump (removal first, energy second).
         q = self._q.check(f["flue_gas_flow_nm3h"], t_s)
         flow = q if good(q) else self.DESIGN_FLOW_NM3H
         need = self._needed(so2_in, min(ph, self.PH_SP), flow) if good(so2_in) else 5
-        out = f["so2_out_mg_nm3"]
+        out = self._so2_out.check(f["so2_out_mg_nm3"], t_s)
         if not good(out) or f.get("so2_analyzer_fault"):
             need = min(5, need + 1)
         elif out * corr > self.TRIM_MG:
@@ -164,10 +184,15 @@ class PumpStagingStrategy(Strategy):
             self.so2_kmol_s = so2_raw * 1e-6 * q / 3600.0 / 64.066
         so2_kmol_s = self.so2_kmol_s
         ff = 100.0 * 1.03 * so2_kmol_s / self.FEEDER_MAX_KMOL_S
-        pi_step(self.pid, self.PH_SP, f["ph"], dt=dt)
+        pi_step(self.pid, self.PH_SP, ph_m, dt=dt)   # a bad pH: the trim holds
         feeder = min(100.0, max(0.0, ff + float(self.pid.u[0])))
         blower = self.blower_pct(so2_kmol_s)
         cmd.update(feeder_cmd_pct=feeder, blower_cmd_pct=blower)
+        # What the plant removes over the host's correlation (identify.RemovalGain),
+        # both analyzers on the same O2 basis: the next cycles' pump count uses it.
+        n_run = sum(1 for r in running if good(r) and r)
+        out_ok = float("nan") if f.get("so2_analyzer_fault") else out
+        self.removal.update(t_s, so2_raw, out_ok, n_run, self.model_ntu(n_run, ph, flow))
         return {"fgd": cmd}
 
 
@@ -189,7 +214,7 @@ class LoadStagingBaseline(AllPumpsBaseline):
         super().__init__(params)
         self.n = 5
         self.last_change = -1e9
-        self._so2 = Plausible(0.0, 6000.0, max_rate=300.0)
+        self._so2 = Plausible(0.0, 6000.0, max_rate=300.0, stuck_n=STUCK_N)
         self._q = Plausible(0.05 * self.FLOW_FULL, 1.3 * self.FLOW_FULL, max_rate=0.1 * self.FLOW_FULL)
         self._o2 = o2_check()
 

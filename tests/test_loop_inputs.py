@@ -130,3 +130,37 @@ def test_fgd_bad_inlet_keeps_the_limestone_feeder_running():
     bad = closed_loop("fgd", 1.0, lambda s, t: s["fgd"].__setitem__("so2_in_mg_nm3", math.nan), 0.5)
     feeder = [c["fgd"]["feeder_cmd_pct"] for t, c in bad if t >= 1800]
     assert all(good(f) for f in feeder) and min(feeder) > 5.0
+
+
+def test_a_frozen_pressure_transmitter_is_replaced_by_the_next():
+    """The first transmitter freezes at a plausible 7.0 bar (a failed
+    transmitter's last output): after STUCK_N identical polls the header is
+    read from the next one, a live one."""
+    from controller.loops.base import STUCK_N
+    from controller.loops.compressor import HeaderPressure
+    rng = random.Random(2)
+    h = HeaderPressure(("c1", "c2"))
+    got = []
+    for t in range(3 * STUCK_N):
+        live = 7.4 + 0.005 * rng.gauss(0.0, 1.0)
+        got.append((h.read({"c1": {"discharge_pressure_bar": 7.0},
+                            "c2": {"discharge_pressure_bar": live}}, float(t)), live))
+    assert all(v == 7.0 for v, _ in got[:STUCK_N])
+    assert all(v == live for v, live in got[STUCK_N + 1:])
+
+
+@pytest.mark.parametrize("strategy", ["typical", "best-practice", "optimized"])
+def test_a_frozen_ph_probe_holds_the_limestone_trim(strategy):
+    """The pH probe freezes at 5.0 (below every set point): the PI would wind
+    the feeder up for as long as it lasts (the reference run's trim moves by
+    tens of % in the half hour); after STUCK_N identical polls the trim holds
+    instead, and only the feedforward, where there is one, moves the feeder."""
+    from controller.loops.base import STUCK_N
+    bad = closed_loop("fgd", 1.0, lambda s, t: s["fgd"].__setitem__("ph", 5.0), 0.5, strategy)
+    t0 = 1800 + STUCK_N + 2
+    early = [c["fgd"]["feeder_cmd_pct"] for t, c in bad if t0 <= t < t0 + 120]
+    late = [c["fgd"]["feeder_cmd_pct"] for t, c in bad if t >= 2700]
+    assert all(good(f) for f in early + late)
+    drift = 0.0 if strategy != "optimized" else 3.0   # the SO2 feedforward's own moves
+    assert max(late) <= max(early) + drift + 1e-9
+    assert min(late) >= min(early) - drift - 1e-9

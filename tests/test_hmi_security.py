@@ -154,3 +154,19 @@ def test_sessions_carried_over_only_for_the_same_user_and_role():
     assert b.get(s1.id, 11.0).user == "ann" and b.get(s2.id, 11.0) is None   # bob: now a viewer
     assert b.get(s1.id, 11.0).csrf_ok(s1.csrf)
     assert auth.Sessions(idle_s=5.0).load(a.dump(), {"ann": "operator"}.get, now=10.0) == 0
+
+
+def test_point_quality_in_the_page():
+    """What the quality column says (views.point_state): a slow point without a
+    quality slot, read on schedule, is good though the image calls it old."""
+    from controller.north.hmi.views import point_state
+    from firmware import regmap
+    assert point_state(True, 1.0, regmap.Q_GOOD, 100.0, 101.0, (3.0, True), 3.0)[1] == "good"
+    assert point_state(True, 1.0, regmap.Q_BAD, 100.0, 101.0, (3.0, True), 3.0)[1] == "bad"
+    assert point_state(True, 1.0, regmap.Q_NOT_WIRED, 100.0, 101.0, (3.0, True),
+                       3.0)[1] == "not wired"
+    assert point_state(True, 1.0, regmap.Q_BAD, 100.0, 104.0, (8.0, False), 3.0)[1] == "good"
+    assert point_state(True, 1.0, regmap.Q_BAD, 100.0, 104.0, (8.0, True), 3.0)[1] == "bad"
+    assert point_state(True, 1.0, regmap.Q_BAD, 100.0, 109.0, (8.0, False), 3.0)[1] == "stale"
+    assert point_state(False, 1.0, regmap.Q_GOOD, 100.0, 101.0, (3.0, True), 3.0)[1] == "down"
+    assert point_state(True, float("nan"), regmap.Q_GOOD, 100.0, 100.0, 3.0)[0] is None

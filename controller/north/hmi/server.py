@@ -58,6 +58,7 @@ class HmiServer:
             except (OSError, ssl.SSLError) as e:
                 raise UserError("--hmi: TLS certificate %s / key %s: %s"
                                 % (hmi["certificate"], hmi["private_key"], e))
+        self.stale_limits = views.stale_limits(self.cfg)
         self.sessions = auth.Sessions(60.0 * hmi["session_min"])
         self.sessions_path = svc.cfg.state_dir / "hmi_sessions.json"
         self._load_sessions()
@@ -161,7 +162,7 @@ class HmiServer:
                 counts[r["state"]] = counts.get(r["state"], 0) + 1
             self.frame = {
                 "now": now, "plant_s": self.svc.clock.plant_s(),
-                "points": views.live_points(self.cfg, dev, now),
+                "points": views.live_points(self.cfg, dev, now, self.stale_limits),
                 "devices": {dn: bool(v.get("up")) for dn, v in dev.items()},
                 "loops": {ln: views.loop_state(v) for ln, v in loops.items()},
                 "kpi": views.kpi_view(self.cfg, kpis, status, self.hmi),
@@ -390,7 +391,7 @@ class HmiServer:
     async def api_loops(self, request):
         now = time.time()
         out = [views.faceplate(self.cfg, r, getattr(self, "_loops", {}).get(n),
-                               getattr(self, "_dev", {}), now)
+                               getattr(self, "_dev", {}), now, self.stale_limits)
                for n, r in self.svc.loops.items()]
         return _json(self.web, {"loops": out})
 

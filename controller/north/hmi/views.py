@@ -10,7 +10,8 @@ import math
 from controller.registers import point_map
 from firmware import regmap
 
-QUALITY = {regmap.Q_GOOD: "good", regmap.Q_UNCERTAIN: "uncertain", regmap.Q_BAD: "bad"}
+QUALITY = {regmap.Q_GOOD: "good", regmap.Q_UNCERTAIN: "uncertain", regmap.Q_BAD: "bad",
+           regmap.Q_NOT_WIRED: "not wired"}
 
 
 def measured(p):
@@ -34,25 +35,49 @@ def num(v):
     return float(v)
 
 
-def point_state(up, val, q, src, now, stale_s):
-    """[value, quality, age_s]: quality good | uncertain | bad | stale | down."""
+def stale_limits(cfg):
+    """{(device, point): (s, slotted)}: the age after which a reading counts as
+    stale (stale_s, plus the device's slow_s for the points it reads on its
+    slow schedule: settings, counters), and whether the point has an NE43
+    quality slot. The process image publishes a reading older than stale_s
+    as Q_BAD; for a point without a slot that can only mean "old", so a slow
+    point read on schedule shows good, not bad, between its reads."""
+    from controller.fieldbus.planner import plan_reads
+    out = {}
+    for dn, dc in cfg.devices.items():
+        for r in plan_reads(dc.profile):
+            for p, _ in r.points:
+                out[(dn, p.name)] = (cfg.stale_s + (dc.slow_s if r.cls == "slow"
+                                                    else dc.poll_s), measured(p))
+    return out
+
+
+def point_state(up, val, q, src, now, limit, stale_s=None):
+    """[value, quality, age_s]: quality good | uncertain | bad | not wired |
+    stale | down. limit: stale_limits()'s (s, slotted), or a number of s."""
+    lim, slotted = limit if isinstance(limit, tuple) else (limit, True)
     age = max(0.0, now - src) if src is not None else None
     if not up:
         qs = "down"
-    elif age is not None and age > stale_s:
+    elif age is not None and age > lim:
         qs = "stale"
+    elif not slotted and q == regmap.Q_BAD and stale_s is not None and age is not None \
+            and age > stale_s:
+        qs = "good"      # old by the image's stale_s only, fresh by its own schedule
     else:
         qs = QUALITY.get(q, "bad")
     return [num(val), qs, None if age is None else round(age, 1)]
 
 
-def live_points(cfg, devices, now):
-    """{"dev.point": [value, quality, age_s]} for every number the hub carries."""
+def live_points(cfg, devices, now, limits):
+    """{"dev.point": [value, quality, age_s]} for every number the hub carries;
+    limits: stale_limits(cfg)."""
     out = {}
     for dn, dv in devices.items():
         up = dv.get("up", False)
         for p, (val, q, src) in dv.get("points", {}).items():
-            out["%s.%s" % (dn, p)] = point_state(up, val, q, src, now, cfg.stale_s)
+            out["%s.%s" % (dn, p)] = point_state(up, val, q, src, now,
+                                                 limits.get((dn, p), cfg.stale_s), cfg.stale_s)
     return out
 
 
@@ -104,7 +129,7 @@ def overview(cfg, devices, loops, now):
     return out
 
 
-def faceplate(cfg, runner, hub_state, devices, now):
+def faceplate(cfg, runner, hub_state, devices, now, limits):
     """One loop's faceplate: SP, PV, OP, mode, the manual outputs' ranges, the
     parameters (engineer)."""
     from controller.loops import SETPOINTS, strategy_class
@@ -124,7 +149,9 @@ def faceplate(cfg, runner, hub_state, devices, now):
             if fb in dv.get("points", {}):
                 val, q, src = dv["points"][fb]
                 pvs.append({"role": role, "point": fb, "unit": (pm[fb].unit or ""),
-                            "state": point_state(dv.get("up"), val, q, src, now, cfg.stale_s)})
+                            "state": point_state(dv.get("up"), val, q, src, now,
+                                                 limits.get((dn, fb), cfg.stale_s),
+                                                 cfg.stale_s)})
     ranges = SETPOINTS.get(lc.plant, {})
     sps = []
     for key, val in st["sp"].items():

@@ -124,5 +124,6 @@ def report(r):
     lines.append("  values pushed to the browser: %.0f/s" % r["values_pushed_per_s"])
     for q in ("mean", "p90", "p99"):
         lines.append("  %s ratio: browser / no browser %.2f, browser / no HMI %.2f"
-                     % (q, r["ratio_browser_vs_no_browser_" + q], r["ratio_browser_vs_no_hmi_" + q]))
+                     % (q, r["ratio_browser_vs_no_browser_" + q],
+                        r["ratio_browser_vs_no_hmi_" + q]))
     return "\n".join(lines)

@@ -170,3 +170,20 @@ def test_point_quality_in_the_page():
     assert point_state(True, 1.0, regmap.Q_BAD, 100.0, 109.0, (8.0, False), 3.0)[1] == "stale"
     assert point_state(False, 1.0, regmap.Q_GOOD, 100.0, 101.0, (3.0, True), 3.0)[1] == "down"
     assert point_state(True, float("nan"), regmap.Q_GOOD, 100.0, 100.0, 3.0)[0] is None
+
+
+def test_cli_refuses_an_unsafe_or_userless_hmi(tmp_path):
+    import subprocess
+    import sys
+    from tests.test_hmi_support import PLANT
+    (tmp_path / "users.toml").write_text("")
+    (tmp_path / "a.toml").write_text(PLANT)
+    r = subprocess.run([sys.executable, "-m", "controller.cli", "run", "-c",
+                        str(tmp_path / "a.toml"), "--hmi", "0.0.0.0:18443", "--duration", "1"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "refusing to bind 0.0.0.0 without TLS" in r.stderr, r.stderr
+    (tmp_path / "b.toml").write_text(PLANT.split("[hmi]")[0])
+    r = subprocess.run([sys.executable, "-m", "controller.cli", "run", "-c",
+                        str(tmp_path / "b.toml"), "--hmi", "127.0.0.1:18443", "--duration", "1"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--hmi needs a users file" in r.stderr, r.stderr

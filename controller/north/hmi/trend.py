@@ -7,7 +7,6 @@ Times are plant seconds (the historian's t). A trend is bucketed to at most
 MAX_POINTS per tag (mean per bucket) so a 24 h range costs the same as 1 h.
 """
 
-import csv
 import io
 import json
 import math

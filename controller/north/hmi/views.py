@@ -157,13 +157,16 @@ def faceplate(cfg, runner, hub_state, devices, now, limits):
     for key, val in st["sp"].items():
         if key in ranges:
             lo, hi_key = ranges[key]
-            sps.append({"key": key, "value": val, "min": lo, "max": num(runner.process.get(hi_key))})
+            sps.append({"key": key, "value": val, "min": lo,
+                        "max": num(runner.process.get(hi_key))})
     cls = strategy_class(lc.plant, lc.strategy)
-    params = dict(runner.strategy.params)
+    strat = runner.strategy
+    params = dict(strat.params)
+    # a parameter the config left out is the strategy's default (its class constant)
     return {"name": lc.name, "plant": lc.plant, "strategy": lc.strategy, "group": lc.group,
             "devices": dict(lc.devices), "state": st, "setpoints": sps, "outputs": outputs,
-            "pv": pvs, "params": [{"name": n, "value": num(params.get(n, getattr(runner.strategy, n.upper(), None)))}
-                       for n in cls.PARAMS]}
+            "pv": pvs, "params": [{"name": n, "value": num(params.get(n, getattr(
+                strat, n.upper(), None)))} for n in cls.PARAMS]}
 
 
 def device_rows(cfg, status, last_event):

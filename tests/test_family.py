@@ -154,3 +154,56 @@ def test_cli_needs_a_plant_or_a_family():
                           "--strategy", "baseline"], cwd=ROOT, capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 2 and "best-practice" in out.stderr
+
+
+def test_removal_gain_learns_the_plant_and_is_bounded():
+    from controller.loops.identify import RemovalGain
+    g = RemovalGain()
+    t = 0.0
+    ntu_true, ntu_model = 4.4, 4.0                     # the plant removes 10 % more NTU
+    out = 2000.0 * np.exp(-ntu_true)
+    for _ in range(int(590 / 10)):                     # not settled after the pump change
+        g.update(t, 2000.0, out, 3, ntu_model)
+        t += 10.0
+    assert g.samples == 0 and g.gain == 1.0
+    for _ in range(int(4 * 3600 / 10)):
+        g.update(t, 2000.0, out, 3, ntu_model)
+        t += 10.0
+    assert g.estimate == pytest.approx(1.1, abs=0.01) and g.gain == pytest.approx(1.1, abs=0.01)
+    g.update(t, float("nan"), out, 3, ntu_model)       # a failed analyzer: held
+    assert g.estimate == pytest.approx(1.1, abs=0.01)
+    g.update(t + 10, 2000.0, out, 4, ntu_model)         # a pump change: settle again
+    g.update(t + 20, 2000.0, out * 50, 4, ntu_model)    # (a sample that would pull it down)
+    assert g.estimate == pytest.approx(1.1, abs=0.01)
+    worse = RemovalGain()
+    for k in range(int(4 * 3600 / 10)):
+        worse.update(k * 10.0, 2000.0, 2000.0 * np.exp(-3.0), 3, 4.0)
+    assert worse.estimate == pytest.approx(0.75, abs=0.01) and worse.gain == 1.0   # left to the trim
+    better = RemovalGain()
+    for k in range(int(4 * 3600 / 10)):
+        better.update(k * 10.0, 2000.0, 2000.0 * np.exp(-6.0), 3, 4.0)
+    assert better.gain == RemovalGain.USE_HI                                        # bounded
+
+
+def test_fgd_strategy_adapts_to_a_plant_that_removes_more(monkeypatch):
+    """A drawn FGD whose correlation gives 20 % more NTU than the host's: the
+    optimiser learns it from its analyzers and runs fewer pumps than with its
+    nominal correlation, with no exceedance hour; the plant's own parameter is
+    never read (the strategy sees only measure())."""
+    from controller.loops import identify
+    seen = []
+    real = identify.RemovalGain.update
+
+    def spy(self, *a):
+        seen.append(self)
+        return real(self, *a)
+    monkeypatch.setattr(identify.RemovalGain, "update", spy)
+    better = {"ntu0": 4.42 * 1.2}
+    a = sim.run("fgd", "optimized", hours=8, plant_params=better)
+    est = seen[-1].estimate
+    monkeypatch.setattr(identify.RemovalGain, "USE_HI", 1.0)     # the nominal correlation only
+    b = sim.run("fgd", "optimized", hours=8, plant_params=better)
+    assert 1.1 < est < 1.3, est
+    assert a["recirc_pump_kwh"] < 0.95 * b["recirc_pump_kwh"], (a["recirc_pump_kwh"],
+                                                                 b["recirc_pump_kwh"])
+    assert a["so2_exceed_hours"] == 0 and a["so2_hourly_max_mg_nm3"] < 35.0

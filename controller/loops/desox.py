@@ -37,8 +37,9 @@ class PumpStagingStrategy(Strategy):
       target outlet at the measured inlet SO2, pH and gas flow; measured outlet above the trim level adds one.
       The correlation's NTU is scaled by what the plant shows (identify.RemovalGain:
       ln(inlet / outlet) over the model's NTU for the pumps running, learned over an
-      hour, bounded to 0.7-1.15): a plant that removes more or less than the host's
-      correlation (docs/models.md, "Model mismatch") gets the pumps it needs.
+      hour, used within 1-1.15): a plant that removes more than the host's
+      correlation (docs/models.md, "Model mismatch") runs the fewer pumps it
+      needs; one that removes less is left to the outlet trim.
       Fewer pumps are allowed only after a hold time (the firmware also enforces
       minimum run/stop times). A pump that trips is replaced at once.
     - pH setpoint traded against pumps: 5.7 (more removal per pump) instead of 5.5.

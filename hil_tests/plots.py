@@ -130,6 +130,9 @@ def figure(plant, runs, scenario, limits):
             tr = runs[0][1]
             ax.plot([r["t_h"] for r in tr], [r["demand_m3s"] for r in tr], color="k", lw=0.8,
                     ls=":", label="demand")
+        if key in ("pumps_on", "machines_loaded"):
+            from matplotlib.ticker import MaxNLocator
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabel, fontsize=8)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right" if kind == "emission" else "upper right", ncol=2)

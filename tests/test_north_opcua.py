@@ -134,8 +134,16 @@ def test_opcua_against_the_running_service(tmp_path):
                     await m.write_value(ua.DataValue(ua.Variant("auto", ua.VariantType.String)))
                 got["viewer_reads"] = await m.read_value()
             # no security: no endpoint offers None
+            got["modes"] = {e.SecurityMode for e in
+                            await client(url, tmp_path).connect_and_get_server_endpoints()}
             with pytest.raises(Exception):
                 async with client(url, tmp_path, "olga", "operator-pw"):
+                    pass
+            # anonymous = "off" (the default): an anonymous session is refused, even encrypted
+            anon = client(url, tmp_path)
+            await secure(anon, tmp_path)
+            with pytest.raises(ua.uaerrors.BadIdentityTokenRejected):
+                async with anon:
                     pass
             # a wrong password: refused at activation
             w = client(url, tmp_path, "olga", "wrong-pw")
@@ -147,7 +155,8 @@ def test_opcua_against_the_running_service(tmp_path):
             svc.stop()
             await task
     asyncio.run(run())
-    assert got["top"] == ["Energy", "KPIs", "Loops", "Unassigned", "fan"]
+    assert got["top"] == ["Alarms", "Energy", "KPIs", "Loops", "Unassigned", "fan"]
+    assert got["modes"] == {ua.MessageSecurityMode.Sign, ua.MessageSecurityMode.SignAndEncrypt}
     assert {"power_kw", "energy_kwh", "speed_actual_pct", "status"} <= got["fan1"]
     assert got["typedef"] == ua.NodeId(ua.ObjectIds.AnalogItemType)
     assert got["eu"].DisplayName.Text == "kW" and got["eu"].UnitId == 4937556   # "KWT"
@@ -190,3 +199,199 @@ def test_users_file_scrypt(tmp_path):
     assert u.role_of("ann", "wrong") is None and u.role_of("bob", "long-enough") is None
     with pytest.raises(UserError, match="role"):
         add_user(tmp_path / "u.toml", "x", "admin", "long-enough")
+
+
+ALARM = textwrap.dedent("""
+    [[alarms]]
+    id = "fan.manual"
+    on_delay_s = 1
+    priority = 2
+    text = "fan loop in manual"
+    """)
+
+
+def _setup(tmp_path, plant):
+    make_cert(tmp_path / "server.der", tmp_path / "server.pem", "urn:greenedge:north",
+              hosts=["127.0.0.1", "localhost"])
+    make_cert(tmp_path / "client.der", tmp_path / "client.pem", "urn:greenedge:testclient",
+              hosts=["127.0.0.1"], common_name="test client")
+    add_user(tmp_path / "users.toml", "olga", "operator", "operator-pw")
+    add_user(tmp_path / "users.toml", "vic", "viewer", "viewer-pw")
+    (tmp_path / "plant.toml").write_text(plant)
+    return load_config(tmp_path / "plant.toml")
+
+
+async def _until(cond, what, timeout_s=60.0):
+    """Wait on a condition (a loaded machine is slow: no fixed timing)."""
+    loop = asyncio.get_running_loop()
+    t_end = loop.time() + timeout_s
+    while loop.time() < t_end:
+        if cond():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("%s (%g s)" % (what, timeout_s))
+
+
+def test_opcua_alarm_events_and_acknowledge(tmp_path):
+    """An alarm raised on the service (the loop put in manual over OPC UA: the
+    fan.manual alarm) reaches an event subscription on the Server object with
+    its severity, message and source; Acknowledge is refused for a viewer,
+    accepted for an operator (the acknowledged state is the next event), and
+    both calls are in the audit."""
+    from controller.alarms.engine import ACKED
+    from hil_tests.fakeline import fake_service
+    cfg = _setup(tmp_path, PLANT + ALARM)
+    svc = fake_service(cfg, [1], historian=False)
+    audit = svc.hub.subscribe("test", ("audit",))
+    events, got = [], {}
+
+    class H:
+        def event_notification(self, ev):
+            events.append(ev)
+
+        def datachange_notification(self, node, val, data):
+            pass
+
+    def ev(new):
+        return [e for e in events if e.SourceName == "fan.manual"
+                and ("-> %s" % new) in e.Message.Text]
+
+    async def run():
+        task = asyncio.create_task(svc.run(120.0))
+        try:
+            await _until(lambda: svc.north and svc.north[0].updates > 0, "no OPC UA server")
+            url = svc.north[0].url
+            c = client(url, tmp_path, "olga", "operator-pw")
+            await secure(c, tmp_path)
+            v = client(url, tmp_path, "vic", "viewer-pw")
+            await secure(v, tmp_path)
+            async with c, v:
+                ns = await c.get_namespace_index("urn:greenedge:north")
+                sub = await c.create_subscription(100, H())
+                await sub.subscribe_events(c.nodes.server)
+                mode = c.get_node(ua.NodeId("GreenEdge.Loops.fan.Mode", ns))
+                await mode.write_value(ua.DataValue(ua.Variant("manual", ua.VariantType.String)))
+                await _until(lambda: ev("unacknowledged"), "no event for fan.manual raised")
+                got["raised"] = ev("unacknowledged")[0]
+                ack = "%d:Acknowledge" % ns
+                alarms = await v.nodes.objects.get_child(["%d:GreenEdge" % ns, "%d:Alarms" % ns])
+                with pytest.raises(ua.uaerrors.BadUserAccessDenied):
+                    await alarms.call_method(ack, "fan.manual", "viewer tries")
+                got["state_after_viewer"] = svc.alarms.alarms["fan.manual"].state
+                alarms = c.get_node(alarms.nodeid)
+                with pytest.raises(ua.uaerrors.BadNotFound):
+                    await alarms.call_method(ack, "fan.nothing", "")
+                await alarms.call_method(ack, "fan.manual", "seen, testing")
+                await _until(lambda: ev("acknowledged") and
+                             svc.alarms.alarms["fan.manual"].state == ACKED,
+                             "the acknowledgement never arrived as an event")
+                got["acked"] = ev("acknowledged")[0]
+                with pytest.raises(ua.uaerrors.BadConditionBranchAlreadyAcked):
+                    await alarms.call_method(ack, "fan.manual", "again")
+                await sub.delete()
+        finally:
+            svc.stop()
+            await task
+    asyncio.run(run())
+    r = got["raised"]
+    assert r.Severity == 700 and r.SourceName == "fan.manual"
+    assert r.Message.Text == "fan.manual: normal -> unacknowledged (fan loop in manual)"
+    assert r.SourceNode == ua.NodeId(ua.ObjectIds.Server)
+    assert got["state_after_viewer"] == "unacknowledged"
+    assert got["acked"].Message.Text.startswith("fan.manual: unacknowledged -> acknowledged")
+    assert svc.alarms.alarms["fan.manual"].who == "opcua:olga"
+    _, stream = audit.drain()
+    mine = [(r["who"], r["role"], r["kind"], r["target"], r["accepted"]) for t, r in stream
+            if r["kind"] == "ack"]
+    assert ("opcua:vic", "viewer", "ack", None, False) in mine
+    assert ("opcua:olga", "operator", "ack", "fan.manual", True) in mine
+    assert ("opcua:olga", "operator", "ack", "fan.manual", False) in mine   # already acked
+
+
+NONE = PLANT.replace('"Aes256_Sha256_RsaPss_SignAndEncrypt", "Aes256_Sha256_RsaPss_Sign"]',
+                     '"None"]\n    anonymous = "read"')
+
+
+def test_opcua_none_endpoint_is_read_only(tmp_path):
+    """security with "None" and anonymous = "read": a None endpoint is offered; on it
+    an anonymous session and an operator's both browse, read and subscribe, and every
+    write and method call is refused (BadUserAccessDenied), the loop untouched and
+    nothing reaching the gate; an anonymous session on a signed endpoint reads as a
+    viewer (its write refused by the gate, audited)."""
+    from hil_tests.fakeline import fake_service
+    assert '"None"]' in NONE and 'anonymous = "read"' in NONE
+    cfg = _setup(tmp_path, NONE + ALARM)
+    svc = fake_service(cfg, [1], historian=False)
+    audit = svc.hub.subscribe("test", ("audit",))
+    got = {}
+
+    async def run():
+        task = asyncio.create_task(svc.run(120.0))
+        try:
+            await _until(lambda: svc.north and svc.north[0].updates > 0
+                         and svc.devices["fan1"].polls > 3, "no OPC UA server")
+            url = svc.north[0].url
+            probe = client(url, tmp_path)
+            got["modes"] = {(e.SecurityPolicyUri.rsplit("#", 1)[-1], e.SecurityMode)
+                            for e in await probe.connect_and_get_server_endpoints()}
+            for who in ("anonymous", "olga"):
+                c = client(url, tmp_path, *(("olga", "operator-pw") if who == "olga" else ()))
+                async with c:   # no security string: the None endpoint
+                    ns = await c.get_namespace_index("urn:greenedge:north")
+                    ge = await c.nodes.objects.get_child("%d:GreenEdge" % ns)
+                    got[who, "top"] = sorted([(await n.read_browse_name()).Name
+                                              for n in await ge.get_children()])
+                    p = c.get_node(ua.NodeId("GreenEdge.fan.fan1.power_kw", ns))
+                    for _ in range(600):   # fan1 up and polled (a loaded machine is slow)
+                        got[who, "p"] = await p.read_data_value(raise_on_bad_status=False)
+                        if got[who, "p"].StatusCode.is_good():
+                            break
+                        await asyncio.sleep(0.1)
+                    seen = []
+
+                    class H:
+                        def datachange_notification(self, node, val, data):
+                            seen.append(val)
+                    sub = await c.create_subscription(100, H())
+                    await sub.subscribe_data_change(
+                        c.get_node(ua.NodeId("GreenEdge.fan.fan1.speed_actual_pct", ns)))
+                    await _until(lambda: seen, "no notification on the None endpoint")
+                    mode = c.get_node(ua.NodeId("GreenEdge.Loops.fan.Mode", ns))
+                    with pytest.raises(ua.uaerrors.BadUserAccessDenied):
+                        await mode.write_value(ua.DataValue(ua.Variant("manual",
+                                                                       ua.VariantType.String)))
+                    sp = c.get_node(ua.NodeId("GreenEdge.Loops.fan.SP.flow_sp_m3s", ns))
+                    with pytest.raises(ua.uaerrors.BadUserAccessDenied):
+                        await sp.write_value(ua.DataValue(ua.Variant(20.0, ua.VariantType.Double)))
+                    alarms = await ge.get_child("%d:Alarms" % ns)
+                    with pytest.raises(ua.uaerrors.BadUserAccessDenied):
+                        await alarms.call_method("%d:Acknowledge" % ns, "fan.manual", "")
+                    got[who, "mode"] = await mode.read_value()
+                    await sub.delete()
+            got["manual_after_none"] = svc.loops["fan"].manual
+            got["audit_after_none"] = list(audit.drain()[1])
+            a = client(url, tmp_path)      # anonymous, signed and encrypted
+            await secure(a, tmp_path)
+            async with a:
+                mode = a.get_node(ua.NodeId("GreenEdge.Loops.fan.Mode", ns))
+                got["anon_secure_reads"] = await mode.read_value()
+                with pytest.raises(ua.uaerrors.BadUserAccessDenied):
+                    await mode.write_value(ua.DataValue(ua.Variant("manual",
+                                                                   ua.VariantType.String)))
+        finally:
+            svc.stop()
+            await task
+    asyncio.run(run())
+    M = ua.MessageSecurityMode
+    assert ("None", M.None_) in got["modes"]
+    assert ("Basic256Sha256", M.SignAndEncrypt) in got["modes"]
+    for who in ("anonymous", "olga"):
+        assert got[who, "top"] == ["Alarms", "Energy", "KPIs", "Loops", "Unassigned", "fan"]
+        assert got[who, "p"].StatusCode.is_good()
+        assert got[who, "mode"] == "auto"
+    assert got["manual_after_none"] is None
+    assert got["audit_after_none"] == []          # refused before the gate
+    assert got["anon_secure_reads"] == "auto"
+    _, stream = audit.drain()
+    assert [(r["who"], r["role"], r["kind"], r["accepted"]) for t, r in stream] == [
+        ("opcua:anonymous", "viewer", "mode", False)]

@@ -49,7 +49,14 @@ viewer) only with anonymous = "read".
 
 Alarms: each alarm state change on the hub's alarm stream is an OPC UA event
 (BaseEventType) from the Server object with Severity (priority 1..4 ->
-900/700/500/300), SourceName = alarm id, Message = "<id>: <old> -> <new>".
+900/700/500/300), SourceName = alarm id, Message = "<id>: <old> -> <new>
+(<text>)". Objects/GreenEdge/Alarms/Acknowledge(AlarmId, Comment) acknowledges
+one: a gate "ack" with the role of the session's user (viewer:
+BadUserAccessDenied; no such alarm: BadNotFound; nothing to acknowledge:
+BadConditionBranchAlreadyAcked), audited, applied in the alarm engine's next
+pass (the acknowledged state arrives as the next event). asyncua has no server
+side of Alarms & Conditions (ConditionType instances with their own
+Acknowledge), so this is the plain-event form the issue allows.
 """
 
 import asyncio
@@ -218,6 +225,7 @@ class OpcUaServer:
             raise UserError(str(e))
         self._read_only_none(server)
         self._wrap_writes(server)
+        self._wrap_calls(server)
         if self.port == 0:
             self.port = server.bserver.port
             self.url = "opc.tcp://%s:%d" % (self.host, self.port)
@@ -306,6 +314,7 @@ class OpcUaServer:
         for k in self.kpi_keys:
             n = b.variable(kf, "GreenEdge.KPIs.%s" % k, k, 0.0, ua.VariantType.Double, k)
             self.nodes[("kpi", k)] = (n, False)
+        self.alarms_obj = b.object(root, "GreenEdge.Alarms", "Alarms")
         ef = b.folder(root, "GreenEdge.Energy", "Energy")
         for dn, dc in self.cfg.devices.items():
             if "energy_kwh" in point_map(dc.profile):
@@ -318,6 +327,7 @@ class OpcUaServer:
         if bad:
             raise RuntimeError("address space: %d nodes not added, first %s" % (len(bad), bad[0]))
         self.n_nodes = len(b.items)
+        self.ack_method = await self._ack_method(server, idx)
         self.alarm_events = await server.get_event_generator()
         self.server = server
         return server
@@ -387,6 +397,73 @@ class OpcUaServer:
         if "outside" in (t.reason or ""):
             return ua.StatusCode(ua.StatusCodes.BadOutOfRange)
         return ua.StatusCode(ua.StatusCodes.BadInvalidArgument)
+
+    # ---- alarm acknowledgement through the gate -----------------------------------------
+    async def _ack_method(self, server, idx):
+        """GreenEdge/Alarms/Acknowledge(AlarmId, Comment): the method node; a
+        session's call reaches _gate_ack (_wrap_calls), which knows its user."""
+        ua = self.ua
+
+        def arg(name, desc):
+            a = ua.Argument()
+            a.Name, a.DataType, a.ValueRank = name, ua.NodeId(ua.ObjectIds.String), -1
+            a.Description = ua.LocalizedText(desc)
+            return a
+
+        async def no_session(parent, *args):   # only a call without a session lands here
+            return ua.StatusCode(ua.StatusCodes.BadUserAccessDenied)
+        node = await server.get_node(self.alarms_obj).add_method(
+            ua.NodeId("GreenEdge.Alarms.Acknowledge", idx), ua.QualifiedName("Acknowledge", idx),
+            no_session, [arg("AlarmId", "the alarm's id (the event's SourceName)"),
+                         arg("Comment", "why (optional, at most 200 characters)")], [])
+        return node.nodeid
+
+    def _wrap_calls(self, server):
+        """Each session's Call service: Acknowledge goes to the gate with the
+        session user's role; every other method call to asyncua."""
+        iserver = server.iserver
+        create = iserver.create_session
+
+        def create_session(*a, **kw):
+            session = create(*a, **kw)
+            original = session.call
+
+            async def call(methods):
+                out = []
+                for m in methods:
+                    if m.MethodId == self.ack_method:
+                        out.append(self._gate_ack(m, session.user))
+                    else:
+                        out.extend(await original([m]))
+                return out
+            session.call = call
+            return session
+        iserver.create_session = create_session
+
+    def _gate_ack(self, m, user):
+        ua = self.ua
+        res = ua.CallMethodResult()
+        args = [v.Value if isinstance(v, ua.Variant) else v for v in (m.InputArguments or [])]
+        if not 1 <= len(args) <= 2 or any(a is not None and not isinstance(a, str)
+                                          for a in args) or not args[0]:
+            res.StatusCode = ua.StatusCode(ua.StatusCodes.BadInvalidArgument)
+            return res
+        res.InputArgumentResults = [ua.StatusCode() for _ in args]
+        role = getattr(user, "gate_role", "viewer")
+        who = "opcua:%s" % (getattr(user, "name", None) or "anonymous")
+        t = self.gate.submit(who, role, "ack", None, alarm=args[0],
+                             reason=(args[1] if len(args) > 1 and args[1] else None))
+        if t.accepted:
+            res.StatusCode = ua.StatusCode(ua.StatusCodes.Good)
+        elif role not in ROLES or ROLES.index(role) < ROLES.index(NEEDS["ack"]):
+            res.StatusCode = ua.StatusCode(ua.StatusCodes.BadUserAccessDenied)
+        elif (t.reason or "").startswith("no alarm"):
+            res.StatusCode = ua.StatusCode(ua.StatusCodes.BadNotFound)
+        elif "nothing to acknowledge" in (t.reason or ""):
+            res.StatusCode = ua.StatusCode(ua.StatusCodes.BadConditionBranchAlreadyAcked)
+        else:
+            res.StatusCode = ua.StatusCode(ua.StatusCodes.BadInvalidArgument)
+        return res
 
     # ---- values from the hub -----------------------------------------------------------
     async def _update_loop(self, sub):
@@ -537,8 +614,10 @@ class OpcUaServer:
         ev = self.alarm_events.event
         ev.Severity = SEVERITY.get(rec.get("priority"), 500)
         ev.SourceName = str(rec.get("id"))
-        ev.Message = self.ua.LocalizedText("%s: %s -> %s" % (rec.get("id"), rec.get("old"),
-                                                              rec.get("new")))
+        text = "%s: %s -> %s" % (rec.get("id"), rec.get("old"), rec.get("new"))
+        if rec.get("text"):
+            text += " (%s)" % rec["text"]
+        ev.Message = self.ua.LocalizedText(text)
         await self.alarm_events.trigger()
         self.events += 1
 
@@ -667,6 +746,8 @@ class _UserManager:
                 log.warning("OPC UA login refused for %r", username)
                 return None
             return self.GateUser(role=self.UserRole.User, name=username, gate_role=role)
-        if certificate is None and self.anonymous == "read":
+        # certificate: the secure channel's client certificate (b"" on None), not an
+        # identity; X509 identity tokens are not offered (set_identity_tokens)
+        if self.anonymous == "read":
             return self.GateUser(role=self.UserRole.User, name="anonymous", gate_role="viewer")
         return None

@@ -58,9 +58,10 @@ def mil(plants, strategy, scenario, hours, seed, traces=None):
 
 def run_demo(minutes=2.0, speedup=60.0, scenario="standard", seed=None, report=None,
              quiet=False, plants=None, ports=None, link_ports=None, hw_format="8E1",
-             hmi=None):
+             hmi=None, north=None):
     """ports {bus: tty}, link_ports {device: tty}: real-hardware mode for those
-    buses (boards in sim-input mode; docs/hil.md)."""
+    buses (boards in sim-input mode; docs/hil.md). north: {"opcua", "mqtt",
+    "metrics", "users"} (demo_north)."""
     from hil_tests.bench import DEMO, Bench
     plants = list(plants or DEMO)
     hours = minutes * speedup / 60.0
@@ -96,9 +97,11 @@ def run_demo(minutes=2.0, speedup=60.0, scenario="standard", seed=None, report=N
         else:
             say(msg)
 
-    with Bench(plants, speedup=speedup, hours=hours, scenario=scenario, seed=seed,
-               ports=ports, link_ports=link_ports, hw_format=hw_format,
-               hmi=demo_hmi(hmi, say)) as b:
+    hmi_table = demo_hmi(hmi, say)
+    extra = demo_north(north, (hmi_table or {}).get("users"), say)
+    cls = Bench if not extra else _bench_with(Bench, extra)
+    with cls(plants, speedup=speedup, hours=hours, scenario=scenario, seed=seed,
+             ports=ports, link_ports=link_ports, hw_format=hw_format, hmi=hmi_table) as b:
         say("  %d devices on %s started%s; service starting" % (
             len(b.devices), ", ".join(sorted(b.lines)) or "no virtual line",
             "; boards on %s" % ", ".join("%s %s" % kv for kv in sorted((ports or {}).items()))
@@ -268,6 +271,81 @@ def demo_hmi(hmi, say):
     return {"listen": listen, "users": str(users)}
 
 
+def _demo_users(say, what):
+    """A users file with a viewer, an operator and an engineer and fresh random
+    passwords (printed once on stderr) in a temporary folder."""
+    import secrets
+    import tempfile
+    from controller.north.users import add_user
+    users = Path(tempfile.mkdtemp(prefix="greenedge-demo-users-")) / "users.toml"
+    for name, role in (("viewer", "viewer"), ("operator", "operator"),
+                       ("engineer", "engineer")):
+        pw = secrets.token_urlsafe(9)
+        add_user(users, name, role, pw)
+        print("  %s user %s (%s) password %s" % (what, name, role, pw), file=sys.stderr)
+    return users
+
+
+def demo_north(north, hmi_users, say):
+    """demo --opcua URL / --mqtt URL / --metrics HOST:PORT: the bench's service
+    config gets [opcua] (a fresh self-signed certificate in a temporary folder;
+    users from --hmi-users, else the HMI's generated file, else generated here),
+    [mqtt] (the broker; the rest [mqtt]'s defaults: command role viewer, nothing
+    writable) and [metrics]. Returns a function of the bench's folder giving the
+    TOML lines (the certificate goes there and goes with it), or None."""
+    north = north or {}
+    lines = []
+    if north.get("metrics"):
+        from controller.north import parse_hostport
+        parse_hostport(north["metrics"], "--metrics")
+        lines += ["[metrics]", 'listen = "%s"' % north["metrics"], ""]
+        say("  Prometheus: http://%s/metrics" % north["metrics"])
+    if north.get("mqtt"):
+        from controller.config.north import parse_broker
+        parse_broker(north["mqtt"], "--mqtt")
+        lines += ["[mqtt]", 'broker = "%s"' % north["mqtt"], ""]
+        say("  Sparkplug B: %s (group greenedge, node hil-bench)" % north["mqtt"])
+    opc = None
+    if north.get("opcua"):
+        from controller.config.north import parse_endpoint
+        from controller.north import need
+        _, host, _ = parse_endpoint(north["opcua"], "--opcua")
+        need("asyncua", "--opcua")
+        need("cryptography.x509", "--opcua")
+        users = north.get("users") or hmi_users or _demo_users(say, "OPC UA")
+        opc = (north["opcua"], host, Path(users).resolve())
+        say("  OPC UA: %s (Basic256Sha256 / Aes256_Sha256_RsaPss, users %s)"
+            % (north["opcua"], users))
+    if not lines and opc is None:
+        return None
+
+    def extra(workdir):
+        out = list(lines)
+        if opc is not None:
+            from controller.north.certs import APP_URI, make_cert
+            url, host, users = opc
+            pki = Path(workdir) / "pki"
+            pki.mkdir(exist_ok=True)
+            if not (pki / "server.der").exists():
+                make_cert(pki / "server.der", pki / "server.pem", APP_URI % "hil-bench",
+                          hosts=sorted({host, "127.0.0.1", "localhost"}))
+            out += ["[opcua]", 'endpoint = "%s"' % url,
+                    'certificate = "%s"' % (pki / "server.der"),
+                    'private_key = "%s"' % (pki / "server.pem"), 'users = "%s"' % users, ""]
+        return out
+    return extra
+
+
+def _bench_with(bench_cls, extra):
+    """The bench whose service config ends with extra(its folder)'s TOML lines."""
+    class NorthBench(bench_cls):
+        def write_config(self, path=None):
+            super().write_config(path)
+            p = path or self.config_path
+            p.write_text(p.read_text() + "\n\n" + "\n".join(extra(self.dir)) + "\n")
+    return NorthBench
+
+
 def cmd_demo(a):
     try:
         plants, ports, links = hardware_args(a)
@@ -275,7 +353,10 @@ def cmd_demo(a):
         raise UserError(str(e))
     s = run_demo(a.minutes, a.speedup, a.scenario, a.seed, a.report, quiet=a.json,
                  plants=plants, ports=ports, link_ports=links, hw_format=a.hw_format,
-                 hmi=(getattr(a, "hmi", None), getattr(a, "hmi_users", None)))
+                 hmi=(getattr(a, "hmi", None), getattr(a, "hmi_users", None)),
+                 north={"opcua": getattr(a, "opcua", None), "mqtt": getattr(a, "mqtt", None),
+                        "metrics": getattr(a, "metrics", None),
+                        "users": getattr(a, "hmi_users", None)})
     if a.json:
         s = {k: v for k, v in s.items() if k != "plants"} | {
             "plants": {p: r["hil"] for p, r in s["plants"].items()}}

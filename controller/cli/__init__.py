@@ -164,7 +164,12 @@ COMMANDS = {
         A("--hw-format", default="8E1", help="character format on hardware buses (8E1)"),
         A("--hmi", metavar="HOST:PORT", help="the service's web HMI here (docs/hmi.md)"),
         A("--hmi-users", metavar="FILE",
-          help="its users file (default: viewer/operator/engineer, random passwords printed)")]),
+          help="its users file (default: viewer/operator/engineer, random passwords printed)"),
+        A("--opcua", metavar="opc.tcp://HOST:PORT",
+          help="an OPC UA server on the demo's service (fresh certificate; users as --hmi-users)"),
+        A("--mqtt", metavar="mqtt://HOST:PORT",
+          help="a Sparkplug B edge node to this broker (docs/integration.md)"),
+        A("--metrics", metavar="HOST:PORT", help="Prometheus /metrics here")]),
     "faults": ("fault campaign: every measured point through every signal fault, device "
                "faults on the HIL bench, safety invariants (bench)", "hil_tests.faults:cmd_faults", [
         A("--plants", metavar="P,P", help="a subset: fan,pump,compressor,scr,fgd"),

@@ -1,11 +1,11 @@
 """The HMI's cost to the control cycle: the fan loop's cycle start jitter
 (runtime/cycle.py GroupStats: start - due, 100 ms cycles on the fake line)
 with the HMI open in a headless Chromium (the overview and a loop faceplate,
-both live over server-sent events) against the same service with no browser
-connected, and against the service without the HMI at all (the named
-peers). Windows alternate (none, browser, none, browser, ...) on one running
-service so machine load drifts alike into both; the service without the HMI
-runs the same number of windows after.
+both live over server-sent events) against the same service with the HMI
+running and no browser connected, and without the HMI (the named peers).
+One service runs throughout; each round has the three windows in turn (no
+HMI; the HMI started, no browser; a browser on it; the HMI stopped), so
+machine load drifts alike into all three.
 
 python bench/run.py hmi [--quick] [--json]
 """
@@ -44,61 +44,61 @@ def _summary(samples, overruns):
 
 def run(quick=False):
     from playwright.sync_api import sync_playwright
+    from controller.north.hmi.config import hmi_table
+    from controller.north.hmi.server import HmiServer
     from tests.test_hmi_support import USERS, Rig
     rounds, win_s = (2, 8.0) if quick else (4, 20.0)
     out = {"rounds": rounds, "window_s": win_s}
     tmp = Path(tempfile.mkdtemp(prefix="greenedge-hmi-bench-"))
+    acc = {k: ([], 0) for k in ("no_hmi", "no_browser", "browser")}
+    pushed = 0
+
+    def window(key):
+        s, o = _window(rig, win_s)
+        acc[key] = (acc[key][0] + s, acc[key][1] + o)
     try:
-        (tmp / "a").mkdir()
-        rig = Rig(tmp / "a").start()
-        none, browser, pushed = ([], 0), ([], 0), 0
+        rig = Rig(tmp, hmi=False)   # one service; the HMI started and stopped in it
+        for t in rig._threads:
+            t.start()
         try:
             rig.wait(lambda: rig.svc.groups["process"].cycles > 50, "cycles")
             with sync_playwright() as pw:
                 for _ in range(rounds):
-                    s, o = _window(rig, win_s)
-                    none = (none[0] + s, none[1] + o)
-                    prof = tempfile.mkdtemp(prefix="greenedge-chromium-")
-                    ctx = pw.chromium.launch_persistent_context(
-                        prof, executable_path=CHROMIUM, args=ARGS, headless=True)
+                    window("no_hmi")
+                    hmi = HmiServer(rig.svc, hmi_table(listen="127.0.0.1:0",
+                                                       users=tmp / "users.toml")).start()
                     try:
-                        p = ctx.pages[0] if ctx.pages else ctx.new_page()
-                        p.goto(rig.url + "/login")
-                        p.fill("#user", "olga")
-                        p.fill("#password", USERS["olga"][1])
-                        p.click("#login-btn")
-                        p.wait_for_url("**/overview")
-                        p.wait_for_selector("body[data-ready='1']", timeout=60000)
-                        p2 = ctx.new_page()
-                        p2.goto(rig.url + "/loops")
-                        p2.wait_for_selector("body[data-ready='1']", timeout=60000)
-                        rig.wait(lambda: rig.hmi.streams >= 2, "two live streams")
-                        n0 = rig.hmi.pushed
-                        s, o = _window(rig, win_s)
-                        pushed += rig.hmi.pushed - n0
-                        browser = (browser[0] + s, browser[1] + o)
+                        rig.wait(lambda: hmi.frame.get("points"), "HMI frame")
+                        window("no_browser")
+                        prof = tempfile.mkdtemp(prefix="greenedge-chromium-")
+                        ctx = pw.chromium.launch_persistent_context(
+                            prof, executable_path=CHROMIUM, args=ARGS, headless=True)
+                        try:
+                            p = ctx.pages[0] if ctx.pages else ctx.new_page()
+                            p.goto(hmi.url + "/login")
+                            p.fill("#user", "olga")
+                            p.fill("#password", USERS["olga"][1])
+                            p.click("#login-btn")
+                            p.wait_for_url("**/overview")
+                            p.wait_for_selector("body[data-ready='1']", timeout=60000)
+                            p2 = ctx.new_page()
+                            p2.goto(hmi.url + "/loops")
+                            p2.wait_for_selector("body[data-ready='1']", timeout=60000)
+                            rig.wait(lambda: hmi.streams >= 2, "two live streams")
+                            n0 = hmi.pushed
+                            window("browser")
+                            pushed += hmi.pushed - n0
+                        finally:
+                            ctx.close()
+                            shutil.rmtree(prof, ignore_errors=True)
                     finally:
-                        ctx.close()
-                        shutil.rmtree(prof, ignore_errors=True)
+                        hmi.stop()
         finally:
             rig.stop()
-        (tmp / "b").mkdir()
-        bare = Rig(tmp / "b", hmi=False)
-        for t in bare._threads:
-            t.start()
-        try:
-            bare.wait(lambda: bare.svc.groups["process"].cycles > 50, "cycles")
-            no_hmi = ([], 0)
-            for _ in range(rounds):
-                s, o = _window(bare, win_s)
-                no_hmi = (no_hmi[0] + s, no_hmi[1] + o)
-        finally:
-            bare.stop()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    out["no_browser"] = _summary(*none)
-    out["browser"] = _summary(*browser)
-    out["no_hmi"] = _summary(*no_hmi)
+    for k, v in acc.items():
+        out[k] = _summary(*v)
     out["values_pushed_per_s"] = pushed / (rounds * win_s)
     out["cpus"] = os.cpu_count()
     out["load_avg"] = os.getloadavg()[0]

@@ -187,3 +187,18 @@ def test_cli_refuses_an_unsafe_or_userless_hmi(tmp_path):
                         str(tmp_path / "b.toml"), "--hmi", "127.0.0.1:18443", "--duration", "1"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "--hmi needs a users file" in r.stderr, r.stderr
+
+
+def test_saving_vs_baseline_over_the_same_hours():
+    from types import SimpleNamespace
+    from controller.north.hmi.views import kpi_view
+    cfg = SimpleNamespace(accounting={"nox_point": ("scr", "nox_out_mg_nm3"), "so2_point": None,
+                                      "nox_limit_mg_nm3": 50.0, "o2_ref_pct": 6.0})
+    k = {"energy_kwh": 1150.0, "co2_kg": 1.0, "nox_open_mean_mg_nm3": 41.0,
+         "nox_exceed_hours": 0}
+    # the counter stood at 1000 kWh (carried over a restart) 2 plant hours ago
+    v = kpi_view(cfg, k, {"baseline_kw": 100.0}, (1000.0, 0.0), 7200.0)
+    assert v["used_kwh"] == 150.0 and v["baseline_kwh"] == 200.0 and v["saving_pct"] == 25.0
+    assert v["emissions"] == [{"pollutant": "NOX", "unit": "mg/Nm3 at 6 % O2",
+                               "open_hour_mean": 41.0, "limit": 50.0, "exceed_hours": 0.0}]
+    assert kpi_view(cfg, k, {}, (1000.0, 0.0), 7200.0)["saving_pct"] is None

@@ -64,7 +64,8 @@ class HmiServer:
         self._load_sessions()
         groups = list(self.cfg.groups.values()) or [1.0]
         self.tick_s = max(1.0, min(groups) / svc.clock.speedup)
-        self.frame = {}          # the live frame (see _frame)
+        self.frame = {}          # the live frame (see _live)
+        self._since = None       # (energy_kwh, plant s) when first seen: the saving's start
         self.seq = 0             # bumped each tick the frame changed
         self.audit_ring = deque(maxlen=500)
         self.last_event = {}     # device -> its last fault-like event (devices page)
@@ -156,16 +157,20 @@ class HmiServer:
                                                        "kind": item.get("kind"),
                                                        "text": item.get("text")}
             now = time.time()
+            plant_s = self.svc.clock.plant_s()
+            e = (kpis or {}).get("energy_kwh")
+            if self._since is None and isinstance(e, (int, float)) and math.isfinite(e):
+                self._since = (float(e), plant_s)
             rows = self.svc.alarms.rows()
             counts = {}
             for r in rows:
                 counts[r["state"]] = counts.get(r["state"], 0) + 1
             self.frame = {
-                "now": now, "plant_s": self.svc.clock.plant_s(),
+                "now": now, "plant_s": plant_s,
                 "points": views.live_points(self.cfg, dev, now, self.stale_limits),
                 "devices": {dn: bool(v.get("up")) for dn, v in dev.items()},
                 "loops": {ln: views.loop_state(v) for ln, v in loops.items()},
-                "kpi": views.kpi_view(self.cfg, kpis, status, self.hmi),
+                "kpi": views.kpi_view(self.cfg, kpis, self.hmi, self._since, plant_s),
                 "alarms": {"states": counts, "seq": alarms_seq},
             }
             self._dev, self._loops, self._status = dev, loops, status

@@ -88,17 +88,23 @@ def loop_state(v):
             "sp": {k: num(x) for k, x in (v.get("process") or {}).items()}}
 
 
-def kpi_view(cfg, kpis, status, hmi):
+def kpi_view(cfg, kpis, hmi, since, plant_s):
+    """Energy, CO2, the saving against baseline_kw and the emissions. since:
+    (energy_kwh, plant s) when the HMI first saw the energy counter: the saving
+    compares the energy used since then with baseline_kw over the same plant
+    hours (the counter itself carries over restarts; the run's hours do not)."""
     acc = cfg.accounting
     k = kpis or {}
     out = {"energy_kwh": num(k.get("energy_kwh")), "co2_kg": num(k.get("co2_kg")),
-           "baseline_kw": hmi.get("baseline_kw"), "baseline_kwh": None, "saving_pct": None,
-           "emissions": []}
-    run_h = (status or {}).get("wall_s", 0.0) / 3600.0
-    if hmi.get("baseline_kw") and run_h > 0 and out["energy_kwh"] is not None:
-        base = hmi["baseline_kw"] * run_h
-        out["baseline_kwh"] = base
-        out["saving_pct"] = 100.0 * (1.0 - out["energy_kwh"] / base) if base > 0 else None
+           "baseline_kw": hmi.get("baseline_kw"), "since_h": None, "used_kwh": None,
+           "baseline_kwh": None, "saving_pct": None, "emissions": []}
+    if since is not None and out["energy_kwh"] is not None:
+        out["since_h"] = (plant_s - since[1]) / 3600.0
+        out["used_kwh"] = out["energy_kwh"] - since[0]
+        if hmi.get("baseline_kw") and out["since_h"] > 0:
+            base = hmi["baseline_kw"] * out["since_h"]
+            out["baseline_kwh"] = base
+            out["saving_pct"] = 100.0 * (1.0 - out["used_kwh"] / base)
     for key in ("nox", "so2"):
         if acc.get(key + "_point") is None:
             continue

@@ -130,9 +130,10 @@ function paintKpi() {
   let h = "<h2>Energy and emissions</h2><table><tr><td>energy</td><td class='num' id='kpi-energy'>" +
     fmt(k.energy_kwh) + "</td><td>kWh</td></tr><tr><td>CO2</td><td class='num'>" + fmt(k.co2_kg) +
     "</td><td>kg</td></tr>";
-  if (k.baseline_kw) h += "<tr><td>baseline (" + fmt(k.baseline_kw) + " kW)</td><td class='num'>" +
-    fmt(k.baseline_kwh) + "</td><td>kWh</td></tr><tr><td>saving vs baseline</td><td class='num'>" +
-    fmt(k.saving_pct, 3) + "</td><td>%</td></tr>";
+  if (k.baseline_kw) h += "<tr><td>used in the last " + fmt(k.since_h, 3) + " h</td><td class='num'>" +
+    fmt(k.used_kwh) + "</td><td>kWh</td></tr><tr><td>baseline (" + fmt(k.baseline_kw) +
+    " kW) over them</td><td class='num'>" + fmt(k.baseline_kwh) + "</td><td>kWh</td></tr>" +
+    "<tr><td>saving vs baseline</td><td class='num'>" + fmt(k.saving_pct, 3) + "</td><td>%</td></tr>";
   else h += "<tr><td>saving vs baseline</td><td colspan=2>no baseline_kw in [hmi]</td></tr>";
   for (const e of k.emissions || []) {
     const over = e.open_hour_mean !== null && e.open_hour_mean > e.limit;

@@ -395,3 +395,44 @@ def test_opcua_none_endpoint_is_read_only(tmp_path):
     _, stream = audit.drain()
     assert [(r["who"], r["role"], r["kind"], r["accepted"]) for t, r in stream] == [
         ("opcua:anonymous", "viewer", "mode", False)]
+
+
+def test_opcua_none_without_encryption_refuses_passwords(tmp_path):
+    """security = ["None"] (or None beside Sign only) with a users file: a password on the
+    None endpoint would cross in clear, so the server does not start; without users it
+    starts, anonymous only."""
+    from controller.errors import UserError
+    from controller.north.opcua import OpcUaServer
+    from controller.runtime.hub import Hub
+    add_user(tmp_path / "users.toml", "olga", "operator", "operator-pw")
+    only_none = PLANT.split("[opcua]")[0] + textwrap.dedent("""
+        [opcua]
+        endpoint = "opc.tcp://127.0.0.1:0"
+        security = ["None"]
+        anonymous = "read"
+        """)
+    (tmp_path / "a.toml").write_text(only_none + 'users = "users.toml"\n')
+    cfg = load_config(tmp_path / "a.toml")
+    with pytest.raises(UserError, match="in clear"):
+        OpcUaServer(cfg, cfg.north["opcua"], Hub(), gate=None).start()
+    (tmp_path / "b.toml").write_text(only_none)
+    cfg = load_config(tmp_path / "b.toml")
+    srv = OpcUaServer(cfg, cfg.north["opcua"], Hub(), gate=None).start()
+    got = {}
+
+    async def run():
+        async with Client(srv.url, timeout=20) as c:
+            got["policies"] = {t.TokenType for e in await c.get_endpoints()
+                               for t in e.UserIdentityTokens}
+            got["mode"] = await c.get_node(ua.NodeId("GreenEdge.Loops.fan.Mode",
+                                                     srv.idx)).read_value()
+        u = client(srv.url, tmp_path, "olga", "operator-pw")
+        with pytest.raises(ua.uaerrors.BadIdentityTokenRejected):
+            async with u:
+                pass
+    try:
+        asyncio.run(run())
+    finally:
+        srv.stop()
+    assert got["policies"] == {ua.UserTokenType.Anonymous}
+    assert got["mode"] == "auto"

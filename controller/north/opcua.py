@@ -45,7 +45,8 @@ Aes256_Sha256_RsaPss, each Sign and SignAndEncrypt) with the configured
 certificate; "None" only when listed, and then every session on it is
 read-only (writes and method calls refused by a permission ruleset on that
 policy). Identity: username/password from the users file; anonymous (role
-viewer) only with anonymous = "read".
+viewer) only with anonymous = "read". "None" with users but no
+SignAndEncrypt policy is refused at start (the password would go in clear).
 
 Alarms: each alarm state change on the hub's alarm stream is an OPC UA event
 (BaseEventType) from the Server object with Severity (priority 1..4 ->
@@ -254,7 +255,16 @@ class OpcUaServer:
             await server.load_private_key(str(self.opc["private_key"]))
         server.set_security_policy([getattr(ua.SecurityPolicyType, POLICY_TYPES[s])
                                     for s in self.opc["security"]])
-        tokens = [ua.UserNameIdentityToken]
+        sec = self.opc["security"]
+        # On a None endpoint asyncua encrypts a password with the first
+        # SignAndEncrypt policy's certificate; without one it would go in clear.
+        clear = "None" in sec and not any(s.endswith("_SignAndEncrypt") for s in sec)
+        if clear and self.opc.get("users"):
+            raise UserError("security %s: a password sent on the None endpoint would cross "
+                            "the network in clear; add Basic256Sha256_SignAndEncrypt (its "
+                            "certificate encrypts it) or drop users (anonymous = \"read\" "
+                            "only)" % list(sec))
+        tokens = [] if clear else [ua.UserNameIdentityToken]
         if self.opc["anonymous"] == "read":
             tokens.append(ua.AnonymousIdentityToken)
         server.set_identity_tokens(tokens)

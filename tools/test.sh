@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 # The real components the interface tests start on loopback (Debian packages):
-# mosquitto (Sparkplug B), chromium + chromium-driver (the HMI in a browser).
+# mosquitto (Sparkplug B), chromium + chromium-driver (the HMI in a browser),
+# postgresql (the site historian, tests/test_site.py: its binaries are not on
+# PATH, hence the path test below).
 # Installed when missing and this runs as root (CI); otherwise the tests that
 # need one fail naming the package.
 DEB_PKGS="mosquitto:mosquitto chromium:chromium chromedriver:chromium-driver"
@@ -17,6 +19,14 @@ done
 if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+fi
+if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  [ -n "$missing" ] || apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
+# initdb refuses root: as root, tests/test_site.py runs PostgreSQL as this user.
+if [ "$(id -u)" = 0 ] && ! id greenedge-test >/dev/null 2>&1; then
+  useradd -r -M -s /usr/sbin/nologin greenedge-test
 fi
 "$PY" -m pip install --quiet --disable-pip-version-check -e ".[test]"
 for board in rp2 esp32 stm32; do

@@ -1,0 +1,99 @@
+"""site.toml, the site host's config, validated with errors naming file, key
+and line:
+
+    [site]       host_id = "site"          the primary host id (spBv1.0/STATE/<host_id>)
+                 groups = ["plant"]        Sparkplug groups to record (default: all)
+    [broker]     url = "mqtts://HOST:8883"  (plain mqtt:// only to a loopback broker)
+                 username, password, ca, client_cert, client_key, client_id, keepalive_s
+    [database]   dsn = "host=... dbname=... user=greenedge_writer"   libpq DSN of the writer
+                 password = "..."          (optional; else in the DSN or ~/.pgpass)
+                 report_dsn = "..."        the read-only reporter (default: dsn)
+                 report_password = "..."   its password (optional, as password)
+                 batch_rows = 5000         most rows per transaction
+    [retention]  raw_days = 30             raw samples kept (daily partitions dropped after)
+                 minute_years = 5          1-minute means kept
+    [areas]      <node id> = "<area>"      for the report (default: the node id)
+"""
+
+from pathlib import Path
+
+from controller.config.north import parse_broker
+from controller.config.toml import Section, load
+from controller.errors import UserError
+
+
+def _token(sec, key, v):
+    if not v or any(c in v for c in "/+#"):
+        raise sec.error(key, "%r: not empty, no / + # (a Sparkplug topic token)" % v)
+    return v
+
+
+def load_site(path):
+    path = Path(path)
+    data, text = load(path)
+    top = Section(path, text, data)
+    base = path.parent
+    s, b, d, r, a = (top.table(k) for k in ("site", "broker", "database", "retention",
+                                            "areas"))
+    top.check_unknown()
+    cfg = {"path": path}
+    cfg["host_id"] = _token(s, "host_id", s.str("host_id", "site"))
+    groups = s.raw("groups", [])
+    if not isinstance(groups, list) or any(not isinstance(g, str) for g in groups):
+        raise s.error("groups", "expected a list of Sparkplug group ids, got %r" % (groups,))
+    cfg["groups"] = tuple(_token(s, "groups", g) for g in groups)
+    s.check_unknown()
+    if "url" not in b.data:
+        raise b.error("url", "missing: the site broker, mqtts://HOST:PORT")
+    mq = {"url": b.str("url"), "username": b.str("username", "") or None,
+          "password": b.str("password", "") or None,
+          "client_id": b.str("client_id", "greenedge-site-" + cfg["host_id"]),
+          "keepalive_s": int(b.num("keepalive_s", 30, 5, 3600)),
+          "ca": None, "client_cert": None, "client_key": None}
+    try:
+        mq["tls"], mq["host"], mq["port"] = parse_broker(mq["url"], "url")
+    except UserError as e:
+        raise b.error("url", str(e).split(": ", 1)[1])
+    for k in ("ca", "client_cert", "client_key"):
+        if k in b.data:
+            mq[k] = base / b.str(k)
+    if (mq["client_cert"] is None) != (mq["client_key"] is None):
+        raise b.error("client_cert", "client_cert and client_key go together")
+    b.check_unknown()
+    cfg["broker"] = mq
+    if "dsn" not in d.data:
+        raise d.error("dsn", "missing: the writer's libpq DSN, e.g. \"host=127.0.0.1 "
+                             "dbname=site user=greenedge_writer\"")
+    db = {"dsn": d.str("dsn"), "password": d.str("password", "") or None,
+          "report_dsn": d.str("report_dsn", "") or None,
+          "report_password": d.str("report_password", "") or None,
+          "batch_rows": int(d.num("batch_rows", 5000, 100, 1e6))}
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:
+        conninfo_to_dict = None
+    for k in ("dsn", "report_dsn"):
+        if db[k] and conninfo_to_dict is not None:
+            try:
+                conninfo_to_dict(db[k])
+            except Exception as e:   # psycopg.ProgrammingError: the DSN does not parse
+                raise d.error(k, "not a libpq DSN: %s" % e)
+    d.check_unknown()
+    cfg["database"] = db
+    cfg["retention"] = {"raw_days": int(r.num("raw_days", 30, 1, 3650)),
+                        "minute_years": r.num("minute_years", 5, 0.1, 100)}
+    r.check_unknown()
+    areas = {}
+    for node, area in a.data.items():
+        if not isinstance(area, str) or not area:
+            raise a.error(node, "expected the area's name (a string), got %r" % (area,))
+        areas[node] = area
+    cfg["areas"] = areas
+    return cfg
+
+
+def dsn_with_password(dsn, password):
+    if not password:
+        return dsn
+    from psycopg.conninfo import make_conninfo
+    return make_conninfo(dsn, password=password)

@@ -1,0 +1,311 @@
+"""The Sparkplug B 3.0 primary host application of a site (`greenedge site -c site.toml`).
+
+Session: CONNECT with the will spBv1.0/STATE/<host_id> {"online": false,
+"timestamp": T} (QoS 1, retained); on CONNACK it subscribes to spBv1.0/# (QoS 1)
+and publishes {"online": true, "timestamp": T} on the same topic (QoS 1,
+retained), T the time of that CONNECT. Edge nodes wait for it before NBIRTH and
+hold store-and-forward while it is away. A clean stop publishes online false
+itself, then keeps recording until every edge in session has sent its NDEATH
+(at most STOP_DRAIN_S), so nothing an edge sent before it noticed is missed.
+
+Per edge node: bdSeq and online from NBIRTH/NDEATH (an NDEATH whose bdSeq is
+not the session's is an older session's will: ignored), every device's
+DBIRTH/DDEATH; the seq of every NBIRTH (0) ... DATA/DBIRTH/DDEATH message
+checked (+1 mod 256): a gap, or data from a node whose birth this host has not
+seen, makes it publish NCMD Node Control/Rebirth = true to that node (at most
+once per REBIRTH_EVERY_S until its NBIRTH). Births, deaths, gaps and rebirth
+requests are rows of greenedge.events.
+
+Every metric of every BIRTH and DATA message is a row of greenedge.metrics
+(controller/site/store.py), with the metric's own timestamp; a writer thread
+COPYs them in batches; a batch that fails (the database away) is kept and
+tried again, in order. Rows older than the raw retention are counted
+("too_old") and not stored (their day's partition is already rolled up).
+Once an hour (and at start) the writer runs the retention (store.retention):
+raw days older than [retention] raw_days rolled up into 1-minute means and
+dropped, 1-minute means older than minute_years deleted."""
+
+import datetime as dt
+import json
+import logging
+import threading
+import time
+
+from controller.site import store as st
+
+log = logging.getLogger("greenedge.site")
+
+NS = "spBv1.0"
+REBIRTH = "Node Control/Rebirth"
+REBIRTH_EVERY_S = 5.0
+STOP_DRAIN_S = 5.0
+FLUSH_S = 0.2
+RETENTION_EVERY_S = 3600.0
+
+
+class PrimaryHost:
+    def __init__(self, cfg, store_factory):
+        from controller.north import need
+        self.cfg, self.mq = cfg, cfg["broker"]
+        self.paho = need("paho.mqtt.client", "greenedge site")
+        self.sp = need("pysparkplug", "greenedge site")
+        from pysparkplug._protobuf import Payload   # pysparkplug's compiled sparkplug_b.proto
+        self.Payload = Payload
+        self.store_factory = store_factory
+        self.state_topic = "%s/STATE/%s" % (NS, cfg["host_id"])
+        self.groups = set(cfg["groups"])
+        self.raw_days = cfg["retention"]["raw_days"]
+        self.batch_rows = cfg["database"]["batch_rows"]
+        self.nodes = {}           # (group, node) -> state dict
+        self._lock = threading.Lock()
+        self._rows, self._events = [], []
+        self._stop = threading.Event()
+        self._writer = None
+        self.client = None
+        self.connected = threading.Event()
+        self.stats = {"messages": 0, "rows": 0, "inserted": 0, "too_old": 0, "bad": 0,
+                      "gaps": 0, "rebirths": 0, "batches": 0, "write_s": 0.0,
+                      "db_errors": 0}
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    def start(self):
+        self._writer = threading.Thread(target=self._write_loop, name="greenedge-site-db",
+                                        daemon=True)
+        self._store = self.store_factory()   # a bad DSN or password stops the start here
+        self._writer.start()
+        m, mq = self.paho, self.mq
+        c = m.Client(client_id=mq["client_id"], clean_session=True, protocol=m.MQTTv311)
+        if mq["username"]:
+            c.username_pw_set(mq["username"], mq["password"])
+        if mq["tls"]:
+            import ssl
+            ctx = ssl.create_default_context(cafile=str(mq["ca"]) if mq["ca"] else None)
+            if mq["client_cert"]:
+                ctx.load_cert_chain(str(mq["client_cert"]), str(mq["client_key"]))
+            c.tls_set_context(ctx)
+        c.on_connect, c.on_message, c.on_disconnect = (self._on_connect, self._on_message,
+                                                       self._on_disconnect)
+        c.reconnect_delay_set(0.5, 5.0)
+        self._set_will(c)
+        self.client = c
+        c.connect_async(mq["host"], mq["port"], mq["keepalive_s"])
+        c.loop_start()
+        return self
+
+    def _set_will(self, c):
+        self.state_ts = int(time.time() * 1000)
+        c.will_set(self.state_topic, json.dumps({"online": False, "timestamp": self.state_ts}),
+                   qos=1, retain=True)
+
+    def stop(self):
+        """STATE offline, wait for the edges' NDEATHs, flush, disconnect."""
+        c = self.client
+        if c is not None and self.connected.is_set():
+            info = c.publish(self.state_topic, json.dumps(
+                {"online": False, "timestamp": self.state_ts}), qos=1, retain=True)
+            info.wait_for_publish(5.0)
+            t_end = time.monotonic() + STOP_DRAIN_S
+            while time.monotonic() < t_end and any(n["online"] for n in self.nodes.values()):
+                time.sleep(0.05)
+            c.disconnect()
+        if c is not None:
+            c.loop_stop()
+        self._stop.set()
+        if self._writer is not None:
+            self._writer.join(60.0)
+        self._store.close()
+
+    # ---- MQTT ---------------------------------------------------------------------------
+    def _on_connect(self, client, userdata, flags, rc):
+        if rc != 0:
+            log.warning("site broker refused the connection: %s", self.paho.connack_string(rc))
+            return
+        client.subscribe([(self.state_topic, 1), (NS + "/#", 1)])
+        client.publish(self.state_topic, json.dumps({"online": True, "timestamp": self.state_ts}),
+                       qos=1, retain=True)
+        self.connected.set()
+        log.info("primary host %s online", self.cfg["host_id"])
+
+    def _on_disconnect(self, client, userdata, rc):
+        self.connected.clear()
+        self._set_will(client)   # the next CONNECT: a newer STATE timestamp
+
+    def _on_message(self, client, userdata, msg):
+        parts = msg.topic.split("/")
+        if len(parts) < 4 or parts[0] != NS or parts[1] == "STATE":
+            return
+        group, kind, node = parts[1], parts[2], parts[3]
+        device = parts[4] if len(parts) > 4 else ""
+        if kind in ("NCMD", "DCMD") or (self.groups and group not in self.groups):
+            return
+        self.stats["messages"] += 1
+        try:
+            p = self.Payload.FromString(msg.payload)
+        except Exception as e:   # not a Sparkplug payload (google.protobuf DecodeError)
+            self.stats["bad"] += 1
+            self._event(group, node, device, "bad_payload", "%s: %s" % (msg.topic, e))
+            return
+        key = (group, node)
+        n = self.nodes.get(key)
+        if n is None:
+            n = self.nodes[key] = {"online": False, "born": False, "bdseq": None, "seq": None,
+                                   "devices": {}, "rebirth_at": 0.0}
+        if kind == "NDEATH":
+            bd = _metric_value(next((m for m in p.metrics if m.name == "bdSeq"), None))
+            if n["bdseq"] is None or bd is None or int(bd) == n["bdseq"]:
+                n.update(online=False, born=False, seq=None)
+                for dn in n["devices"]:
+                    n["devices"][dn] = False
+                self._event(group, node, "", "NDEATH", "bdSeq %s" % bd)
+            return
+        if kind == "NBIRTH":
+            bd = _metric_value(next((m for m in p.metrics if m.name == "bdSeq"), None))
+            n.update(online=True, born=True, bdseq=None if bd is None else int(bd),
+                     seq=p.seq, rebirth_at=0.0)
+            self._event(group, node, "", "NBIRTH", "bdSeq %s" % bd)
+        else:
+            if not n["born"]:
+                self._rebirth(client, group, node, n, "%s before any NBIRTH" % kind)
+            elif p.seq != (n["seq"] + 1) % 256:
+                self.stats["gaps"] += 1
+                self._event(group, node, device, "seq_gap", "%s seq %d, expected %d"
+                            % (kind, p.seq, (n["seq"] + 1) % 256))
+                self._rebirth(client, group, node, n, "seq gap")
+            n["seq"] = p.seq
+        if kind == "DBIRTH":
+            n["devices"][device] = True
+            self._event(group, node, device, "DBIRTH", "")
+        elif kind == "DDEATH":
+            n["devices"][device] = False
+            self._event(group, node, device, "DDEATH", "")
+            return
+        if kind not in ("NBIRTH", "DBIRTH", "NDATA", "DDATA"):
+            return
+        horizon = time.time() * 1000 - self.raw_days * 86400e3
+        rows = []
+        for m in p.metrics:
+            if not m.name:
+                continue   # an alias-only metric: this host's edges send names
+            ts = m.timestamp or p.timestamp
+            if ts < horizon:
+                self.stats["too_old"] += 1
+                continue
+            v = _metric_value(m)
+            text = v if isinstance(v, str) else None
+            num = None if text is not None or v is None else float(v)
+            rows.append((st.ms_to_dt(ts), group, node, device, m.name, num, text,
+                         _quality(m), bool(m.is_historical)))
+        with self._lock:
+            self._rows.extend(rows)
+
+    def _rebirth(self, client, group, node, n, why):
+        now = time.monotonic()
+        if now < n["rebirth_at"]:
+            return
+        n["rebirth_at"] = now + REBIRTH_EVERY_S
+        ms = int(time.time() * 1000)
+        cmd = self.sp.NCmd(timestamp=ms, metrics=(self.sp.Metric(
+            timestamp=ms, name=REBIRTH, datatype=self.sp.DataType.BOOLEAN, value=True),))
+        client.publish("%s/%s/NCMD/%s" % (NS, group, node), cmd.encode(include_dtypes=True),
+                       qos=1)
+        self.stats["rebirths"] += 1
+        self._event(group, node, "", "rebirth_request", why)
+
+    def _event(self, group, node, device, kind, detail):
+        with self._lock:
+            self._events.append((dt.datetime.now(dt.timezone.utc), group, node, device, kind,
+                                 detail))
+
+    # ---- the writer -------------------------------------------------------------------------
+    def _write_loop(self):
+        pending, events, backoff = [], [], 0.5
+        next_retention = time.monotonic()
+        while True:
+            stopping = self._stop.is_set()
+            if time.monotonic() >= next_retention and not stopping:
+                next_retention = time.monotonic() + RETENTION_EVERY_S
+                self._retention()
+            with self._lock:
+                pending.extend(self._rows)
+                events.extend(self._events)
+                self._rows, self._events = [], []
+            while pending or events:
+                batch, rest = pending[:self.batch_rows], pending[self.batch_rows:]
+                t0 = time.perf_counter()
+                try:
+                    n = self._store.write(batch, events)
+                except Exception as e:   # psycopg.Error: the database away, a restart
+                    self.stats["db_errors"] += 1
+                    log.warning("site database: %s (%d rows kept)", e, len(pending))
+                    if stopping:
+                        return
+                    time.sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    self._reconnect()
+                    break
+                backoff = 0.5
+                self.stats["write_s"] += time.perf_counter() - t0
+                self.stats["batches"] += 1
+                self.stats["rows"] += len(batch)
+                self.stats["inserted"] += n
+                pending, events = rest, []
+            if stopping and not pending:
+                return
+            self._stop.wait(FLUSH_S)
+
+    def _retention(self):
+        r = self.cfg["retention"]
+        try:
+            dropped, written = st.retention(self._store, r["raw_days"], r["minute_years"])
+        except Exception as e:   # psycopg.Error: tried again at the next hour
+            log.warning("site retention: %s", e)
+            return
+        if dropped:
+            self._event("", "", "", "retention", "%d raw days rolled up into %d 1-min rows"
+                        % (dropped, written))
+
+    def _reconnect(self):
+        try:
+            self._store.close()
+        except Exception:   # the connection is broken already
+            pass
+        try:
+            self._store = self.store_factory()
+        except Exception as e:
+            log.warning("site database: %s", e)
+
+    def status(self):
+        with self._lock:
+            queued = len(self._rows)
+        return dict(self.stats, queued=queued, connected=self.connected.is_set(),
+                    nodes={"%s/%s" % k: {"online": n["online"], "bdSeq": n["bdseq"],
+                                         "devices": dict(n["devices"])}
+                           for k, n in self.nodes.items()})
+
+
+def _metric_value(m):
+    if m is None or m.is_null:
+        return None
+    which = m.WhichOneof("value")
+    if which is None:
+        return None
+    v = getattr(m, which)
+    if which == "boolean_value":
+        return 1.0 if v else 0.0
+    if which in ("string_value",):
+        return v
+    if which == "int_value" and m.datatype in (1, 2, 3) and v >= 2 ** 31:
+        return v - 2 ** 32   # Int8/16/32: two's complement in the uint32 field
+    if which == "long_value" and m.datatype == 4 and v >= 2 ** 63:
+        return v - 2 ** 64   # Int64 likewise in the uint64 field
+    if which in ("int_value", "long_value", "float_value", "double_value"):
+        return v
+    return None   # bytes, dataset, template: not stored
+
+
+def _quality(m):
+    props = m.properties
+    for k, v in zip(props.keys, props.values):
+        if k == "Quality":
+            return int(v.int_value)
+    return None

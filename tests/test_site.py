@@ -1,0 +1,580 @@
+"""The site level (controller/site): two GreenEdge edge services (the fake
+line, --mqtt as in tests/test_north_sparkplug.py) and the site's primary host
+application on one real Debian mosquitto (TLS, a password per edge, an ACL: an
+edge publishes only under its own node id) and one real PostgreSQL 15 started
+here (initdb/pg_ctl in a temp dir, as the unprivileged user greenedge-test when
+run as root, a free loopback port, stopped in teardown). The host writes as the
+least-privilege role greenedge_writer; reports read as greenedge_reporter.
+
+A paho client (user ops, read-only) records every message the edges publish;
+what PostgreSQL holds is compared with it key by key."""
+
+import asyncio
+import datetime as dt
+import os
+import pwd
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import paho.mqtt.client as mqtt          # the test extra installs it: missing, this file fails
+from pysparkplug import DataType, Metric, NBirth, NData
+from pysparkplug._protobuf import Payload
+
+from controller.config import load_config
+from controller.config.toml import ConfigError
+from hil_tests.clock import ScaledClock
+from hil_tests.fakeline import FakeBus, FakeDevice
+from tests.test_north_sparkplug import free_port, make_ca, need
+
+try:
+    import psycopg
+except ImportError:
+    pytest.fail("psycopg is missing: pip install 'greenedge[site]' (the test extra pulls it)",
+                pytrace=False)
+
+PGBIN = max(Path("/usr/lib/postgresql").glob("*/bin"),   # Debian: 15 on bookworm
+            key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+            default=Path("/usr/lib/postgresql/15/bin"))
+PG_USER = "greenedge-test"
+SPEEDUP = 6.0
+GROUP, HOST_ID = "plant", "site"
+EDGES = ("boiler", "compressor")
+ADMIN_PW, WRITER_PW, REPORTER_PW = "admin-secret", "writer-secret", "reporter-secret"
+
+EDGE = textwrap.dedent("""
+    [service]
+    name = "%(node)s"
+    [lines.l1]
+    kind = "rtu"
+    port = "/dev/null"
+    baud = 115200
+    [devices.fan1]
+    line = "l1"
+    unit = 1
+    profile = "motor"
+    [groups.process]
+    period_ms = 500
+    [loops.fan]
+    plant = "fan"
+    group = "process"
+    devices = { drive = "fan1" }
+    process = { flow_sp_m3s = 30.0, flow_design_m3s = 50.0 }
+    params = { period_s = 0.5 }
+    [mqtt]
+    broker = "mqtts://127.0.0.1:%(port)d"
+    group_id = "plant"
+    primary_host_id = "site"
+    username = "%(node)s"
+    password = "%(node)s-secret"
+    ca = "ca.pem"
+    """)
+
+SITE = textwrap.dedent("""
+    [site]
+    host_id = "site"
+    groups = ["plant"]
+    [broker]
+    url = "mqtts://127.0.0.1:%(mq)d"
+    username = "site"
+    password = "site-secret"
+    ca = "ca.pem"
+    [database]
+    dsn = "host=127.0.0.1 port=%(pg)d dbname=site user=greenedge_writer"
+    password = "%(wpw)s"
+    report_dsn = "host=127.0.0.1 port=%(pg)d dbname=site user=greenedge_reporter"
+    report_password = "%(rpw)s"
+    batch_rows = 2000
+    [retention]
+    raw_days = 30
+    minute_years = 5
+    [areas]
+    boiler = "Boiler house"
+    compressor = "Compressor room"
+    """)
+
+
+# ---- PostgreSQL ------------------------------------------------------------------------------
+class Postgres:
+    """initdb + pg_ctl in a temp dir (socket there too), on a free port; as root
+    the binaries run as PG_USER (initdb refuses root)."""
+
+    def __init__(self):
+        if not (PGBIN / "pg_ctl").exists():
+            pytest.fail("PostgreSQL is missing (%s/pg_ctl): apt-get install postgresql "
+                        "(tools/test.sh does it as root)" % PGBIN, pytrace=False)
+        self.prefix = []
+        self.dir = Path(tempfile.mkdtemp(prefix="greenedge-pg-"))
+        if os.geteuid() == 0:
+            try:
+                pw = pwd.getpwnam(PG_USER)
+            except KeyError:
+                shutil.rmtree(self.dir)
+                pytest.fail("user %s is missing: useradd -r %s (tools/test.sh does it as root)"
+                            % (PG_USER, PG_USER), pytrace=False)
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+            self.prefix = ["runuser", "-u", PG_USER, "--"]
+        self.port = free_port()
+        self.data = self.dir / "data"
+        pwfile = self.dir / "pw"
+        pwfile.write_text(ADMIN_PW + "\n")
+        if self.prefix:
+            os.chown(pwfile, pw.pw_uid, pw.pw_gid)
+        self._run([str(PGBIN / "initdb"), "-D", str(self.data), "-U", "postgres",
+                   "--auth=scram-sha-256", "--pwfile=%s" % pwfile, "-E", "UTF8", "--no-sync"])
+        self.started = False
+
+    def _run(self, cmd):
+        r = subprocess.run(self.prefix + cmd, capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise AssertionError("%s failed: %s %s" % (cmd[0], r.stdout, r.stderr))
+
+    def start(self):
+        self._run([str(PGBIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"),
+                   "-w", "-t", "60", "-o",
+                   "-p %d -k %s -c listen_addresses=127.0.0.1" % (self.port, self.dir), "start"])
+        self.started = True
+
+    def stop(self):
+        if self.started:
+            subprocess.run(self.prefix + [str(PGBIN / "pg_ctl"), "-D", str(self.data), "-m",
+                                          "fast", "-w", "-t", "60", "stop"],
+                           capture_output=True, timeout=90)
+            self.started = False
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def admin(self, dbname="postgres"):
+        return psycopg.connect(host="127.0.0.1", port=self.port, user="postgres",
+                               password=ADMIN_PW, dbname=dbname, autocommit=True)
+
+
+@pytest.fixture(scope="module")
+def pg():
+    from controller.site.store import roles_sql
+    p = Postgres()
+    try:
+        p.start()
+        with p.admin() as c:
+            c.execute("CREATE DATABASE site")
+        with p.admin("site") as c:
+            c.execute(roles_sql("site", "greenedge_writer", "greenedge_reporter"))
+            c.execute("ALTER ROLE greenedge_writer PASSWORD '%s'" % WRITER_PW)
+            c.execute("ALTER ROLE greenedge_reporter PASSWORD '%s'" % REPORTER_PW)
+        yield p
+    finally:
+        p.stop()
+
+
+def writer(pg):
+    return psycopg.connect(host="127.0.0.1", port=pg.port, user="greenedge_writer",
+                           password=WRITER_PW, dbname="site")
+
+
+def reporter(pg):
+    return psycopg.connect(host="127.0.0.1", port=pg.port, user="greenedge_reporter",
+                           password=REPORTER_PW, dbname="site")
+
+
+# ---- mosquitto --------------------------------------------------------------------------------
+class SiteBroker:
+    """The site broker: TLS, one password per edge (its user name is its node
+    id), an ACL that lets an edge publish only under its own node id."""
+
+    def __init__(self, tmp):
+        self.exe = need("mosquitto", "mosquitto")
+        pw = need("mosquitto_passwd", "mosquitto")
+        self.tmp, self.port, self.proc = tmp, free_port(), None
+        make_ca(tmp)
+        users = [(u, u + "-secret") for u in EDGES + ("gap", "site", "ops")]
+        for i, (user, secret) in enumerate(users):
+            subprocess.run([pw, "-b"] + (["-c"] if i == 0 else []) +
+                           [str(tmp / "passwd"), user, secret], check=True)
+        (tmp / "acl").write_text(textwrap.dedent("""
+            user site
+            topic readwrite spBv1.0/#
+            user ops
+            topic read spBv1.0/#
+            pattern write spBv1.0/+/NBIRTH/%u
+            pattern write spBv1.0/+/NDEATH/%u
+            pattern write spBv1.0/+/NDATA/%u
+            pattern write spBv1.0/+/DBIRTH/%u/+
+            pattern write spBv1.0/+/DDATA/%u/+
+            pattern write spBv1.0/+/DDEATH/%u/+
+            pattern read spBv1.0/+/NCMD/%u
+            pattern read spBv1.0/+/DCMD/%u/+
+            pattern read spBv1.0/STATE/+
+            """))
+        (tmp / "mosquitto.conf").write_text(textwrap.dedent("""
+            user root
+            per_listener_settings false
+            allow_anonymous false
+            password_file %(d)s/passwd
+            acl_file %(d)s/acl
+            persistence false
+            log_dest file %(d)s/mosquitto.log
+            log_type all
+            listener %(port)d 127.0.0.1
+            cafile %(d)s/ca.pem
+            certfile %(d)s/server.pem
+            keyfile %(d)s/server.key
+            """ % {"d": tmp, "port": self.port}))
+
+    def start(self):
+        self.proc = subprocess.Popen([self.exe, "-c", str(self.tmp / "mosquitto.conf")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        t_end = time.monotonic() + 20
+        while time.monotonic() < t_end:
+            if self.proc.poll() is not None:
+                raise AssertionError("mosquitto exited: %s" % self.proc.stderr.read().decode())
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.5).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("mosquitto never listened on %d" % self.port)
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    b = SiteBroker(tmp_path_factory.mktemp("site-mosquitto"))
+    b.start()
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+class Client:
+    """A paho client on the site broker; every message kept as (topic, Payload)."""
+
+    def __init__(self, broker, user, sub):
+        self.msgs, self.lock = [], threading.Lock()
+        self.c = mqtt.Client(client_id="test-%s-%s" % (user, time.time_ns()), clean_session=True)
+        self.c.username_pw_set(user, user + "-secret")
+        self.c.tls_set_context(ssl.create_default_context(cafile=str(broker.tmp / "ca.pem")))
+        self.sub = sub
+        self.ready = threading.Event()
+        self.c.on_connect = lambda c, u, f, rc: c.subscribe(self.sub, 1)
+        self.c.on_subscribe = lambda *a: self.ready.set()
+        self.c.on_message = self._on_message
+        self.c.connect("127.0.0.1", broker.port, 10)
+        self.c.loop_start()
+        assert self.ready.wait(20), "test client %s never subscribed" % user
+
+    def _on_message(self, c, u, m):
+        if "/STATE/" in m.topic:
+            return
+        with self.lock:
+            self.msgs.append((m.topic, Payload.FromString(m.payload)))
+
+    def of(self, kind, node):
+        with self.lock:
+            return [p for t, p in self.msgs if t.split("/")[2:4] == [kind, node]]
+
+    def publish(self, topic, payload):
+        self.c.publish(topic, payload.encode(include_dtypes=True), 1).wait_for_publish(10)
+
+    def close(self):
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+def value_of(m):
+    from controller.site.host import _metric_value
+    v = _metric_value(m)
+    return None if v is None or isinstance(v, str) else float(v)
+
+
+def edge_keys(msgs):
+    """{(node, device, metric, ts_ms): value} of every BIRTH/DATA metric the edges sent."""
+    out = {}
+    for topic, p in msgs:
+        parts = topic.split("/")
+        if parts[2] not in ("NBIRTH", "DBIRTH", "NDATA", "DDATA") or parts[3] not in EDGES:
+            continue
+        dev = parts[4] if len(parts) > 4 else ""
+        for m in p.metrics:
+            out[(parts[3], dev, m.name, m.timestamp or p.timestamp)] = (value_of(m),
+                                                                       m.is_historical)
+    return out
+
+
+def until(cond, what, timeout_s=30.0):
+    t_end = time.monotonic() + timeout_s
+    while time.monotonic() < t_end:
+        if cond():
+            return
+        time.sleep(0.1)
+    raise AssertionError(what)
+
+
+def db_count(pg, where="", args=()):
+    with writer(pg) as c:
+        return c.execute("SELECT count(*) FROM greenedge.metrics " + where, args).fetchone()[0]
+
+
+def test_site_host_two_edges(pg, broker, tmp_path):
+    from controller.cli import main as cli
+    from controller.runtime.service import Service, build_lines
+    from controller.site.cli import writer_factory
+    from controller.site.config import load_site
+    from controller.site.host import PrimaryHost
+    shutil.copy(broker.tmp / "ca.pem", tmp_path / "ca.pem")
+    (tmp_path / "site.toml").write_text(SITE % {"mq": broker.port, "pg": pg.port,
+                                                "wpw": WRITER_PW, "rpw": REPORTER_PW})
+    scfg = load_site(tmp_path / "site.toml")
+    obs = Client(broker, "ops", "spBv1.0/#")
+    gap = Client(broker, "gap", "spBv1.0/%s/NCMD/gap" % GROUP)
+    host = PrimaryHost(scfg, writer_factory(scfg)).start()
+    assert host.connected.wait(20), "the site host never connected"
+    svcs, buses, out = [], [], {}
+    for node in EDGES:
+        d = tmp_path / node
+        d.mkdir()
+        shutil.copy(broker.tmp / "ca.pem", d / "ca.pem")
+        (d / "plant.toml").write_text(EDGE % {"node": node, "port": broker.port})
+        cfg = load_config(d / "plant.toml")
+        bus = FakeBus([FakeDevice("motor", 1)], latency_s=0.001)
+        svcs.append(Service(cfg, live=False, historian=False,
+                            clock=ScaledClock(SPEEDUP, time.time()),
+                            lines=build_lines(cfg, None, client_factory=bus.client)))
+        buses.append(bus)
+    host2 = None
+
+    async def wait(cond, what, timeout_s=40.0):
+        t_end = time.monotonic() + timeout_s
+        while time.monotonic() < t_end:
+            if cond():
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(what)
+
+    async def physics():
+        while True:
+            for b in buses:
+                b.advance(0.05 * SPEEDUP)
+            await asyncio.sleep(0.05)
+
+    async def run():
+        nonlocal host2
+        tasks = [asyncio.create_task(s.run(300.0)) for s in svcs]
+        ph = asyncio.create_task(physics())
+        try:
+            await wait(lambda: all(s.north and s.north[0].live for s in svcs),
+                       "the edges never went live (STATE from the site host)")
+            nodes = [s.north[0] for s in svcs]
+            await wait(lambda: all(db_count(pg, "WHERE node = %s AND device = 'fan1'", (n,)) > 20
+                                   for n in EDGES), "no rows in PostgreSQL for both edges")
+            # a seq gap: the host asks that node for a rebirth (NCMD)
+            m = lambda v: Metric(timestamp=int(time.time() * 1000), name="probe",  # noqa: E731
+                                 datatype=DataType.DOUBLE, value=v)
+            bd = Metric(timestamp=int(time.time() * 1000), name="bdSeq",
+                        datatype=DataType.INT64, value=0)
+            gap.publish("spBv1.0/plant/NBIRTH/gap", NBirth(timestamp=int(time.time() * 1000),
+                                                           seq=0, metrics=(bd, m(1.0))))
+            gap.publish("spBv1.0/plant/NDATA/gap", NData(timestamp=int(time.time() * 1000),
+                                                         seq=1, metrics=(m(2.0),)))
+            await asyncio.sleep(0.5)
+            out["ncmd_before_gap"] = len(gap.msgs)
+            gap.publish("spBv1.0/plant/NDATA/gap", NData(timestamp=int(time.time() * 1000),
+                                                         seq=5, metrics=(m(3.0),)))
+            await wait(lambda: gap.msgs, "no rebirth request (NCMD) after a seq gap")
+            # an edge publishing under another node's id: the broker's ACL drops it
+            gap.publish("spBv1.0/plant/NDATA/boiler", NData(
+                timestamp=int(time.time() * 1000), seq=7, metrics=(Metric(
+                    timestamp=int(time.time() * 1000), name="intruder",
+                    datatype=DataType.DOUBLE, value=666.0),)))
+            await asyncio.sleep(1.0)
+            # the site host away for 60 s of plant time: the edges hold store-and-forward
+            stored0 = [n.buffer.stored for n in nodes]
+            out["t_stop"] = time.time()
+            await asyncio.to_thread(host.stop)   # not on the edges' event loop
+            await wait(lambda: all(not n.live for n in nodes), "edges still live without STATE")
+            await asyncio.sleep(60.0 / SPEEDUP)
+            out["buffered"] = [n.buffer.stored - s0 for n, s0 in zip(nodes, stored0)]
+            out["t_restart"] = time.time()
+            host2 = await asyncio.to_thread(PrimaryHost(scfg, writer_factory(scfg)).start)
+            await wait(lambda: all(n.live and n.buffer.rows == 0 and not n._inflight
+                                   for n in nodes), "the buffers were never forwarded", 60.0)
+            await asyncio.sleep(1.5)
+        finally:
+            ph.cancel()
+            for s in svcs:
+                s.stop()
+            for t in tasks:
+                await t
+    try:
+        asyncio.run(run())
+        until(lambda: host2 is not None and all(not n["online"] for k, n in host2.nodes.items()
+                                                if k[1] in EDGES), "no NDEATH from the edges")
+        until(lambda: host2.status()["queued"] == 0, "the host never wrote its rows")
+        time.sleep(1.0)
+    finally:
+        if host2 is not None:
+            host2.stop()
+        else:
+            host.stop()
+        obs.close()
+        gap.close()
+
+    # every metric an edge sent reached PostgreSQL once, with its value and timestamp
+    sent = edge_keys(obs.msgs)
+    with writer(pg) as c:
+        rows = c.execute("SELECT node, device, metric, "
+                         "(extract(epoch FROM time) * 1000)::bigint, value, historical "
+                         "FROM greenedge.metrics WHERE node = ANY(%s)", (list(EDGES),)).fetchall()
+        events = c.execute("SELECT node, kind, detail FROM greenedge.events").fetchall()
+        probes = c.execute("SELECT value FROM greenedge.metrics WHERE node = 'gap' AND "
+                           "metric = 'probe' ORDER BY time").fetchall()
+        intruder = c.execute("SELECT count(*) FROM greenedge.metrics WHERE metric = "
+                             "'intruder'").fetchone()[0]
+    got = {(n, d, mt, t): (v, h) for n, d, mt, t, v, h in rows}
+    assert len(got) == len(rows)
+    assert set(got) == set(sent), (len(set(sent) - set(got)), len(set(got) - set(sent)))
+    assert {k: v[0] for k, v in got.items()} == {k: v[0] for k, v in sent.items()}
+    for node in EDGES:
+        assert sum(1 for k in got if k[0] == node and k[1] == "fan1") > 50, node
+    # the outage: each edge buffered, and its historical values landed (the set
+    # above: every one, once) and span the outage; a few share their key with
+    # the value the next DBIRTH repeats (the same sample), kept as the birth's row
+    assert all(b > 20 for b in out["buffered"]), out["buffered"]
+    for node, buffered in zip(EDGES, out["buffered"]):
+        hist = sorted(k[3] for k, v in got.items() if k[0] == node and k[1] == "fan1" and v[1])
+        assert len(hist) > 20, node
+        pv = sorted(k[3] for k in got if k[0] == node and k[1:3] == ("fan1", "process_pv"))
+        assert max(b - a for a, b in zip(pv, pv[1:])) < 3000, node    # no hole in the trend
+        assert hist[0] / 1000 <= out["t_stop"] + 3 and hist[-1] / 1000 >= out["t_restart"] - 3
+        assert sum(1 for k, v in got.items() if k[0] == node and v[1]) >= 0.9 * buffered
+    # the seq gap: one NCMD Node Control/Rebirth = true to that node, an event
+    assert out["ncmd_before_gap"] == 0
+    ncmd = gap.msgs[0][1]
+    assert [(mt.name, mt.boolean_value) for mt in ncmd.metrics] == [("Node Control/Rebirth",
+                                                                       True)]
+    assert ("gap", "seq_gap", "NDATA seq 5, expected 2") in events
+    assert [v for (v,) in probes] == [1.0, 2.0, 3.0]
+    # the ACL: nothing published under another node's id got through
+    assert intruder == 0
+    assert "Denied PUBLISH from" in (broker.tmp / "mosquitto.log").read_text()
+    for node in EDGES:
+        kinds = [k for n, k, _ in events if n == node]
+        assert kinds.count("NBIRTH") >= 2 and kinds.count("NDEATH") >= 2, (node, kinds)
+
+    # the report, as the read-only role: per area, and the total, equal the sum
+    # of the increases of each edge's own energy KPI as it published them
+    t0 = min(k[3] for k in sent) / 1000 - 1
+    t1 = max(k[3] for k in sent) / 1000 + 1
+    csv_file = tmp_path / "report.csv"
+    iso = lambda t: dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat()  # noqa: E731
+    assert cli(["site", "report", "-c", str(tmp_path / "site.toml"), "--from", iso(t0),
+                "--to", iso(t1), "--csv", str(csv_file)]) == 0
+    lines = [ln.split(",") for ln in csv_file.read_text().splitlines()]
+    assert lines[0] == ["area", "node", "energy_kwh", "co2_kg"]
+    by_node = {ln[1]: (ln[0], float(ln[2])) for ln in lines[1:]}
+    want = {}
+    for node in EDGES:
+        kp = sorted((k[3], v[0]) for k, v in sent.items()
+                    if k[0] == node and k[2] == "KPIs/energy_kwh" and v[0] is not None)
+        want[node] = sum(max(b - a, 0.0) for (_, a), (_, b) in zip(kp, kp[1:]))
+        assert want[node] > 0, node
+    assert by_node["boiler"][0] == "Boiler house"
+    assert by_node["compressor"][0] == "Compressor room"
+    for node in EDGES:
+        assert by_node[node][1] == pytest.approx(want[node], abs=1e-3)
+    assert by_node[""][0] == "total"
+    assert by_node[""][1] == pytest.approx(sum(want.values()), abs=2e-3)
+    # least privilege: the reporter reads, and cannot write
+    with reporter(pg) as c:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute("INSERT INTO greenedge.events VALUES (now(), 'x', 'x', '', 'x', '')")
+
+
+def test_store_idempotent_batches_and_rate(pg, capsys):
+    """COPY + INSERT ON CONFLICT DO NOTHING: 60,000 rows in batches of 5,000,
+    then the same batches replayed (store-and-forward sent twice): nothing
+    added. The rate is printed (docs/site.md quotes it)."""
+    from controller.site import store as st
+    s = st.Store(st.connect("host=127.0.0.1 port=%d dbname=site user=greenedge_writer "
+                            "password=%s" % (pg.port, WRITER_PW)))
+    t_base = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(hours=1)
+    rows = [(t_base + dt.timedelta(seconds=i // 200), "bench", "edge%d" % (i % 4),
+             "dev%d" % (i % 10), "m%d" % (i % 200), float(i), None, 192, False)
+            for i in range(60000)]
+    t0 = time.perf_counter()
+    n = sum(s.write(rows[i:i + 5000]) for i in range(0, len(rows), 5000))
+    first_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    again = sum(s.write(rows[i:i + 5000]) for i in range(0, len(rows), 5000))
+    replay_s = time.perf_counter() - t0
+    s.close()
+    assert n == 60000 and again == 0
+    assert db_count(pg, "WHERE grp = 'bench'") == 60000
+    with capsys.disabled():
+        print("\nsite store: %.0f rows/s new, %.0f rows/s replayed (all duplicates)"
+              % (60000 / first_s, 60000 / replay_s))
+
+
+def test_retention_rolls_up_and_drops_old_days(pg):
+    from controller.site import store as st
+    s = st.Store(st.connect("host=127.0.0.1 port=%d dbname=site user=greenedge_writer "
+                            "password=%s" % (pg.port, WRITER_PW)))
+    old = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=40)).replace(
+        hour=12, minute=0, second=0, microsecond=0)
+    rows = [(old + dt.timedelta(seconds=i), "ret", "e", "d", "power_kw", float(i), None, 192,
+             False) for i in range(120)]
+    s.write(rows)
+    assert old.date() in s.days
+    dropped, written = st.retention(s, raw_days=30, minute_years=5)
+    s.close()
+    assert dropped >= 1 and written >= 2
+    assert db_count(pg, "WHERE grp = 'ret'") == 0
+    with writer(pg) as c:
+        got = c.execute("SELECT minute, mean, min, max, n FROM greenedge.metrics_1min WHERE "
+                        "grp = 'ret' ORDER BY minute").fetchall()
+        parts = [r[0] for r in c.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'greenedge'").fetchall()]
+    assert [(r[1], r[2], r[3], r[4]) for r in got] == [(29.5, 0.0, 59.0, 60),
+                                                       (89.5, 60.0, 119.0, 60)]
+    assert got[0][0] == old
+    assert "metrics_p" + old.strftime("%Y%m%d") not in parts
+    assert "metrics_p" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d") in parts
+
+
+def test_site_config_errors(tmp_path):
+    from controller.site.config import load_site
+    good = SITE % {"mq": 8883, "pg": 5432, "wpw": "w", "rpw": "r"}
+    cases = [
+        (good.replace('url = "mqtts://127.0.0.1:8883"\n', ""), "broker.url: missing"),
+        (good.replace("mqtts://127.0.0.1", "mqtt://192.0.2.1"), "only to a loopback"),
+        (good.replace('dsn = "host', 'dsnx = "host'), "database.dsn: missing"),
+        (good.replace('dsn = "host=127.0.0.1', 'dsn = "host=127.0.0.1 ='), "not a libpq DSN"),
+        (good.replace("raw_days = 30", "raw_days = 0"), "raw_days: 0 outside 1..3650"),
+        (good.replace('host_id = "site"', 'host_id = "a/b"'), "host_id"),
+        (good.replace('boiler = "Boiler house"', "boiler = 3"), "areas.boiler"),
+        (good + "\n[extra]\n", "extra: unknown key"),
+    ]
+    for text, msg in cases:
+        (tmp_path / "s.toml").write_text(text)
+        with pytest.raises(ConfigError, match=msg):
+            load_site(tmp_path / "s.toml")
+    (tmp_path / "s.toml").write_text(good)
+    cfg = load_site(tmp_path / "s.toml")
+    assert cfg["retention"] == {"raw_days": 30, "minute_years": 5.0}
+    assert cfg["broker"]["ca"] == tmp_path / "ca.pem" and cfg["broker"]["tls"]

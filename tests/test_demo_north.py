@@ -2,7 +2,8 @@
 real firmware on the MicroPython unix port behind a virtual RS-485 line, real
 Modbus RTU, the fan plant at 60x) with its northbound interfaces, each read by
 the real counterpart while the demo runs: asyncua's client over
-Basic256Sha256 SignAndEncrypt (an operator from --hmi-users), a plain HTTP
+Basic256Sha256 SignAndEncrypt (an operator from --hmi-users, whose switch to
+manual shows on the Mode node and on /metrics), a plain HTTP
 scrape of /metrics parsed by prometheus-client's parser, and a Debian
 mosquitto on a free loopback port (plain mqtt://, loopback only, anonymous)
 with a paho subscriber decoding the Sparkplug B payloads. What each asserts is
@@ -159,10 +160,12 @@ def scrape(demo):
 def test_demo_serves_opcua_sparkplug_and_metrics(demo):
     # Prometheus: the fan drive's energy counter grows between two scrapes
     key = ("greenedge_energy_joules_total", (("device", "fan"),))
-    m1 = wait(lambda: (lambda m: m if m and m.get(key, 0) > 0 else None)(scrape(demo)),
-              "no greenedge_energy_joules_total{device=fan} > 0 on /metrics", demo)
-    assert m1[("greenedge_device_up", (("device", "fan"),))] == 1
-    assert m1[("greenedge_loop_mode", (("loop", "fan"), ("mode", "auto")))] == 1
+    up = ("greenedge_device_up", (("device", "fan"),))
+    auto = ("greenedge_loop_mode", (("loop", "fan"), ("mode", "auto")))
+    m1 = wait(lambda: (lambda m: m if m and m.get(key, 0) > 0 and m.get(up) == 1
+                       and m.get(auto) == 1 else None)(scrape(demo)),
+              "no greenedge_energy_joules_total{device=fan} > 0 with the fan up and its "
+              "loop in auto on /metrics", demo)
     assert m1[("greenedge_cycle_duration_seconds_count", (("group", "process"),))] > 0
     wait(lambda: (scrape(demo) or {}).get(key, 0) > m1[key],
          "the energy counter on /metrics never grew", demo)
@@ -204,7 +207,22 @@ def test_demo_serves_opcua_sparkplug_and_metrics(demo):
                 await asyncio.sleep(0.5)
             got["e2"] = e2
             await sub.delete()
+            # the operator puts the loop in manual over OPC UA: the demo's service
+            # reports it (the Mode node, and Prometheus' greenedge_loop_mode)
+            mode = c.get_node(ua.NodeId("GreenEdge.Loops.fan.Mode", ns))
+            await mode.write_value(ua.DataValue(ua.Variant("manual", ua.VariantType.String)))
+            t_end = loop.time() + 60
+            while await mode.read_value() != "manual" and loop.time() < t_end:
+                demo.alive()
+                await asyncio.sleep(0.5)
+            got["mode"] = await mode.read_value()
+            got["metrics_manual"] = await asyncio.to_thread(
+                wait, lambda: (scrape(demo) or {}).get(
+                    ("greenedge_loop_mode", (("loop", "fan"), ("mode", "manual")))) == 1,
+                "greenedge_loop_mode{mode=manual} never 1", demo, 60.0)
+            await mode.write_value(ua.DataValue(ua.Variant("auto", ua.VariantType.String)))
     asyncio.run(opc())
+    assert got["mode"] == "manual" and got["metrics_manual"]
     assert got["unit"].DisplayName.Text == "kW"
     assert len({v for v, s in got["power"] if s.is_good()}) >= 3, got["power"][-5:]
     assert got["e2"].StatusCode.is_good() and got["e2"].Value.Value > got["e1"].Value.Value

@@ -11,12 +11,15 @@ what PostgreSQL holds is compared with it key by key."""
 
 import asyncio
 import datetime as dt
+import json
 import os
 import pwd
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import textwrap
 import threading
@@ -41,6 +44,7 @@ except ImportError:
     pytest.fail("psycopg is missing: pip install 'greenedge[site]' (the test extra pulls it)",
                 pytrace=False)
 
+ROOT = Path(__file__).resolve().parent.parent
 PGBIN = max(Path("/usr/lib/postgresql").glob("*/bin"),   # Debian: 15 on bookworm
             key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
             default=Path("/usr/lib/postgresql/15/bin"))
@@ -326,6 +330,12 @@ def until(cond, what, timeout_s=30.0):
     raise AssertionError(what)
 
 
+def n_events(pg, node, kind):
+    with writer(pg) as c:
+        return c.execute("SELECT count(*) FROM greenedge.events WHERE node = %s AND kind = %s",
+                         (node, kind)).fetchone()[0]
+
+
 def db_count(pg, where="", args=()):
     with writer(pg) as c:
         return c.execute("SELECT count(*) FROM greenedge.metrics " + where, args).fetchone()[0]
@@ -411,7 +421,11 @@ def test_site_host_two_edges(pg, broker, tmp_path):
             await asyncio.sleep(60.0 / SPEEDUP)
             out["buffered"] = [n.buffer.stored - s0 for n, s0 in zip(nodes, stored0)]
             out["t_restart"] = time.time()
-            host2 = await asyncio.to_thread(PrimaryHost(scfg, writer_factory(scfg)).start)
+            # back as the command a user runs: greenedge site -c site.toml
+            host2 = subprocess.Popen([sys.executable, "-m", "controller.cli", "site", "-c",
+                                      str(tmp_path / "site.toml"), "--json"],
+                                     cwd=str(ROOT), stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
             await wait(lambda: all(n.live and n.buffer.rows == 0 and not n._inflight
                                    for n in nodes), "the buffers were never forwarded", 60.0)
             await asyncio.sleep(1.5)
@@ -423,17 +437,25 @@ def test_site_host_two_edges(pg, broker, tmp_path):
                 await t
     try:
         asyncio.run(run())
-        until(lambda: host2 is not None and all(not n["online"] for k, n in host2.nodes.items()
-                                                if k[1] in EDGES), "no NDEATH from the edges")
-        until(lambda: host2.status()["queued"] == 0, "the host never wrote its rows")
-        time.sleep(1.0)
+        until(lambda: all(n_events(pg, node, "NDEATH") == 2 for node in EDGES),
+              "the restarted host never recorded the edges' NDEATH")
+        host2.send_signal(signal.SIGINT)
+        so, se = host2.communicate(timeout=60)
+        assert host2.returncode == 0, se
+        out["host2"] = json.loads(so)
     finally:
-        if host2 is not None:
-            host2.stop()
-        else:
+        if host2 is None:
             host.stop()
+        elif host2.poll() is None:
+            host2.kill()
+            host2.wait(10)
         obs.close()
         gap.close()
+    st2 = out["host2"]
+    assert st2["db_errors"] == 0 and st2["bad"] == 0 and st2["rebirths"] == 0
+    assert st2["inserted"] > 0 and st2["queued"] == 0
+    assert {k: v["online"] for k, v in st2["nodes"].items()} == {
+        "plant/boiler": False, "plant/compressor": False}
 
     # every metric an edge sent reached PostgreSQL once, with its value and timestamp
     sent = edge_keys(obs.msgs)

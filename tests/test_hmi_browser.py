@@ -305,3 +305,22 @@ def test_service_restart_page_goes_stale_and_reconnects(pw, tmp_path):
         if b is not None:
             b.close()
         r.stop()
+
+
+def test_set_point_from_the_faceplate(rig, browser):
+    b = browser("olga")
+    b.go("loops")
+    p = b.page
+    p.fill("#fp-fan .sp-in[data-key='flow_sp_m3s']", "25")
+    p.click("#fp-fan .sp-set[data-key='flow_sp_m3s']")
+    p.click("#confirm-yes")
+    p.wait_for_selector("#msg.accepted")
+    p.wait_for_function("""() => document.querySelector("#fp-fan .sp[data-sp='flow_sp_m3s']")
+                           .textContent === '25.00'""")
+    assert rig.svc.loops["fan"].process["flow_sp_m3s"] == 25.0
+    p.fill("#fp-fan .sp-in[data-key='flow_sp_m3s']", "80")    # over the design flow (50)
+    p.click("#fp-fan .sp-set[data-key='flow_sp_m3s']")
+    p.click("#confirm-yes")
+    p.wait_for_selector("#msg.refused")
+    assert "outside 0..50" in p.inner_text("#msg")
+    assert rig.svc.loops["fan"].process["flow_sp_m3s"] == 25.0

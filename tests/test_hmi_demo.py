@@ -86,6 +86,7 @@ def test_operator_runs_the_demo_fan_from_the_browser(pw, demo, shots):  # noqa: 
                             arg=[sel, first])
         b.shot(shots, "demo-overview")
         b.go("loops")
+        assert "flow_sp_m3s (from fan.process_sp)" in p.inner_text("#fp-fan")  # read-only SP
         p.fill("#fp-fan .op-in[data-point='speed_ref_pct']", "40")
         p.click("#fp-fan .to-manual")
         p.click("#confirm-yes")

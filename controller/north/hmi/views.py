@@ -165,6 +165,9 @@ def faceplate(cfg, runner, hub_state, devices, now, limits):
             lo, hi_key = ranges[key]
             sps.append({"key": key, "value": val, "min": lo,
                         "max": num(runner.process.get(hi_key))})
+    for key, v in lc.process.items():   # set points that follow a device point (read-only)
+        if isinstance(v, tuple) and key in ranges:
+            sps.append({"key": key, "source": "%s.%s" % v, "fixed": True})
     cls = strategy_class(lc.plant, lc.strategy)
     strat = runner.strategy
     params = dict(strat.params)

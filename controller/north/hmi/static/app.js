@@ -156,8 +156,10 @@ PAGES.loops = async () => {
       esc(l.state.mode) + "</b> " +
       '<button class="to-auto" data-loop="' + n + '">Auto</button> ' +
       '<button class="to-manual" data-loop="' + n + '">Manual</button></p>' +
-      "<h3>SP</h3><table>" + l.setpoints.map((s) => "<tr><td>" + esc(s.key) +
-        "</td><td class='num sp'>" + fmt(s.value) + "</td><td><input class='sp-in' data-key='" +
+      "<h3>SP</h3><table>" + l.setpoints.map((s) => s.fixed ? pointRow(s.source, s.key +
+        " (from " + s.source + ")", "") : "<tr><td>" + esc(s.key) +
+        "</td><td class='num sp' data-sp='" + esc(s.key) + "'>" + fmt(s.value) +
+        "</td><td><input class='sp-in' data-key='" +
         esc(s.key) + "' type='number' step='any' min='" + esc(s.min) + "' max='" + esc(s.max) +
         "'> <button class='sp-set small' data-loop='" + n + "' data-key='" + esc(s.key) +
         "'>Set</button> <small>" + fmt(s.min) + "…" + fmt(s.max) + "</small></td></tr>").join("") +
@@ -220,8 +222,9 @@ PAINT.loops_loops = () => {
       const [role, pt] = el.dataset.op.split(".");
       el.textContent = fmt(((l.op || {})[role] || {})[pt]);
     });
-    const sps = fp.querySelectorAll(".sp");
-    Object.values(l.sp || {}).forEach((v, i) => { if (sps[i]) sps[i].textContent = fmt(v); });
+    fp.querySelectorAll(".sp[data-sp]").forEach((el) => {
+      if (el.dataset.sp in (l.sp || {})) el.textContent = fmt(l.sp[el.dataset.sp]);
+    });
   }
 };
 

@@ -600,3 +600,85 @@ def test_site_config_errors(tmp_path):
     cfg = load_site(tmp_path / "s.toml")
     assert cfg["retention"] == {"raw_days": 30, "minute_years": 5.0}
     assert cfg["broker"]["ca"] == tmp_path / "ca.pem" and cfg["broker"]["tls"]
+
+
+def test_ingest_rate_end_to_end_against_copy(pg, broker, tmp_path, capsys):
+    """Metrics/s from a Sparkplug publisher through mosquitto and the site host
+    into PostgreSQL (committed), beside PostgreSQL's own COPY of the same rows
+    from a file into a table of the same shape (the writer's limit), in the
+    same run. Printed for docs/site.md; every metric must arrive once."""
+    from pysparkplug import DBirth, DData
+    from controller.site.cli import writer_factory
+    from controller.site.config import load_site
+    from controller.site.host import PrimaryHost
+    shutil.copy(broker.tmp / "ca.pem", tmp_path / "ca.pem")
+    (tmp_path / "site.toml").write_text(SITE % {"mq": broker.port, "pg": pg.port,
+                                                "wpw": WRITER_PW, "rpw": REPORTER_PW})
+    scfg = load_site(tmp_path / "site.toml")
+    devices, metrics, rounds = 10, 200, 40        # 80,000 metric values
+    node = "gap"
+    t0_ms = int(time.time() * 1000) - rounds * 1000
+    seq = iter(range(10 ** 6))
+    msgs = []
+    bd = Metric(timestamp=t0_ms, name="bdSeq", datatype=DataType.INT64, value=1)
+    msgs.append(("spBv1.0/plant/NBIRTH/%s" % node,
+                 NBirth(timestamp=t0_ms, seq=next(seq) % 256, metrics=(bd,))))
+    for d in range(devices):
+        ms = tuple(Metric(timestamp=t0_ms, name="m%d" % i, datatype=DataType.DOUBLE, value=0.0)
+                   for i in range(metrics))
+        msgs.append(("spBv1.0/plant/DBIRTH/%s/d%d" % (node, d),
+                     DBirth(timestamp=t0_ms, seq=next(seq) % 256, metrics=ms)))
+    for r in range(1, rounds + 1):
+        for d in range(devices):
+            ms = tuple(Metric(timestamp=t0_ms + r * 1000, name="m%d" % i,
+                              datatype=DataType.DOUBLE, value=float(r * i)) for i in range(metrics))
+            msgs.append(("spBv1.0/plant/DDATA/%s/d%d" % (node, d),
+                         DData(timestamp=t0_ms + r * 1000, seq=next(seq) % 256, metrics=ms)))
+    raw = [(t, p.encode(include_dtypes=True)) for t, p in msgs]
+    total = devices * metrics * (rounds + 1) + 1
+    host = PrimaryHost(scfg, writer_factory(scfg)).start()
+    pub = Client(broker, "gap", "spBv1.0/plant/NCMD/gap")
+    try:
+        assert host.connected.wait(20)
+        base = db_count(pg, "WHERE node = 'gap' AND device LIKE 'd%%'")
+        t_start = time.perf_counter()
+        for topic, payload in raw:
+            pub.c.publish(topic, payload, 0)
+        until(lambda: db_count(pg, "WHERE node = 'gap' AND (device LIKE 'd%%' OR "
+                                   "metric = 'bdSeq')") - base >= total,
+              "not every metric reached PostgreSQL", 120.0)
+        e2e_s = time.perf_counter() - t_start
+        st = host.status()
+    finally:
+        pub.close()
+        host.stop()
+    assert st["gaps"] == 0 and st["db_errors"] == 0
+    # the peer: COPY of the same rows from a file, as the writer, into the same shape
+    f = tmp_path / "rows.tsv"
+    with f.open("w") as out:
+        for topic, p in msgs:
+            dev = topic.split("/")[4] if topic.count("/") > 3 else ""
+            for m in p.metrics:
+                out.write("%s\tplant\tpeer\t%s\t%s\t%r\t\\N\t\\N\tf\n" % (
+                    dt.datetime.fromtimestamp(m.timestamp / 1000, dt.timezone.utc).isoformat(),
+                    dev, m.name, float(m.value)))
+    with writer(pg) as c:
+        c.execute("CREATE TABLE greenedge.peer (LIKE greenedge.metrics INCLUDING ALL)")
+        c.commit()
+        t1 = time.perf_counter()
+        with c.cursor() as cur, cur.copy("COPY greenedge.peer FROM STDIN") as cp:
+            with f.open("rb") as src:
+                while chunk := src.read(1 << 16):
+                    cp.write(chunk)
+        c.commit()
+        copy_s = time.perf_counter() - t1
+        n_peer = c.execute("SELECT count(*) FROM greenedge.peer").fetchone()[0]
+        c.execute("DROP TABLE greenedge.peer")
+        c.commit()
+    assert n_peer == total
+    e2e, copy = total / e2e_s, total / copy_s
+    with capsys.disabled():
+        print("\nsite ingest: %d metrics end to end %.0f/s (host write %.2f s in %d batches), "
+              "COPY from a file %.0f/s, ratio %.2f" % (total, e2e, st["write_s"],
+                                                       st["batches"], copy, e2e / copy))
+    assert e2e > 0.05 * copy     # a floor that only a broken pipeline misses

@@ -324,3 +324,24 @@ def test_set_point_from_the_faceplate(rig, browser):
     p.wait_for_selector("#msg.refused")
     assert "outside 0..50" in p.inner_text("#msg")
     assert rig.svc.loops["fan"].process["flow_sp_m3s"] == 25.0
+
+
+def test_engineer_changes_an_alarm_limit(rig, browser):
+    row = "tr[data-alarm='fan1.speed_hi']"
+    op = browser("olga")
+    op.go("alarms")
+    assert op.page.locator(row + " .set-limit").count() == 0      # not offered to an operator
+    code, j = op.api("POST", "/api/alarms/fan1.speed_hi/limit", {"values": {"hi": 90}})
+    assert code == 403 and "needs engineer" in j["error"]
+    b = browser("erik")
+    b.go("alarms")
+    p = b.page
+    assert "hi 95" in p.inner_text(row)
+    p.click(row + " .set-limit")
+    p.fill("#limit-value", "90")
+    p.click("#limit-go")
+    p.click("#confirm-yes")
+    p.wait_for_selector("#msg.accepted")
+    p.wait_for_function("(r) => document.querySelector(r).textContent.includes('hi 90')",
+                        arg=row)
+    assert rig.svc.alarms.alarms["fan1.speed_hi"].d.hi == 90.0

@@ -429,6 +429,13 @@ class HmiServer:
     # ---- alarms ---------------------------------------------------------------------------
     async def api_alarms(self, request):
         rows = self.svc.alarms.rows()
+        defs = self.svc.alarms.alarms   # the engine's copies: an engineer's change shows
+        for r in rows:
+            d = defs[r["id"]].d
+            if d.kind == "limit":
+                r["limit"] = {"condition": d.condition, "value": getattr(d, d.condition, None),
+                              "deadband": d.deadband, "on_delay_s": d.on_delay_s,
+                              "point": "%s.%s" % (d.device, d.point)}
         if request.query.get("active"):
             rows = [r for r in rows if r["state"] != "normal"]
         order = {"unacknowledged": 0, "returned_unacknowledged": 1, "acknowledged": 2,

@@ -235,6 +235,10 @@ async function loadAlarms() {
   el.innerHTML = j.alarms.map((a) => '<tr class="st-' + esc(a.state) + '" data-alarm="' +
     esc(a.id) + '"><td>' + esc(a.priority) + "</td><td>" + esc(a.id) + '</td><td class="state">' +
     esc(a.state) + "</td><td class='num'>" + fmt(a.value) + "</td><td>" + esc(a.text) +
+    (a.limit ? ' <small class="limit">' + esc(a.limit.condition) + " " + fmt(a.limit.value) +
+      "</small>" + (S.session.role === "engineer" ? ' <button class="set-limit small secondary"' +
+        ' data-id="' + esc(a.id) + '" data-cond="' + esc(a.limit.condition) + '">Limit</button>' : "")
+      : "") +
     "</td><td>" + esc(a.who || "") + " " + esc(a.reason || "") + "</td><td>" +
     ((a.state === "unacknowledged" || a.state === "returned_unacknowledged") ?
       '<button class="ack small" data-id="' + esc(a.id) + '">Ack</button> ' : "") +
@@ -249,6 +253,11 @@ async function loadAlarms() {
     await command("/api/alarms/" + b.dataset.id + "/unshelve", {}, "unshelve " + b.dataset.id);
     loadAlarms();
   });
+  el.querySelectorAll(".set-limit").forEach((b) => b.onclick = () => {
+    $("limit-id").value = b.dataset.id;
+    $("limit-cond").textContent = b.dataset.cond;
+    $("limit-form").classList.remove("hidden");
+  });
   el.querySelectorAll(".shelve").forEach((b) => b.onclick = () => {
     $("shelve-id").value = b.dataset.id;
     $("shelve-form").classList.remove("hidden");
@@ -261,10 +270,24 @@ PAGES.alarms = async () => {
     '<input id="shelve-min" type="number" min="1" value="60"> min, reason ' +
     '<input id="shelve-reason" size="30" required> <button id="shelve-go">Shelve</button> ' +
     '<button type="button" id="shelve-cancel" class="secondary">Cancel</button></form>' +
-    '<table class="alarms"><thead><tr><th>prio</th><th>alarm</th><th>state</th><th>value</th>' +
+    '<form id="limit-form" class="hidden inline">Limit of <input id="limit-id" readonly> ' +
+    '<span id="limit-cond"></span> = <input id="limit-value" type="number" step="any" required> ' +
+    '<button id="limit-go">Set</button> <button type="button" id="limit-cancel" ' +
+    'class="secondary">Cancel</button> <small>(engineer; until the next start)</small></form>' +
+        '<table class="alarms"><thead><tr><th>prio</th><th>alarm</th><th>state</th><th>value</th>' +
     '<th>text</th><th>who / reason</th><th></th></tr></thead><tbody id="alarm-rows"></tbody>' +
     "</table></section>";
   $("shelve-cancel").onclick = () => $("shelve-form").classList.add("hidden");
+  $("limit-cancel").onclick = () => $("limit-form").classList.add("hidden");
+  $("limit-form").onsubmit = async (e) => {
+    e.preventDefault();
+    const id = $("limit-id").value, values = {};
+    values[$("limit-cond").textContent] = parseFloat($("limit-value").value);
+    if (await confirmThen("Set " + id + " " + JSON.stringify(values) + "?"))
+      await command("/api/alarms/" + id + "/limit", {values}, "limit " + id);
+    $("limit-form").classList.add("hidden");
+    loadAlarms();
+  };
   $("shelve-form").onsubmit = async (e) => {
     e.preventDefault();
     const id = $("shelve-id").value;

@@ -147,13 +147,14 @@ class Postgres:
                    "-p %d -k %s -c listen_addresses=127.0.0.1" % (self.port, self.dir), "start"])
         self.started = True
 
-    def stop(self):
+    def stop(self, keep=False):
         if self.started:
             subprocess.run(self.prefix + [str(PGBIN / "pg_ctl"), "-D", str(self.data), "-m",
                                           "fast", "-w", "-t", "60", "stop"],
                            capture_output=True, timeout=90)
             self.started = False
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def admin(self, dbname="postgres"):
         return psycopg.connect(host="127.0.0.1", port=self.port, user="postgres",
@@ -682,3 +683,53 @@ def test_ingest_rate_end_to_end_against_copy(pg, broker, tmp_path, capsys):
               "COPY from a file %.0f/s, ratio %.2f" % (total, e2e, st["write_s"],
                                                        st["batches"], copy, e2e / copy))
     assert e2e > 0.05 * copy     # a floor that only a broken pipeline misses
+
+
+def test_database_outage_keeps_rows_in_order(pg, broker, tmp_path):
+    """PostgreSQL stopped while an edge publishes: the host keeps the rows,
+    reconnects when it is back and writes every one (none twice)."""
+    from pysparkplug import DBirth, DData
+    from controller.site.cli import writer_factory
+    from controller.site.config import load_site
+    from controller.site.host import PrimaryHost
+    shutil.copy(broker.tmp / "ca.pem", tmp_path / "ca.pem")
+    (tmp_path / "site.toml").write_text(SITE % {"mq": broker.port, "pg": pg.port,
+                                                "wpw": WRITER_PW, "rpw": REPORTER_PW})
+    scfg = load_site(tmp_path / "site.toml")
+    host = PrimaryHost(scfg, writer_factory(scfg)).start()
+    pub = Client(broker, "gap", "spBv1.0/plant/NCMD/gap")
+    t0 = int(time.time() * 1000)
+    seq = iter(range(10 ** 6))
+
+    def send(kind, payload):
+        pub.publish("spBv1.0/plant/%s/gap%s" % (kind, "/out" if kind[0] == "D" else ""), payload)
+
+    def data(i):
+        return DData(timestamp=t0 + i, seq=next(seq) % 256, metrics=(Metric(
+            timestamp=t0 + i, name="v", datatype=DataType.DOUBLE, value=float(i)),))
+    try:
+        assert host.connected.wait(20)
+        send("NBIRTH", NBirth(timestamp=t0, seq=next(seq), metrics=(Metric(
+            timestamp=t0, name="bdSeq", datatype=DataType.INT64, value=9),)))
+        send("DBIRTH", DBirth(timestamp=t0, seq=next(seq), metrics=(Metric(
+            timestamp=t0, name="v", datatype=DataType.DOUBLE, value=0.0),)))
+        for i in range(1, 101):
+            send("DDATA", data(i))
+        until(lambda: db_count(pg, "WHERE device = 'out'") == 101, "rows before the outage")
+        pg.stop(keep=True)
+        for i in range(101, 301):
+            send("DDATA", data(i))
+        until(lambda: host.status()["db_errors"] >= 1, "the writer never saw the outage")
+        time.sleep(1.0)
+        pg.start()
+        until(lambda: db_count(pg, "WHERE device = 'out'") == 301,
+              "rows held over the outage never written", 60.0)
+        s = host.status()
+    finally:
+        pub.close()
+        host.stop()
+    assert s["gaps"] == 0 and s["queued"] == 0
+    with writer(pg) as c:
+        vals = [v for (v,) in c.execute("SELECT value FROM greenedge.metrics WHERE device = "
+                                        "'out' ORDER BY time").fetchall()]
+    assert vals == [float(i) for i in range(301)]

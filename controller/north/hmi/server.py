@@ -71,6 +71,7 @@ class HmiServer:
         self.last_event = {}     # device -> its last fault-like event (devices page)
         self.streams = 0         # open live streams
         self.pushed = 0          # values pushed to streams
+        self.errors = 0          # ticks that failed (logged)
         self._thread = self._loop = self._stop = None
         self._ready = threading.Event()
         self._error = None
@@ -135,55 +136,68 @@ class HmiServer:
         status = self.hub.latest("status").get("service")
         alarms_seq = 0
         prev = None
+        t_err = -math.inf
         while not self._stop.is_set():
-            state, stream = sub.drain()
-            for (topic, key), v in state.items():
-                if topic == "device":
-                    dev[key] = v
-                elif topic == "loop":
-                    loops[key] = v
-                elif topic == "kpi":
-                    kpis = v
-                elif topic == "status":
-                    status = v
-            for topic, item in stream:
-                if topic == "audit":
-                    self.audit_ring.appendleft(item)
-                elif topic == "alarm":
-                    alarms_seq += 1
-                elif topic == "event" and item.get("source") in self.cfg.devices \
-                        and item.get("kind") not in ("up", "start", "stop"):
-                    self.last_event[item["source"]] = {"t_s": item.get("t_s"),
-                                                       "kind": item.get("kind"),
-                                                       "text": item.get("text")}
-            now = time.time()
-            plant_s = self.svc.clock.plant_s()
-            e = (kpis or {}).get("energy_kwh")
-            if self._since is None and isinstance(e, (int, float)) and math.isfinite(e):
-                self._since = (float(e), plant_s)
-            rows = self.svc.alarms.rows()
-            counts = {}
-            for r in rows:
-                counts[r["state"]] = counts.get(r["state"], 0) + 1
-            self.frame = {
-                "now": now, "plant_s": plant_s,
-                "points": views.live_points(self.cfg, dev, now, self.stale_limits),
-                "devices": {dn: bool(v.get("up")) for dn, v in dev.items()},
-                "loops": {ln: views.loop_state(v) for ln, v in loops.items()},
-                "kpi": views.kpi_view(self.cfg, kpis, self.hmi, self._since, plant_s),
-                "alarms": {"states": counts, "seq": alarms_seq},
-            }
-            self._dev, self._loops, self._status = dev, loops, status
-            self._delta(prev)
-            prev = self.frame
-            self.sessions.prune(time.time())
-            if self.sessions.changed or time.time() - self._t_saved > 60.0:
-                self._save_sessions()
-            self.seq += 1
+            try:
+                prev, alarms_seq, dev, loops, kpis, status = self._tick(
+                    sub, prev, alarms_seq, dev, loops, kpis, status)
+            except Exception:   # a bad value must not end the HMI: report once a minute
+                self.errors += 1
+                if time.monotonic() - t_err > 60.0:
+                    t_err = time.monotonic()
+                    log.exception("HMI frame failed (%d so far); going on", self.errors)
             try:
                 await asyncio.wait_for(self._stop.wait(), self.tick_s)
             except asyncio.TimeoutError:
                 pass
+
+    def _tick(self, sub, prev, alarms_seq, dev, loops, kpis, status):
+        """One tick: drain the hub, build the frame and its delta."""
+        state, stream = sub.drain()
+        for (topic, key), v in state.items():
+            if topic == "device":
+                dev[key] = v
+            elif topic == "loop":
+                loops[key] = v
+            elif topic == "kpi":
+                kpis = v
+            elif topic == "status":
+                status = v
+        for topic, item in stream:
+            if topic == "audit":
+                self.audit_ring.appendleft(item)
+            elif topic == "alarm":
+                alarms_seq += 1
+            elif topic == "event" and item.get("source") in self.cfg.devices \
+                    and item.get("kind") not in ("up", "start", "stop"):
+                self.last_event[item["source"]] = {"t_s": item.get("t_s"),
+                                                   "kind": item.get("kind"),
+                                                   "text": item.get("text")}
+        now = time.time()
+        plant_s = self.svc.clock.plant_s()
+        e = (kpis or {}).get("energy_kwh")
+        if self._since is None and isinstance(e, (int, float)) and math.isfinite(e):
+            self._since = (float(e), plant_s)
+        rows = self.svc.alarms.rows()
+        counts = {}
+        for r in rows:
+            counts[r["state"]] = counts.get(r["state"], 0) + 1
+        self.frame = {
+            "now": now, "plant_s": plant_s,
+            "points": views.live_points(self.cfg, dev, now, self.stale_limits),
+            "devices": {dn: bool(v.get("up")) for dn, v in dev.items()},
+            "loops": {ln: views.loop_state(v) for ln, v in loops.items()},
+            "kpi": views.kpi_view(self.cfg, kpis, self.hmi, self._since, plant_s),
+            "alarms": {"states": counts, "seq": alarms_seq},
+        }
+        self._dev, self._loops, self._status = dev, loops, status
+        self._delta(prev)
+        prev = self.frame
+        self.sessions.prune(time.time())
+        if self.sessions.changed or time.time() - self._t_saved > 60.0:
+            self._save_sessions()
+        self.seq += 1
+        return prev, alarms_seq, dev, loops, kpis, status
 
     # ---- sessions over a restart -----------------------------------------------------------
     def _load_sessions(self):

@@ -96,7 +96,7 @@ SITE = textwrap.dedent("""
     password = "%(wpw)s"
     report_dsn = "host=127.0.0.1 port=%(pg)d dbname=site user=greenedge_reporter"
     report_password = "%(rpw)s"
-    batch_rows = 2000
+    batch_rows = 20000
     [retention]
     raw_days = 30
     minute_years = 5
@@ -329,6 +329,23 @@ def until(cond, what, timeout_s=30.0):
             return
         time.sleep(0.1)
     raise AssertionError(what)
+
+
+def retained_state(broker, host_id=HOST_ID):
+    """The retained spBv1.0/STATE/<host_id> payload (b"" if none), read by a
+    fresh subscriber."""
+    got, ev = [], threading.Event()
+    c = mqtt.Client(client_id="test-state-%s" % time.time_ns(), clean_session=True)
+    c.username_pw_set("ops", "ops-secret")
+    c.tls_set_context(ssl.create_default_context(cafile=str(broker.tmp / "ca.pem")))
+    c.on_connect = lambda cl, u, f, rc: cl.subscribe("spBv1.0/STATE/" + host_id, 1)
+    c.on_message = lambda cl, u, m: (got.append(m.payload), ev.set())
+    c.connect("127.0.0.1", broker.port, 10)
+    c.loop_start()
+    ev.wait(2.0)
+    c.disconnect()
+    c.loop_stop()
+    return got[0] if got else b""
 
 
 def n_events(pg, node, kind):
@@ -609,13 +626,9 @@ def test_ingest_rate_end_to_end_against_copy(pg, broker, tmp_path, capsys):
     from a file into a table of the same shape (the writer's limit), in the
     same run. Printed for docs/site.md; every metric must arrive once."""
     from pysparkplug import DBirth, DData
-    from controller.site.cli import writer_factory
-    from controller.site.config import load_site
-    from controller.site.host import PrimaryHost
     shutil.copy(broker.tmp / "ca.pem", tmp_path / "ca.pem")
     (tmp_path / "site.toml").write_text(SITE % {"mq": broker.port, "pg": pg.port,
                                                 "wpw": WRITER_PW, "rpw": REPORTER_PW})
-    scfg = load_site(tmp_path / "site.toml")
     devices, metrics, rounds = 10, 200, 40        # 80,000 metric values
     node = "gap"
     t0_ms = int(time.time() * 1000) - rounds * 1000
@@ -637,10 +650,15 @@ def test_ingest_rate_end_to_end_against_copy(pg, broker, tmp_path, capsys):
                          DData(timestamp=t0_ms + r * 1000, seq=next(seq) % 256, metrics=ms)))
     raw = [(t, p.encode(include_dtypes=True)) for t, p in msgs]
     total = devices * metrics * (rounds + 1) + 1
-    host = PrimaryHost(scfg, writer_factory(scfg)).start()
+    # the host as its own process (the command), so the publisher here does
+    # not share its interpreter
+    host = subprocess.Popen([sys.executable, "-m", "controller.cli", "site", "-c",
+                             str(tmp_path / "site.toml"), "--json"], cwd=str(ROOT),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     pub = Client(broker, "gap", "spBv1.0/plant/NCMD/gap")
     try:
-        assert host.connected.wait(20)
+        until(lambda: b"\"online\": true" in
+              retained_state(broker), "the site host never went online")
         base = db_count(pg, "WHERE node = 'gap' AND device LIKE 'd%%'")
         t_start = time.perf_counter()
         for topic, payload in raw:
@@ -649,10 +667,15 @@ def test_ingest_rate_end_to_end_against_copy(pg, broker, tmp_path, capsys):
                                    "metric = 'bdSeq')") - base >= total,
               "not every metric reached PostgreSQL", 120.0)
         e2e_s = time.perf_counter() - t_start
-        st = host.status()
+        host.send_signal(signal.SIGINT)
+        so, se = host.communicate(timeout=60)
+        assert host.returncode == 0, se
+        st = json.loads(so)
     finally:
         pub.close()
-        host.stop()
+        if host.poll() is None:
+            host.kill()
+            host.wait(10)
     assert st["gaps"] == 0 and st["db_errors"] == 0
     # the peer: COPY of the same rows from a file, as the writer, into the same shape
     f = tmp_path / "rows.tsv"
@@ -666,13 +689,18 @@ def test_ingest_rate_end_to_end_against_copy(pg, broker, tmp_path, capsys):
     with writer(pg) as c:
         c.execute("CREATE TABLE greenedge.peer (LIKE greenedge.metrics INCLUDING ALL)")
         c.commit()
-        t1 = time.perf_counter()
-        with c.cursor() as cur, cur.copy("COPY greenedge.peer FROM STDIN") as cp:
-            with f.open("rb") as src:
-                while chunk := src.read(1 << 16):
-                    cp.write(chunk)
-        c.commit()
-        copy_s = time.perf_counter() - t1
+        runs = []
+        for _ in range(3):     # the median of three: one COPY of 82k rows is noisy here
+            c.execute("TRUNCATE greenedge.peer")
+            c.commit()
+            t1 = time.perf_counter()
+            with c.cursor() as cur, cur.copy("COPY greenedge.peer FROM STDIN") as cp:
+                with f.open("rb") as src:
+                    while chunk := src.read(1 << 16):
+                        cp.write(chunk)
+            c.commit()
+            runs.append(time.perf_counter() - t1)
+        copy_s = sorted(runs)[1]
         n_peer = c.execute("SELECT count(*) FROM greenedge.peer").fetchone()[0]
         c.execute("DROP TABLE greenedge.peer")
         c.commit()

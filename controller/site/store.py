@@ -18,7 +18,7 @@ Schema (in the schema `greenedge`, owned by the writer role):
     metrics_1min (minute, grp, node, device, metric, mean, min, max, n): the
               downsampled history retention keeps for years.
 
-Writes: COPY into a temporary table, then one INSERT ... SELECT ... ON CONFLICT
+Writes: COPY (binary) into a temporary table, then one INSERT ... SELECT ... ON CONFLICT
 DO NOTHING per batch, in one transaction (the rows of a batch land together or
 not at all).
 """
@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS {s}.metrics_1min (
 """.format(s=SCHEMA)
 
 COLS = ("time", "grp", "node", "device", "metric", "value", "text", "quality", "historical")
+TYPES = ("timestamptz", "text", "text", "text", "text", "float8", "text", "int4", "bool")
 
 
 def roles_sql(db, writer, reporter):
@@ -135,7 +136,9 @@ class Store:
             if rows:
                 self.ensure_days({_day(r[0]) for r in rows})
                 with self.conn.cursor() as cur:
-                    with cur.copy("COPY _in (%s) FROM STDIN" % ", ".join(COLS)) as cp:
+                    with cur.copy("COPY _in (%s) FROM STDIN (FORMAT BINARY)"
+                                  % ", ".join(COLS)) as cp:
+                        cp.set_types(TYPES)
                         for r in rows:
                             cp.write_row(r)
                     cur.execute("INSERT INTO %s.metrics SELECT * FROM _in ON CONFLICT DO NOTHING"

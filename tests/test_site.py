@@ -713,9 +713,11 @@ def test_ingest_rate_end_to_end_against_copy(pg, broker, tmp_path, capsys):
     assert e2e > 0.05 * copy     # a floor that only a broken pipeline misses
 
 
-def test_database_outage_keeps_rows_in_order(pg, broker, tmp_path):
-    """PostgreSQL stopped while an edge publishes: the host keeps the rows,
-    reconnects when it is back and writes every one (none twice)."""
+@pytest.mark.parametrize("queue_max", [None, 150])
+def test_database_outage_keeps_rows_in_order(pg, broker, tmp_path, queue_max):
+    """Data before any NBIRTH: a rebirth request. PostgreSQL stopped while an
+    edge publishes: the host keeps the rows, reconnects when it is back and
+    writes every one (none twice), in order."""
     from pysparkplug import DBirth, DData
     from controller.site.cli import writer_factory
     from controller.site.config import load_site
@@ -724,9 +726,12 @@ def test_database_outage_keeps_rows_in_order(pg, broker, tmp_path):
     (tmp_path / "site.toml").write_text(SITE % {"mq": broker.port, "pg": pg.port,
                                                 "wpw": WRITER_PW, "rpw": REPORTER_PW})
     scfg = load_site(tmp_path / "site.toml")
+    if queue_max:
+        scfg["database"]["queue_max_rows"] = queue_max
     host = PrimaryHost(scfg, writer_factory(scfg)).start()
     pub = Client(broker, "gap", "spBv1.0/plant/NCMD/gap")
     t0 = int(time.time() * 1000)
+    kept = 200 if queue_max is None else queue_max   # of the 200 sent in the outage
     seq = iter(range(10 ** 6))
 
     def send(kind, payload):
@@ -737,27 +742,45 @@ def test_database_outage_keeps_rows_in_order(pg, broker, tmp_path):
             timestamp=t0 + i, name="v", datatype=DataType.DOUBLE, value=float(i)),))
     try:
         assert host.connected.wait(20)
+        # data from a node whose birth this host has not seen: it asks for one
+        pub.publish("spBv1.0/plant/NDATA/gap", NData(timestamp=t0, seq=17, metrics=(Metric(
+            timestamp=t0, name="early", datatype=DataType.DOUBLE, value=1.0),)))
+        until(lambda: pub.msgs, "no rebirth request for data before any NBIRTH")
         send("NBIRTH", NBirth(timestamp=t0, seq=next(seq), metrics=(Metric(
             timestamp=t0, name="bdSeq", datatype=DataType.INT64, value=9),)))
         send("DBIRTH", DBirth(timestamp=t0, seq=next(seq), metrics=(Metric(
             timestamp=t0, name="v", datatype=DataType.DOUBLE, value=0.0),)))
         for i in range(1, 101):
             send("DDATA", data(i))
-        until(lambda: db_count(pg, "WHERE device = 'out'") == 101, "rows before the outage")
+        until(lambda: db_count(pg, "WHERE device = 'out' AND time >= %s",
+                               (dt.datetime.fromtimestamp(t0 / 1000, dt.timezone.utc),)) == 101,
+              "rows before the outage")
         pg.stop(keep=True)
         for i in range(101, 301):
             send("DDATA", data(i))
         until(lambda: host.status()["db_errors"] >= 1, "the writer never saw the outage")
         time.sleep(1.0)
         pg.start()
-        until(lambda: db_count(pg, "WHERE device = 'out'") == 301,
+        until(lambda: host.status()["queued"] == 0 and host.status()["db_errors"] >= 1
+              and db_count(pg, "WHERE device = 'out' AND time >= %s", (
+                  dt.datetime.fromtimestamp(t0 / 1000, dt.timezone.utc),)) == 101 + kept,
               "rows held over the outage never written", 60.0)
         s = host.status()
     finally:
         pub.close()
         host.stop()
-    assert s["gaps"] == 0 and s["queued"] == 0
+    assert s["gaps"] == 0 and s["queued"] == 0 and s["rebirths"] == 1
+    assert [(m.name, m.boolean_value) for m in pub.msgs[0][1].metrics] == [
+        ("Node Control/Rebirth", True)]
     with writer(pg) as c:
         vals = [v for (v,) in c.execute("SELECT value FROM greenedge.metrics WHERE device = "
-                                        "'out' ORDER BY time").fetchall()]
-    assert vals == [float(i) for i in range(301)]
+                                        "'out' AND time >= %s ORDER BY time", (
+                                            dt.datetime.fromtimestamp(t0 / 1000,
+                                                                      dt.timezone.utc),)
+                                        ).fetchall()]
+        full = c.execute("SELECT count(*) FROM greenedge.events WHERE kind = 'queue_full' "
+                         "AND time >= %s", (dt.datetime.fromtimestamp(t0 / 1000,
+                                                                      dt.timezone.utc),)
+                         ).fetchone()[0]
+    assert vals == [float(i) for i in range(101 + kept)]     # the newest dropped, if any
+    assert s["dropped"] == 200 - kept and full == (1 if queue_max else 0)

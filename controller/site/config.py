@@ -10,6 +10,7 @@ and line:
                  report_dsn = "..."        the read-only reporter (default: dsn)
                  report_password = "..."   its password (optional, as password)
                  batch_rows = 20000        most rows per transaction
+                 queue_max_rows = 2000000  rows held while the database is away
     [retention]  raw_days = 30             raw samples kept (daily partitions dropped after)
                  minute_years = 5          1-minute means kept
     [areas]      <node id> = "<area>"      for the report (default: the node id)
@@ -67,7 +68,8 @@ def load_site(path):
     db = {"dsn": d.str("dsn"), "password": d.str("password", "") or None,
           "report_dsn": d.str("report_dsn", "") or None,
           "report_password": d.str("report_password", "") or None,
-          "batch_rows": int(d.num("batch_rows", 20000, 100, 1e6))}
+          "batch_rows": int(d.num("batch_rows", 20000, 100, 1e6)),
+          "queue_max_rows": int(d.num("queue_max_rows", 2e6, 100, 1e9))}
     try:
         from psycopg.conninfo import conninfo_to_dict
     except ImportError:

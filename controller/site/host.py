@@ -19,7 +19,9 @@ requests are rows of greenedge.events.
 Every metric of every BIRTH and DATA message is a row of greenedge.metrics
 (controller/site/store.py), with the metric's own timestamp; a writer thread
 COPYs them in batches; a batch that fails (the database away) is kept and
-tried again, in order. Rows older than the raw retention are counted
+tried again, in order; at most [database] queue_max_rows wait (beyond, new
+rows are dropped, counted in "dropped", one "queue_full" event per outage).
+Rows older than the raw retention are counted
 ("too_old") and not stored (their day's partition is already rolled up).
 Once an hour (and at start) the writer runs the retention (store.retention):
 raw days older than [retention] raw_days rolled up into 1-minute means and
@@ -56,6 +58,9 @@ class PrimaryHost:
         self.groups = set(cfg["groups"])
         self.raw_days = cfg["retention"]["raw_days"]
         self.batch_rows = cfg["database"]["batch_rows"]
+        self.queue_max = cfg["database"]["queue_max_rows"]
+        self._pending_n = 0          # rows the writer holds (a failed batch and after)
+        self._full_warned = False
         self.nodes = {}           # (group, node) -> state dict
         self._lock = threading.Lock()
         self._rows, self._events = [], []
@@ -64,6 +69,7 @@ class PrimaryHost:
         self.client = None
         self.connected = threading.Event()
         self.stats = {"messages": 0, "rows": 0, "inserted": 0, "too_old": 0, "bad": 0,
+                      "dropped": 0,
                       "gaps": 0, "rebirths": 0, "batches": 0, "write_s": 0.0,
                       "db_errors": 0}
 
@@ -196,6 +202,15 @@ class PrimaryHost:
             rows.append((st.ms_to_dt(ts), group, node, device, m.name, num, text,
                          _quality(m), bool(m.is_historical)))
         with self._lock:
+            room = self.queue_max - len(self._rows) - self._pending_n
+            if len(rows) > room:   # the database away too long: the newest are dropped
+                self.stats["dropped"] += len(rows) - max(room, 0)
+                rows = rows[:max(room, 0)]
+                if not self._full_warned:
+                    self._full_warned = True
+                    self._events.append((dt.datetime.now(dt.timezone.utc), group, node, device,
+                                         "queue_full", "%d rows waiting for the database: "
+                                         "new rows dropped" % self.queue_max))
             self._rows.extend(rows)
 
     def _rebirth(self, client, group, node, n, why):
@@ -229,6 +244,7 @@ class PrimaryHost:
                 pending.extend(self._rows)
                 events.extend(self._events)
                 self._rows, self._events = [], []
+                self._pending_n = len(pending)
             while pending or events:
                 batch, rest = pending[:self.batch_rows], pending[self.batch_rows:]
                 t0 = time.perf_counter()
@@ -249,6 +265,10 @@ class PrimaryHost:
                 self.stats["rows"] += len(batch)
                 self.stats["inserted"] += n
                 pending, events = rest, []
+                with self._lock:
+                    self._pending_n = len(pending)
+                    if not pending:
+                        self._full_warned = False   # a new outage may warn again
             if stopping and not pending:
                 return
             self._stop.wait(FLUSH_S)
@@ -276,7 +296,7 @@ class PrimaryHost:
 
     def status(self):
         with self._lock:
-            queued = len(self._rows)
+            queued = len(self._rows) + self._pending_n
         return dict(self.stats, queued=queued, connected=self.connected.is_set(),
                     nodes={"%s/%s" % k: {"online": n["online"], "bdSeq": n["bdseq"],
                                          "devices": dict(n["devices"])}

@@ -207,3 +207,37 @@ def test_fgd_strategy_adapts_to_a_plant_that_removes_more(monkeypatch):
     assert a["recirc_pump_kwh"] < 0.95 * b["recirc_pump_kwh"], (a["recirc_pump_kwh"],
                                                                  b["recirc_pump_kwh"])
     assert a["so2_exceed_hours"] == 0 and a["so2_hourly_max_mg_nm3"] < 35.0
+
+
+def test_readme_family_headline_agrees_with_results_md_and_the_family_report():
+    """docs/results.md's family headline is computed from docs/family.json (the
+    family run tools/results.py made), and the README's headline says the same."""
+    import re
+    sys.path.insert(0, str(ROOT / "tools"))
+    import results
+    res = (ROOT / "docs" / "results.md").read_text()
+    m = re.search(r"Family headline: on (\d+) plants drawn within \+-(\d+) % \(seed (\d+)\), "
+                  r"([-\d.]+) % less electricity than best-practice at the median plant, "
+                  r"([-\d.]+) % on the worst, (\d+) exceedance hours over the family "
+                  r"\(best-practice (\d+)\); cost ([-\d.]+) % and total CO2 ([-\d.]+) % lower at "
+                  r"the median\.", res)
+    assert m, "docs/results.md has no family headline"
+    n, spread, seed, p50, worst, exc, bexc, cost, co2 = m.groups()
+    fam = json.loads((ROOT / "docs" / "family.json").read_text())
+    assert (fam["family"]["n"], round(100 * fam["family"]["spread"]), fam["family"]["seed"]) \
+        == (int(n), int(spread), int(seed))
+    site = results.family_site(fam)
+    assert "%.1f" % site["energy_kwh"]["p50"] == p50
+    assert "%.1f" % site["energy_kwh"]["worst"] == worst
+    assert sum(fam["plants"][p]["family"]["exceed_hours"]["strategy"] for p in ("scr", "fgd")) \
+        == int(exc)
+    assert sum(fam["plants"][p]["family"]["exceed_hours"]["baseline"] for p in ("scr", "fgd")) \
+        == int(bexc)
+    assert ("%.1f" % site["cost"]["p50"], "%.1f" % site["co2_total_kg"]["p50"]) == (cost, co2)
+    for p, pr in fam["plants"].items():     # the stored aggregates are its members'
+        assert pr["family"] == json.loads(json.dumps(family.summarise(p, pr["members"])))
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "On a family of %s plants whose physics is drawn within +-%s %%" % (n, spread) in readme
+    assert ("%s %% less electricity than best-practice at the median plant, %s %% on the worst, "
+            "%s exceedance hours over the family (best-practice %s), cost %s %% and total CO2 %s %% "
+            "lower at the median" % (p50, worst, exc, bexc, cost, co2)) in readme

@@ -237,9 +237,13 @@ def test_loop_state_round_trip_restores_pid_and_plain_state():
                     "analyzer_blowback": 0, "analyzer_fault": 0, "analyzer_cal": 0,
                     "nh3_slip_ppm": 1.0, "dosing_blocked": 0, "valve_pos_pct": 30.0,
                     "nh3_flow_kgh": 100.0}, "process": {}}
+    live = lambda k: snap["scr"].update(nox_in_mg_nm3=400.0 + 0.1 * (k % 2),  # analyzers are
+                                        nox_out_mg_nm3=60.0 + 0.1 * (k % 2))  # never frozen
     for k in range(200):
+        live(k)
         out = s.run(float(k), snap)
     saved = state.capture(s)
+    live(200)
     s2 = strategy_class("scr", "optimized")()
     state.restore(s2, saved)
     a = s.run(200.0, snap)

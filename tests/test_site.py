@@ -412,7 +412,8 @@ def test_site_host_two_edges(pg, broker, tmp_path):
             await wait(lambda: all(db_count(pg, "WHERE node = %s AND device = 'fan1'", (n,)) > 20
                                    for n in EDGES), "no rows in PostgreSQL for both edges")
             # a seq gap: the host asks that node for a rebirth (NCMD)
-            m = lambda v: Metric(timestamp=int(time.time() * 1000), name="probe",  # noqa: E731
+            t_p = int(time.time() * 1000)     # one ms apart: the key has the timestamp
+            m = lambda v: Metric(timestamp=t_p + int(v), name="probe",  # noqa: E731
                                  datatype=DataType.DOUBLE, value=v)
             bd = Metric(timestamp=int(time.time() * 1000), name="bdSeq",
                         datatype=DataType.INT64, value=0)

@@ -33,6 +33,7 @@ import logging
 import threading
 import time
 
+from controller.errors import UserError
 from controller.site import store as st
 
 log = logging.getLogger("greenedge.site")
@@ -61,6 +62,7 @@ class PrimaryHost:
         self.queue_max = cfg["database"]["queue_max_rows"]
         self._pending_n = 0          # rows the writer holds (a failed batch and after)
         self._full_warned = False
+        self._stopping = False
         self.nodes = {}           # (group, node) -> state dict
         self._lock = threading.Lock()
         self._rows, self._events = [], []
@@ -85,9 +87,14 @@ class PrimaryHost:
             c.username_pw_set(mq["username"], mq["password"])
         if mq["tls"]:
             import ssl
-            ctx = ssl.create_default_context(cafile=str(mq["ca"]) if mq["ca"] else None)
-            if mq["client_cert"]:
-                ctx.load_cert_chain(str(mq["client_cert"]), str(mq["client_key"]))
+            try:
+                ctx = ssl.create_default_context(cafile=str(mq["ca"]) if mq["ca"] else None)
+                if mq["client_cert"]:
+                    ctx.load_cert_chain(str(mq["client_cert"]), str(mq["client_key"]))
+            except (OSError, ssl.SSLError) as e:
+                self._store.close()
+                raise UserError("site broker: cannot load ca %s / client_cert %s: %s"
+                                % (mq["ca"], mq["client_cert"], e)) from None
             c.tls_set_context(ctx)
         c.on_connect, c.on_message, c.on_disconnect = (self._on_connect, self._on_message,
                                                        self._on_disconnect)
@@ -106,10 +113,14 @@ class PrimaryHost:
     def stop(self):
         """STATE offline, wait for the edges' NDEATHs, flush, disconnect."""
         c = self.client
+        self._stopping = True
         if c is not None and self.connected.is_set():
             info = c.publish(self.state_topic, json.dumps(
                 {"online": False, "timestamp": self.state_ts}), qos=1, retain=True)
-            info.wait_for_publish(5.0)
+            try:
+                info.wait_for_publish(5.0)
+            except (RuntimeError, ValueError) as e:   # paho: not queued (connection gone)
+                log.info("STATE offline not sent: %s", e)
             t_end = time.monotonic() + STOP_DRAIN_S
             while time.monotonic() < t_end and any(n["online"] for n in self.nodes.values()):
                 time.sleep(0.05)
@@ -132,11 +143,29 @@ class PrimaryHost:
         self.connected.set()
         log.info("primary host %s online", self.cfg["host_id"])
 
+    def _own_state(self, client, payload):
+        """Our STATE topic says offline while we are up (an older session's will
+        delivered after our online, or another client): say online again, so
+        edges that connect later find online retained (3.0: the host watches
+        its own STATE)."""
+        try:
+            online = bool(json.loads(payload.decode())["online"])
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            online = False
+        if not online and self.connected.is_set() and not self._stopping:
+            client.publish(self.state_topic, json.dumps(
+                {"online": True, "timestamp": self.state_ts}), qos=1, retain=True)
+            self._event("", "", "", "state_republished", "our STATE said offline")
+
     def _on_disconnect(self, client, userdata, rc):
         self.connected.clear()
         self._set_will(client)   # the next CONNECT: a newer STATE timestamp
 
     def _on_message(self, client, userdata, msg):
+        if msg.topic == self.state_topic:
+            if not msg.retain:   # the retained one at SUBSCRIBE is what we replace anyway
+                self._own_state(client, msg.payload)
+            return
         parts = msg.topic.split("/")
         if len(parts) < 4 or parts[0] != NS or parts[1] == "STATE":
             return

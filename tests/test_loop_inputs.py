@@ -164,3 +164,31 @@ def test_a_frozen_ph_probe_holds_the_limestone_trim(strategy):
     drift = 0.0 if strategy != "optimized" else 3.0   # the SO2 feedforward's own moves
     assert max(late) <= max(early) + drift + 1e-9
     assert min(late) >= min(early) - drift - 1e-9
+
+
+def test_a_cems_output_hold_is_used_and_a_longer_freeze_is_a_failure():
+    """A CEMS holds its output through a calibration (10-15 min) without a
+    status contact: the held inlet SO2 is used up to CEMS_HOLD_S (the
+    load-staging baseline keeps its table's pumps, it ran all five through
+    every hold before), frozen longer it is a failed analyzer (every pump)."""
+    from controller.loops.base import CEMS_HOLD_S
+    s = strategy_class("fgd", "best-practice")()
+    rng = random.Random(4)
+    snap = lambda so2: {"fgd": {"o2_pct": 6.0 + 0.01 * rng.random(), "so2_in_mg_nm3": so2,
+                                "flue_gas_flow_nm3h": 1.1e6 + rng.random(), "ph": 5.5 + 0.001 * rng.random(),
+                                "so2_out_mg_nm3": 20.0 + rng.random(),
+                                **{"pump%d_running" % i: 1 for i in range(1, 6)}}}
+    pumps = lambda out: sum(out["fgd"]["pump%d_run" % i] for i in range(1, 6))
+    t = 0.0
+    for _ in range(1200):                        # settle on a live 1,400 mg/Nm3 inlet
+        out = s.run(t, snap(1400.0 + 5.0 * rng.random()))
+        t += 1.0
+    settled = pumps(out)
+    assert settled < 5
+    held = []
+    t_hold = t
+    while t - t_hold < CEMS_HOLD_S + 120.0:      # the reading freezes
+        held.append((t - t_hold, pumps(s.run(t, snap(1401.0)))))
+        t += 1.0
+    assert all(n == settled for dt, n in held if dt < CEMS_HOLD_S)   # a hold: used as held
+    assert all(n == 5 for dt, n in held if dt > CEMS_HOLD_S + 1.0)   # longer: failed, all pumps

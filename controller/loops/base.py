@@ -113,8 +113,10 @@ class Plausible:
     - finite, and inside the plausibility range [lo, hi]: a reading at the top
       or bottom of the span while NE43-good is a failed transmitter, not the
       plant -> NaN (the loop's defined fallback takes over);
-    - not stuck: stuck_n identical readings in a row -> NaN (0: off, for
-      signals that can be exactly constant);
+    - not stuck: stuck_n identical readings in a row, spanning at least
+      stuck_s seconds -> NaN (stuck_n 0: off, for signals that can be exactly
+      constant; stuck_s: the longest output hold the instrument makes on its
+      own, e.g. a CEMS calibration, during which the held reading is used);
     - rate of change at most max_rate per second: a faster jump is held at the
       last accepted value for one sample and accepted only if the next one
       confirms the new level (a real step is one sample late, a spike never
@@ -122,8 +124,10 @@ class Plausible:
     check(x, t_s) returns the value to use or NaN; `why` names the last failure.
     """
 
-    def __init__(self, lo, hi, max_rate=math.inf, stuck_n=0):
+    def __init__(self, lo, hi, max_rate=math.inf, stuck_n=0, stuck_s=0.0):
         self.lo, self.hi, self.max_rate, self.stuck_n = lo, hi, max_rate, stuck_n
+        self.stuck_s = stuck_s
+        self.t_same = None   # when the present run of identical readings began
         self.last = None     # last accepted value and its time
         self.t_last = None
         self.cand = None     # a jump waiting for confirmation, and its time
@@ -139,12 +143,15 @@ class Plausible:
         if not good(x):
             self.why = "missing"
             return math.nan
-        self.same = self.same + 1 if x == self.prev_raw else 0
+        if x == self.prev_raw:
+            self.same += 1
+        else:
+            self.same, self.t_same = 0, t_s
         self.prev_raw = x
         if not self.lo <= x <= self.hi:
             self.why = "outside %g..%g" % (self.lo, self.hi)
             return math.nan
-        if self.stuck_n and self.same >= self.stuck_n:
+        if self.stuck_n and self.same >= self.stuck_n and t_s - self.t_same >= self.stuck_s:
             self.why = "stuck"
             return math.nan
         if self.last is not None and self._fast(x, self.last, self.t_last, t_s):
@@ -164,6 +171,11 @@ O2_RANGE_PCT = (1.0, 15.0)   # flue gas at a boiler's exit; outside: the analyze
 # an analyzer's output hold (blow-back, calibration, a pH probe's wash): either
 # way the loop takes its defined fallback, as for a failed reading.
 STUCK_N = 30
+# A CEMS holds its output during calibration (10-15 min) and blow-back (a few
+# minutes), and says so only on a status contact not every rack wires: a held
+# reading is used for up to CEMS_HOLD_S, frozen longer it is a failed analyzer.
+# (Without this, a load-staging FGD ran every pump through each hold.)
+CEMS_HOLD_S = 900.0
 PH_RANGE = (2.0, 9.0)        # an absorber's slurry; outside: the probe, not the slurry
 PH_RATE = 0.05               # pH/s: a 1,000 m3 tank moves far slower
 

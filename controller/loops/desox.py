@@ -2,8 +2,8 @@
 by a PI on the limestone feeder, the oxidation blower at full output."""
 
 from cython_ext import load
-from controller.loops.base import (STUCK_N, Plausible, Strategy, good, o2_check, ph_check,
-                                   pi_step, to_6pct)
+from controller.loops.base import (CEMS_HOLD_S, STUCK_N, Plausible, Strategy, good, o2_check,
+                                   ph_check, pi_step, to_6pct)
 
 
 class AllPumpsBaseline(Strategy):
@@ -94,7 +94,8 @@ class PumpStagingStrategy(Strategy):
         self.so2_kmol_s = self.DESIGN_SO2_KMOL_S / 1.4  # SO2 absorbed, last good (design first)
         # Plausibility of the measured inputs (docs/safety.md); NaN -> fallback.
         self._o2 = o2_check()
-        self._so2_in = Plausible(0.0, self.SO2_IN_MAX_MG, max_rate=300.0, stuck_n=STUCK_N)
+        self._so2_in = Plausible(0.0, self.SO2_IN_MAX_MG, max_rate=300.0, stuck_n=STUCK_N,
+                                 stuck_s=CEMS_HOLD_S)
         self._q = Plausible(0.05 * self.DESIGN_FLOW_NM3H, 1.3 * self.DESIGN_FLOW_NM3H,
                             max_rate=0.1 * self.DESIGN_FLOW_NM3H)
         self._so2_out = Plausible(0.1, 3000.0, stuck_n=STUCK_N)
@@ -215,7 +216,7 @@ class LoadStagingBaseline(AllPumpsBaseline):
         super().__init__(params)
         self.n = 5
         self.last_change = -1e9
-        self._so2 = Plausible(0.0, 6000.0, max_rate=300.0, stuck_n=STUCK_N)
+        self._so2 = Plausible(0.0, 6000.0, max_rate=300.0, stuck_n=STUCK_N, stuck_s=CEMS_HOLD_S)
         self._q = Plausible(0.05 * self.FLOW_FULL, 1.3 * self.FLOW_FULL, max_rate=0.1 * self.FLOW_FULL)
         self._o2 = o2_check()
 

@@ -785,3 +785,39 @@ def test_database_outage_keeps_rows_in_order(pg, broker, tmp_path, queue_max):
                          ).fetchone()[0]
     assert vals == [float(i) for i in range(101 + kept)]     # the newest dropped, if any
     assert s["dropped"] == 200 - kept and full == (1 if queue_max else 0)
+
+
+def test_own_state_kept_online_and_tls_errors(pg, broker, tmp_path):
+    """Another client says the host is offline on its STATE topic while it
+    runs: the host answers online again (retained, what a connecting edge
+    reads). A CA file that does not load stops the start, naming it."""
+    from controller.errors import UserError
+    from controller.site.cli import writer_factory
+    from controller.site.config import load_site
+    from controller.site.host import PrimaryHost
+    (tmp_path / "site.toml").write_text(SITE % {"mq": broker.port, "pg": pg.port,
+                                                "wpw": WRITER_PW, "rpw": REPORTER_PW})
+    (tmp_path / "ca.pem").write_text("not a certificate")
+    scfg = load_site(tmp_path / "site.toml")
+    with pytest.raises(UserError, match="cannot load ca .*ca.pem"):
+        PrimaryHost(scfg, writer_factory(scfg)).start()
+    shutil.copy(broker.tmp / "ca.pem", tmp_path / "ca.pem")
+    host = PrimaryHost(scfg, writer_factory(scfg)).start()
+    other = mqtt.Client(client_id="test-other-%s" % time.time_ns(), clean_session=True)
+    other.username_pw_set("site", "site-secret")
+    other.tls_set_context(ssl.create_default_context(cafile=str(broker.tmp / "ca.pem")))
+    try:
+        assert host.connected.wait(20)
+        until(lambda: b'"online": true' in retained_state(broker), "never online")
+        other.connect("127.0.0.1", broker.port, 10)
+        other.loop_start()
+        other.publish("spBv1.0/STATE/site", json.dumps(
+            {"online": False, "timestamp": host.state_ts - 1000}), 1, True).wait_for_publish(10)
+        until(lambda: n_events(pg, "", "state_republished") >= 1, "no STATE online again")
+        assert json.loads(retained_state(broker)) == {"online": True,
+                                                      "timestamp": host.state_ts}
+    finally:
+        other.disconnect()
+        other.loop_stop()
+        host.stop()
+    assert json.loads(retained_state(broker))["online"] is False     # a clean stop says so

@@ -102,3 +102,23 @@ def test_a_reply_shorter_than_asked_is_not_stored(tmp_path):
         assert r.svc.status()["devices"]["fan1"]["up"] and dev.armed()
     finally:
         r.close()
+
+
+def test_a_slow_point_is_not_stale_between_two_of_its_reads(tmp_path):
+    """Settings read back every slow_s (5 s) against stale_s 3 s: 4 s after
+    its read a setting is good (it read bad between reads, on the OPC UA
+    server and the HMI too); past stale_s + slow_s it is bad, and a fast
+    point still goes bad past stale_s alone."""
+    from firmware import regmap
+    r = Rig(tmp_path)
+    try:
+        r.step(n=3)
+        img, d = r.svc.image, r.svc.devices["fan1"]
+        slow = next(pt.name for rd in d.slow for pt, _ in rd.points)
+        fast = next(pt.name for rd in d.fast for pt, _ in rd.points if pt.name in d.values)
+        t_read = d.t_value[slow]
+        assert img.quality("fan1", slow, t_read + 4.0) != regmap.Q_BAD
+        assert img.quality("fan1", slow, t_read + r.cfg.stale_s + d.slow_s + 0.1) == regmap.Q_BAD
+        assert img.quality("fan1", fast, d.t_value[fast] + r.cfg.stale_s + 0.1) == regmap.Q_BAD
+    finally:
+        r.close()

@@ -2,8 +2,9 @@
 of the field, built from the lines' latest polls.
 
 A point reaches a loop as its value, or NaN when it is bad at the device
-(NE43 / quality slot), older than stale_s, or its device is down or refused
-(identity). Each device's image is built once per new poll (and again when it
+(NE43 / quality slot), older than stale_s beyond its own poll period (a
+setting read back every slow_s or a status word every status_s is not stale
+between two of its reads), or its device is down or refused (identity). Each device's image is built once per new poll (and again when it
 may have gone stale), so a cycle costs nothing for devices that did not move.
 publish() hands every device polled since the last call to the hub as
 {point: (value, quality, source time)}: quality Q_GOOD / Q_UNCERTAIN / Q_BAD
@@ -24,6 +25,21 @@ class ProcessImage:
         self.hub = hub
         self._images = {}
         self._published = {}            # name -> (polls, up) last published
+        self._max_age = {}              # name -> {point: stale_s + its read's period}
+
+    def max_age(self, dn):
+        """{point: the age beyond which it is stale} of one device: stale_s,
+        plus status_s or slow_s for points not read every poll."""
+        ages = self._max_age.get(dn)
+        if ages is None:
+            d = self.devices[dn]
+            ages = {}
+            for reads, extra in ((d.status, d.status_s), (d.slow, d.slow_s)):
+                for rd in reads:
+                    for pt, _ in rd.points:
+                        ages[pt.name] = self.stale_s + extra
+            self._max_age[dn] = ages
+        return ages
 
     def usable(self, dn):
         d = self.devices[dn]
@@ -35,7 +51,7 @@ class ProcessImage:
         if not d.up or point not in d.values or not self.protocols[dev_name].check_identity():
             return None
         now = time.monotonic() if now is None else now
-        if now - d.t_value[point] > self.stale_s:
+        if now - d.t_value[point] > self.max_age(dev_name).get(point, self.stale_s):
             return None
         if d.point_quality(point) == regmap.Q_BAD:
             return None
@@ -43,7 +59,8 @@ class ProcessImage:
 
     def quality(self, dn, point, now):
         d = self.devices[dn]
-        if not d.up or now - d.t_value.get(point, -math.inf) > self.stale_s:
+        if not d.up or now - d.t_value.get(point, -math.inf) > \
+                self.max_age(dn).get(point, self.stale_s):
             return regmap.Q_BAD
         return d.point_quality(point)
 

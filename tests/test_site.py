@@ -1,5 +1,6 @@
 """The site level (controller/site): two GreenEdge edge services (the fake
-line, --mqtt as in tests/test_north_sparkplug.py) and the site's primary host
+line, --mqtt as in tests/test_north_sparkplug.py; one of them on its own local
+mosquitto bridged to the site broker) and the site's primary host
 application on one real Debian mosquitto (TLS, a password per edge, an ACL: an
 edge publishes only under its own node id) and one real PostgreSQL 15 started
 here (initdb/pg_ctl in a temp dir, as the unprivileged user greenedge-test when
@@ -52,6 +53,7 @@ PG_USER = "greenedge-test"
 SPEEDUP = 6.0
 GROUP, HOST_ID = "plant", "site"
 EDGES = ("boiler", "compressor")
+BRIDGED = "compressor"        # behind its own local mosquitto, bridged to the site broker
 ADMIN_PW, WRITER_PW, REPORTER_PW = "admin-secret", "writer-secret", "reporter-secret"
 
 EDGE = textwrap.dedent("""
@@ -267,6 +269,39 @@ def broker(tmp_path_factory):
         b.stop()
 
 
+class LocalBroker(SiteBroker):
+    """An edge PC's own mosquitto (loopback, anonymous) bridged to the site
+    broker over TLS as that edge's user: the edge's topics out, the primary
+    host's STATE and the edge's commands in (mosquitto.conf(5), bridges)."""
+
+    def __init__(self, tmp, site, node):
+        self.exe = need("mosquitto", "mosquitto")
+        self.tmp, self.port, self.proc = tmp, free_port(), None
+        (tmp / "mosquitto.conf").write_text(textwrap.dedent("""
+            user root
+            per_listener_settings false
+            allow_anonymous true
+            persistence false
+            log_dest file %(d)s/mosquitto.log
+            log_type all
+            listener %(port)d 127.0.0.1
+            connection site
+            address 127.0.0.1:%(site)d
+            bridge_cafile %(ca)s
+            remote_username %(node)s
+            remote_password %(node)s-secret
+            remote_clientid bridge-%(node)s
+            cleansession true
+            restart_timeout 1 5
+            topic spBv1.0/plant/+/%(node)s out 1
+            topic spBv1.0/plant/+/%(node)s/+ out 1
+            topic spBv1.0/STATE/+ in 1
+            topic spBv1.0/plant/NCMD/%(node)s in 1
+            topic spBv1.0/plant/DCMD/%(node)s/+ in 1
+            """ % {"d": tmp, "port": self.port, "site": site.port,
+                   "ca": site.tmp / "ca.pem", "node": node}))
+
+
 class Client:
     """A paho client on the site broker; every message kept as (topic, Payload)."""
 
@@ -374,11 +409,18 @@ def test_site_host_two_edges(pg, broker, tmp_path):
     host = PrimaryHost(scfg, writer_factory(scfg)).start()
     assert host.connected.wait(20), "the site host never connected"
     svcs, buses, out = [], [], {}
+    (tmp_path / "local").mkdir()
+    local = LocalBroker(tmp_path / "local", broker, BRIDGED)   # one edge behind a bridge
+    local.start()
     for node in EDGES:
         d = tmp_path / node
         d.mkdir()
         shutil.copy(broker.tmp / "ca.pem", d / "ca.pem")
-        (d / "plant.toml").write_text(EDGE % {"node": node, "port": broker.port})
+        text = EDGE % {"node": node, "port": broker.port}
+        if node == BRIDGED:    # to its own local broker, plain mqtt on loopback
+            text = text.replace("mqtts://127.0.0.1:%d" % broker.port,
+                                "mqtt://127.0.0.1:%d" % local.port)
+        (d / "plant.toml").write_text(text)
         cfg = load_config(d / "plant.toml")
         bus = FakeBus([FakeDevice("motor", 1)], latency_s=0.001)
         svcs.append(Service(cfg, live=False, historian=False,
@@ -470,6 +512,12 @@ def test_site_host_two_edges(pg, broker, tmp_path):
             host2.wait(10)
         obs.close()
         gap.close()
+        local.stop()
+    # the bridged edge reached the site broker only through its local broker's bridge
+    site_log = (broker.tmp / "mosquitto.log").read_text()
+    assert "as bridge-%s" % BRIDGED in site_log
+    assert "as greenedge-plant-%s " % BRIDGED not in site_log
+    assert "as greenedge-plant-%s " % BRIDGED in (local.tmp / "mosquitto.log").read_text()
     st2 = out["host2"]
     assert st2["db_errors"] == 0 and st2["bad"] == 0 and st2["rebirths"] == 0
     assert st2["inserted"] > 0 and st2["queued"] == 0
@@ -564,9 +612,19 @@ def test_store_idempotent_batches_and_rate(pg, capsys):
     t0 = time.perf_counter()
     again = sum(s.write(rows[i:i + 5000]) for i in range(0, len(rows), 5000))
     replay_s = time.perf_counter() - t0
+    # a birth's null placeholder and a sample in the same millisecond: the value
+    # wins, in one batch or across two; a stored value is never overwritten
+    k = lambda m, v: (t_base, "bench", "nulls", "", m, v, None, None, False)  # noqa: E731
+    s.write([k("a", None), k("a", 5.0), k("c", 3.0)])
+    s.write([k("b", None)])
+    s.write([k("b", 7.0), k("c", None), k("a", 4.0)])
     s.close()
+    with writer(pg) as c:
+        got = dict(c.execute("SELECT metric, value FROM greenedge.metrics WHERE node = "
+                             "'nulls'").fetchall())
+    assert got == {"a": 5.0, "b": 7.0, "c": 3.0}
     assert n == 60000 and again == 0
-    assert db_count(pg, "WHERE grp = 'bench'") == 60000
+    assert db_count(pg, "WHERE grp = 'bench' AND node <> 'nulls'") == 60000
     with capsys.disabled():
         print("\nsite store: %.0f rows/s new, %.0f rows/s replayed (all duplicates)"
               % (60000 / first_s, 60000 / replay_s))

@@ -12,14 +12,15 @@ Schema (in the schema `greenedge`, owned by the writer role):
               any older day a historical batch brings.
               Unique key (grp, node, device, metric, time): a replayed batch
               (store-and-forward sent twice, a rebirth repeating a value with its
-              sample time) inserts nothing.
+              sample time) inserts nothing; a value replaces only a stored null
+              (a birth's placeholder in the same millisecond), see UPSERT.
     events    (time, grp, node, device, kind, detail): births, deaths, rebirth
               requests, seq gaps; unique (time, grp, node, device, kind).
     metrics_1min (minute, grp, node, device, metric, mean, min, max, n): the
               downsampled history retention keeps for years.
 
 Writes: COPY (binary) into a temporary table, then one INSERT ... SELECT ... ON CONFLICT
-DO NOTHING per batch, in one transaction (the rows of a batch land together or
+per batch (UPSERT), in one transaction (the rows of a batch land together or
 not at all).
 """
 
@@ -51,6 +52,22 @@ CREATE TABLE IF NOT EXISTS {s}.metrics_1min (
 
 COLS = ("time", "grp", "node", "device", "metric", "value", "text", "quality", "historical")
 TYPES = ("timestamptz", "text", "text", "text", "text", "float8", "text", "int4", "bool")
+
+
+# One row per key: within a batch a value beats a null (the placeholder an
+# NBIRTH/DBIRTH carries for a metric with no value yet, which can share its
+# millisecond with the first real sample); against a stored row, a value
+# fills a stored null, anything else is a duplicate and changes nothing.
+UPSERT = """
+INSERT INTO {s}.metrics
+SELECT DISTINCT ON (grp, node, device, metric, time) * FROM _in
+ORDER BY grp, node, device, metric, time, (value IS NULL AND text IS NULL)
+ON CONFLICT (grp, node, device, metric, time) DO UPDATE
+SET value = EXCLUDED.value, text = EXCLUDED.text, quality = EXCLUDED.quality,
+    historical = EXCLUDED.historical
+WHERE {s}.metrics.value IS NULL AND {s}.metrics.text IS NULL
+  AND (EXCLUDED.value IS NOT NULL OR EXCLUDED.text IS NOT NULL)
+""".format(s=SCHEMA)
 
 
 def roles_sql(db, writer, reporter):
@@ -129,8 +146,8 @@ class Store:
         self.days.update(new)
 
     def write(self, rows, events=()):
-        """One transaction: partitions for the rows' days, COPY, INSERT ON CONFLICT
-        DO NOTHING; the events likewise. Returns the rows inserted."""
+        """One transaction: partitions for the rows' days, COPY, UPSERT; the
+        events likewise. Returns the rows inserted or filled in."""
         n = 0
         try:
             if rows:
@@ -141,8 +158,7 @@ class Store:
                         cp.set_types(TYPES)
                         for r in rows:
                             cp.write_row(r)
-                    cur.execute("INSERT INTO %s.metrics SELECT * FROM _in ON CONFLICT DO NOTHING"
-                                % SCHEMA)
+                    cur.execute(UPSERT)
                     n = cur.rowcount
             if events:
                 with self.conn.cursor() as cur:

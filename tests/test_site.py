@@ -88,6 +88,7 @@ SITE = textwrap.dedent("""
     [site]
     host_id = "site"
     groups = ["plant"]
+    stale_s = 3
     [broker]
     url = "mqtts://127.0.0.1:%(mq)d"
     username = "site"
@@ -383,10 +384,11 @@ def retained_state(broker, host_id=HOST_ID):
     return got[0] if got else b""
 
 
-def n_events(pg, node, kind):
+def n_events(pg, node, kind, since_s=0.0):
     with writer(pg) as c:
-        return c.execute("SELECT count(*) FROM greenedge.events WHERE node = %s AND kind = %s",
-                         (node, kind)).fetchone()[0]
+        return c.execute("SELECT count(*) FROM greenedge.events WHERE node = %s AND kind = %s "
+                         "AND time >= %s", (node, kind, dt.datetime.fromtimestamp(
+                             since_s, dt.timezone.utc))).fetchone()[0]
 
 
 def db_count(pg, where="", args=()):
@@ -474,6 +476,18 @@ def test_site_host_two_edges(pg, broker, tmp_path):
                     timestamp=int(time.time() * 1000), name="intruder",
                     datatype=DataType.DOUBLE, value=666.0),)))
             await asyncio.sleep(1.0)
+            # the bridged edge's link down (its local broker killed: no will crosses
+            # the bridge, as when the uplink is cut): stale, not dead
+            local.proc.kill()
+            local.proc.wait(10)
+            await wait(lambda: host.status()["nodes"]["plant/%s" % BRIDGED]["stale"],
+                       "the host never marked the bridged edge stale")
+            out["stale"] = dict(host.status()["nodes"]["plant/%s" % BRIDGED])
+            await asyncio.to_thread(local.start)
+            await wait(lambda: nodes[1].live and nodes[1].buffer.rows == 0
+                       and not host.status()["nodes"]["plant/%s" % BRIDGED]["stale"],
+                       "the bridged edge never came back", 60.0)
+            await asyncio.sleep(1.0)
             # the site host away for 60 s of plant time: the edges hold store-and-forward
             stored0 = [n.buffer.stored for n in nodes]
             out["t_stop"] = time.time()
@@ -498,7 +512,8 @@ def test_site_host_two_edges(pg, broker, tmp_path):
                 await t
     try:
         asyncio.run(run())
-        until(lambda: all(n_events(pg, node, "NDEATH") == 2 for node in EDGES),
+        until(lambda: all(n_events(pg, node, "NDEATH", out["t_restart"]) == 1
+                          for node in EDGES),
               "the restarted host never recorded the edges' NDEATH")
         host2.send_signal(signal.SIGINT)
         so, se = host2.communicate(timeout=60)
@@ -562,6 +577,11 @@ def test_site_host_two_edges(pg, broker, tmp_path):
     # the ACL: nothing published under another node's id got through
     assert intruder == 0
     assert "Denied PUBLISH from" in (broker.tmp / "mosquitto.log").read_text()
+    # stale while its link was down, never dead; fresh again once back
+    assert out["stale"]["online"] is True and out["stale"]["stale"] is True
+    kinds = [k for n, k, _ in events if n == BRIDGED]
+    assert kinds.count("stale") == 1 and kinds.count("fresh") == 1
+    assert "stale" not in [k for n, k, _ in events if n == "boiler"]
     for node in EDGES:
         kinds = [k for n, k, _ in events if n == node]
         assert kinds.count("NBIRTH") >= 2 and kinds.count("NDEATH") >= 2, (node, kinds)

@@ -3,6 +3,7 @@ and line:
 
     [site]       host_id = "site"          the primary host id (spBv1.0/STATE/<host_id>)
                  groups = ["plant"]        Sparkplug groups to record (default: all)
+                 stale_s = 60              an edge in session silent this long is stale
     [broker]     url = "mqtts://HOST:8883"  (plain mqtt:// only to a loopback broker)
                  username, password, ca, client_cert, client_key, client_id, keepalive_s
     [database]   dsn = "host=... dbname=... user=greenedge_writer"   libpq DSN of the writer
@@ -43,6 +44,7 @@ def load_site(path):
     if not isinstance(groups, list) or any(not isinstance(g, str) for g in groups):
         raise s.error("groups", "expected a list of Sparkplug group ids, got %r" % (groups,))
     cfg["groups"] = tuple(_token(s, "groups", g) for g in groups)
+    cfg["stale_s"] = s.num("stale_s", 60, 1, 86400)
     s.check_unknown()
     if "url" not in b.data:
         raise b.error("url", "missing: the site broker, mqtts://HOST:PORT")

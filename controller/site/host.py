@@ -10,7 +10,8 @@ itself, then keeps recording until every edge in session has sent its NDEATH
 
 Per edge node: bdSeq and online from NBIRTH/NDEATH (an NDEATH whose bdSeq is
 not the session's is an older session's will: ignored), every device's
-DBIRTH/DDEATH; the seq of every NBIRTH (0) ... DATA/DBIRTH/DDEATH message
+DBIRTH/DDEATH; stale while in session but silent for [site] stale_s (its
+link is down, it is not dead: no NDEATH); the seq of every NBIRTH (0) ... DATA/DBIRTH/DDEATH message
 checked (+1 mod 256): a gap, or data from a node whose birth this host has not
 seen, makes it publish NCMD Node Control/Rebirth = true to that node (at most
 once per REBIRTH_EVERY_S until its NBIRTH). Births, deaths, gaps and rebirth
@@ -58,6 +59,7 @@ class PrimaryHost:
         self.state_topic = "%s/STATE/%s" % (NS, cfg["host_id"])
         self.groups = set(cfg["groups"])
         self.raw_days = cfg["retention"]["raw_days"]
+        self.stale_s = cfg["stale_s"]
         self.batch_rows = cfg["database"]["batch_rows"]
         self.queue_max = cfg["database"]["queue_max_rows"]
         self._pending_n = 0          # rows the writer holds (a failed batch and after)
@@ -184,7 +186,8 @@ class PrimaryHost:
         n = self.nodes.get(key)
         if n is None:
             n = self.nodes[key] = {"online": False, "born": False, "bdseq": None, "seq": None,
-                                   "devices": {}, "rebirth_at": 0.0}
+                                   "devices": {}, "rebirth_at": 0.0, "stale": False}
+        n["last_s"] = time.monotonic()
         if kind == "NDEATH":
             bd = _metric_value(next((m for m in p.metrics if m.name == "bdSeq"), None))
             if n["bdseq"] is None or bd is None or int(bd) == n["bdseq"]:
@@ -300,7 +303,20 @@ class PrimaryHost:
                         self._full_warned = False   # a new outage may warn again
             if stopping and not pending:
                 return
+            self._check_stale()
             self._stop.wait(FLUSH_S)
+
+    def _check_stale(self):
+        """An edge in session that has sent nothing for [site] stale_s is stale
+        (its link is down: a bridge, a cable), not dead (no NDEATH); an event
+        each way."""
+        now = time.monotonic()
+        for (group, node), n in list(self.nodes.items()):
+            stale = n["online"] and now - n.get("last_s", now) > self.stale_s
+            if stale != n["stale"]:
+                n["stale"] = stale
+                self._event(group, node, "", "stale" if stale else "fresh",
+                            "nothing for %.0f s" % self.stale_s if stale else "")
 
     def _retention(self):
         r = self.cfg["retention"]
@@ -328,6 +344,7 @@ class PrimaryHost:
             queued = len(self._rows) + self._pending_n
         return dict(self.stats, queued=queued, connected=self.connected.is_set(),
                     nodes={"%s/%s" % k: {"online": n["online"], "bdSeq": n["bdseq"],
+                                         "stale": n["stale"],
                                          "devices": dict(n["devices"])}
                            for k, n in self.nodes.items()})
 

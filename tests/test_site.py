@@ -877,8 +877,12 @@ def test_own_state_kept_online_and_tls_errors(pg, broker, tmp_path):
                                                 "wpw": WRITER_PW, "rpw": REPORTER_PW})
     (tmp_path / "ca.pem").write_text("not a certificate")
     scfg = load_site(tmp_path / "site.toml")
+    writers = lambda: [t for t in threading.enumerate()  # noqa: E731
+                       if t.name == "greenedge-site-db"]
+    before = writers()
     with pytest.raises(UserError, match="cannot load ca .*ca.pem"):
         PrimaryHost(scfg, writer_factory(scfg)).start()
+    assert writers() == before      # no writer thread left behind on a closed connection
     shutil.copy(broker.tmp / "ca.pem", tmp_path / "ca.pem")
     host = PrimaryHost(scfg, writer_factory(scfg)).start()
     other = mqtt.Client(client_id="test-other-%s" % time.time_ns(), clean_session=True)

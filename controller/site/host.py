@@ -79,10 +79,7 @@ class PrimaryHost:
 
     # ---- lifecycle ----------------------------------------------------------------------
     def start(self):
-        self._writer = threading.Thread(target=self._write_loop, name="greenedge-site-db",
-                                        daemon=True)
         self._store = self.store_factory()   # a bad DSN or password stops the start here
-        self._writer.start()
         m, mq = self.paho, self.mq
         c = m.Client(client_id=mq["client_id"], clean_session=True, protocol=m.MQTTv311)
         if mq["username"]:
@@ -103,6 +100,10 @@ class PrimaryHost:
         c.reconnect_delay_set(0.5, 5.0)
         self._set_will(c)
         self.client = c
+        # the writer thread last: nothing above may fail while it uses the store
+        self._writer = threading.Thread(target=self._write_loop, name="greenedge-site-db",
+                                        daemon=True)
+        self._writer.start()
         c.connect_async(mq["host"], mq["port"], mq["keepalive_s"])
         c.loop_start()
         return self

@@ -56,6 +56,7 @@ class FakeDevice:
         self.silent = False
         self.refuse = False
         self.short_replies = False
+        self.refuse_reads = False
         self.quiet_s = 0.0        # time since the last request addressed to it
         self.beat_s = 0.0         # time since host_heartbeat changed (or arm)
         self.key = (regmap.UNLOCK_KEY_1, regmap.UNLOCK_KEY_2)
@@ -215,6 +216,8 @@ class FakeClient:
                 return Reply(exception_code=ex)
             return Reply(address=start, count=1, registers=[int(arg)])
         if fc <= 4:
+            if dev.refuse_reads and fc == 3:
+                return Reply(exception_code=2)  # a firmware without these holding registers
             words = dev.read(table, start, arg)
             if dev.short_replies:
                 words = words[:-1]  # a reply one word short (a broken gateway or firmware)

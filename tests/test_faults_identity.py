@@ -6,6 +6,8 @@ fake line (tests/test_runtime_tables.py's rig). Fixed in
 controller/runtime/protocol.py: check_identity judged a new contact on the
 previous contact's map_version/profile_id; it now waits for this contact's full read)."""
 
+import math
+
 from tests.test_runtime_tables import Rig
 
 
@@ -120,5 +122,65 @@ def test_a_slow_point_is_not_stale_between_two_of_its_reads(tmp_path):
         assert img.quality("fan1", slow, t_read + 4.0) != regmap.Q_BAD
         assert img.quality("fan1", slow, t_read + r.cfg.stale_s + d.slow_s + 0.1) == regmap.Q_BAD
         assert img.quality("fan1", fast, d.t_value[fast] + r.cfg.stale_s + 0.1) == regmap.Q_BAD
+    finally:
+        r.close()
+
+
+def test_a_cached_image_goes_stale_with_its_slowest_points(tmp_path):
+    """The loops' image of a device is cached per poll; a device still up
+    but no longer polled (a stalled line task) must not keep its status and
+    slow points in it past their age (the cache was keyed on the fast
+    points' staleness alone, and kept dosing_enable-like points for ever)."""
+    r = Rig(tmp_path)
+    try:
+        r.step(n=3)
+        img, d = r.svc.image, r.svc.devices["fan1"]
+        slow = next(pt.name for rd in d.slow for pt, _ in rd.points if pt.name in d.values)
+        t = max(d.t_value.values())
+        mid = img.device_image("fan1", t + r.cfg.stale_s + 0.5)   # fast points stale, slow not
+        assert mid[slow] == d.values[slow]
+        late = t + r.cfg.stale_s + d.slow_s + d.status_s + 1.0
+        im = img.device_image("fan1", late)
+        assert all(math.isnan(v) for v in im.values())
+    finally:
+        r.close()
+
+
+def test_uptime_running_ahead_is_another_device_and_a_host_stall_no_restart(tmp_path):
+    """A device of the same profile with a longer uptime answering at this
+    unit id (an address clash) is a new contact; the host's own stall
+    between request and reply is no restart."""
+    r = Rig(tmp_path)
+    try:
+        dev = r.bus.devices[1]
+        r.step(n=10)
+        assert dev.armed()
+        r.drain("event")
+        dev.uptime += 3600.0                 # another fan device, up for an hour longer
+        r.step(n=2)
+        ev = [e for e in r.drain("event") if e["kind"] == "device_restarted"]
+        assert ev and "another device" in ev[0]["text"]
+        r.step(n=6)
+        r.drain("event")
+        r.clock.t += 30.0                    # the host stalls 30 s; the device's clock moves too
+        dev.advance(30.0)
+        r.step(n=3)
+        assert not [e for e in r.drain("event") if e["kind"] == "device_restarted"]
+    finally:
+        r.close()
+
+
+def test_a_refused_slow_block_is_reported_once(tmp_path):
+    r = Rig(tmp_path)
+    try:
+        dev = r.bus.devices[1]
+        r.step(n=3)
+        r.drain("event")
+        dev.boot()
+        dev.refuse_reads = True
+        r.step(n=8)
+        kinds = [e["kind"] for e in r.drain("event")]
+        assert kinds.count("slow_read_refused") == 1
+        assert not dev.armed()
     finally:
         r.close()

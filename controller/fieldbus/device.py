@@ -43,7 +43,8 @@ class Device:
         self.up_events = 0
         self.down_events = 0
         self.polls = 0
-        self.uptime_seen = None  # (uptime_s, time.monotonic()) of the last status read
+        self.uptime_seen = None  # (uptime_s, request sent, reply) of the last status read
+        self.slow_refused_up = -1  # the up_events a refused slow block was reported for
         self.t_poll = -math.inf  # time.monotonic() of the last completed read
 
     def point_quality(self, name):

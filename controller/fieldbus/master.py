@@ -176,6 +176,7 @@ class Line:
             if wait > 0:
                 await asyncio.sleep(wait)
         self._rx_bytes = 0
+        self._t_sent = time.monotonic()  # the device answers between this and the reply
         t0 = time.perf_counter()
         try:
             if fc == 4:
@@ -254,23 +255,33 @@ class Line:
         Either is a new contact: its settings, arming and identity are those
         of a fresh boot or another device, so it is judged and set up again
         before anything drives it (DeviceProtocol keys all three on up_events)."""
-        mv, pid, (up0, t0) = seen[0], seen[1], seen[2] or (None, None)
+        mv, pid, (up0, sent0, recv0) = seen[0], seen[1], seen[2] or (None, None, None)
         values = dev.values
         up = values.get("uptime_s")
-        dev.uptime_seen = (up, now) if up is not None else None
+        sent = min(getattr(self, "_t_sent", now), now)
+        mine = (up, sent, now) if up is not None else None
+        dev.uptime_seen = mine
         why = None
         if mv is not None and pid is not None and \
                 (values.get("map_version"), values.get("profile_id")) != (mv, pid):
             why = "identity %s/%s -> %s/%s" % (mv, pid, values.get("map_version"),
                                                 values.get("profile_id"))
-        elif up is not None and up0 is not None and \
-                up < up0 + (now - t0) * (1.0 - CLOCK_TOL) - REBOOT_SLACK_S:
-            why = "uptime %d s -> %d s in %.1f s" % (up0, up, now - t0)
+        elif up is not None and up0 is not None:
+            # Each uptime was sampled between its request and its reply: the
+            # device's clock moved at least (this request - that reply) and at
+            # most (this reply - that request); a stalled host is no restart.
+            least, most = sent - recv0, now - sent0
+            if up < up0 + least * (1.0 - CLOCK_TOL) - REBOOT_SLACK_S:
+                why = "uptime %d s -> %d s in %.1f s" % (up0, up, least)
+            elif up > up0 + most * (1.0 + CLOCK_TOL) + REBOOT_SLACK_S:
+                # Uptime ran ahead of the host's clock: another device (of the
+                # same profile) answers at this unit id.
+                why = "uptime %d s -> %d s in %.1f s: another device" % (up0, up, most)
         if why is None or not dev.up:
             return
         dev.up_events += 1
         self._new_contact(dev, now, fresh)
-        dev.uptime_seen = (up, now) if up is not None else None
+        dev.uptime_seen = mine
         self.on_event("device_restarted", dev.name, "unit %d on %s: %s" % (dev.unit, self.name, why))
 
     def _fail(self, dev, now):
@@ -345,6 +356,12 @@ class Line:
                 # A full slow pass is one whose every block was stored: what
                 # the identity is judged on must be this contact's reading.
                 slow_ok = slow_ok and rd.cls != "slow"
+                if r is False and rd.cls == "slow" and dev.slow_refused_up != dev.up_events:
+                    dev.slow_refused_up = dev.up_events  # said once per contact
+                    self.on_event("slow_read_refused", dev.name,
+                                  "fc %d addr %d x %d: exception; the device is not driven until "
+                                  "its slow pass reads (a firmware without these registers?)"
+                                  % (rd.fc, rd.start, rd.count))
             if r is GARBLED:
                 continue  # the device lives; this block keeps its last values (they age)
             self._ok(dev, now)

@@ -67,17 +67,19 @@ class ProcessImage:
     def device_image(self, dn, now):
         """{point: value or NaN} of one device."""
         d = self.devices[dn]
-        fresh = d.up and now - d.t_poll <= self.stale_s
-        key = (d.polls, d.up, fresh, self.protocols[dn].identity_ok)
+        key = (d.polls, d.up, self.protocols[dn].identity_ok)
         cached = self._images.get(dn)
-        if cached is not None and cached[0] == key:
+        if cached is not None and cached[0] == key and now < cached[2]:
             return cached[1]
         img = dict.fromkeys(d.points, math.nan)
+        ages = self.max_age(dn)
+        expires = math.inf  # the first moment a point in this image goes stale
         for p in d.values:
             v = self.value(dn, p, now)
             if v is not None:
                 img[p] = v
-        self._images[dn] = (key, img)
+                expires = min(expires, d.t_value[p] + ages.get(p, self.stale_s))
+        self._images[dn] = (key, img, expires)
         return img
 
     def snapshot(self, devices, process, now):

@@ -903,3 +903,97 @@ def test_own_state_kept_online_and_tls_errors(pg, broker, tmp_path):
         other.loop_stop()
         host.stop()
     assert json.loads(retained_state(broker))["online"] is False     # a clean stop says so
+
+
+def test_malformed_messages_do_not_stop_ingestion(pg, broker, tmp_path):
+    """One malformed Sparkplug message must not stop the host: a NUL in a
+    metric name or a string value (PostgreSQL text cannot hold U+0000), a
+    metric stamped 2^63-1 ms (no datetime, and a day partition retention would
+    never drop), an NBIRTH and an NDEATH whose bdSeq is a string. Each is
+    counted and not stored, the MQTT thread lives on (STATE stays online) and
+    the good values before and after land. Then rows the database itself
+    refuses (a NUL row handed straight to the writer, for a day with no
+    partition yet) are isolated: the rest of their batch is written, the
+    refused ones counted with one bad_rows event, and later rows still land."""
+    from pysparkplug import NDeath
+    from controller.site.cli import writer_factory
+    from controller.site.config import load_site
+    from controller.site.host import PrimaryHost
+    shutil.copy(broker.tmp / "ca.pem", tmp_path / "ca.pem")
+    (tmp_path / "site.toml").write_text(SITE % {"mq": broker.port, "pg": pg.port,
+                                                "wpw": WRITER_PW, "rpw": REPORTER_PW})
+    scfg = load_site(tmp_path / "site.toml")
+    host = PrimaryHost(scfg, writer_factory(scfg)).start()
+    pub = Client(broker, "gap", "spBv1.0/plant/NCMD/gap")
+    t0 = int(time.time() * 1000)
+    since = dt.datetime.fromtimestamp(t0 / 1000, dt.timezone.utc)
+
+    def dbl(name, v, ts=None):
+        return Metric(timestamp=t0 if ts is None else ts, name=name, datatype=DataType.DOUBLE,
+                      value=v)
+
+    def txt(name, v):
+        return Metric(timestamp=t0, name=name, datatype=DataType.STRING, value=v)
+
+    def stored(metric):
+        return db_count(pg, "WHERE node = 'gap' AND device = '' AND metric = %s AND time >= %s",
+                        (metric, since))
+    try:
+        assert host.connected.wait(20)
+        until(lambda: b'"online": true' in retained_state(broker), "never online")
+        pub.publish("spBv1.0/plant/NBIRTH/gap", NBirth(timestamp=t0, seq=0, metrics=(
+            Metric(timestamp=t0, name="bdSeq", datatype=DataType.INT64, value=4),
+            dbl("m/good0", 0.0))))
+        pub.publish("spBv1.0/plant/NDATA/gap", NData(timestamp=t0, seq=1, metrics=(
+            txt("m/nul\x00name", "x"), txt("m/nul_text", "a\x00b"), dbl("m/good1", 1.0))))
+        pub.publish("spBv1.0/plant/NDATA/gap", NData(timestamp=t0 + 1, seq=2, metrics=(
+            dbl("m/far", 2.0, ts=2 ** 63 - 1), dbl("m/good2", 2.0, ts=t0 + 1))))
+        # a string bdSeq: the NBIRTH and the NDEATH are refused whole, the session stays
+        pub.publish("spBv1.0/plant/NBIRTH/gap", NBirth(timestamp=t0 + 2, seq=0, metrics=(
+            txt("bdSeq", "five"), dbl("m/rebirth", 9.0, ts=t0 + 2))))
+        pub.publish("spBv1.0/plant/NDEATH/gap", NDeath(timestamp=t0 + 3,
+                                                           bd_seq_metric=txt("bdSeq", "five")))
+        pub.publish("spBv1.0/plant/NDATA/gap", NData(timestamp=t0 + 4, seq=3, metrics=(
+            dbl("m/good3", 3.0, ts=t0 + 4),)))
+        until(lambda: stored("m/good3") == 1, "a good value after the malformed ones never "
+              "landed (the MQTT thread died, or the writer is stuck)")
+        s = host.status()
+        assert host.client._thread is not None and host.client._thread.is_alive()
+        assert json.loads(retained_state(broker))["online"] is True
+        assert s["bad"] == 2 and s["bad_metrics"] == 2 and s["too_new"] == 1, s
+        assert s["gaps"] == 0 and s["rebirths"] == 0 and s["db_errors"] == 0, s
+        assert s["nodes"]["plant/gap"]["online"] and s["nodes"]["plant/gap"]["bdSeq"] == 4
+        with writer(pg) as c:     # the good ones once each, none of the refused ones
+            got = sorted(c.execute("SELECT metric FROM greenedge.metrics WHERE node = 'gap' "
+                                   "AND device = '' AND time >= %s", (since,)).fetchall())
+        assert got == [("bdSeq",), ("m/good0",), ("m/good1",), ("m/good2",), ("m/good3",)], got
+        until(lambda: n_events(pg, "gap", "bad_metric", t0 / 1000) == 2
+              and n_events(pg, "gap", "bad_payload", t0 / 1000) == 2, "no bad_* events")
+        with writer(pg) as c:
+            days = [r[0] for r in c.execute(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'metrics'")]
+        last = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=3)).strftime("%Y%m%d")
+        assert all(d[len("metrics_p"):] <= last for d in days), days   # no far-future day
+
+        # the writer: rows the database refuses, for a day without a partition yet
+        old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=5)
+        rows = [(old + dt.timedelta(milliseconds=i), GROUP, "gap", "inj", "w/%d" % i,
+                 float(i), None, None, False) for i in range(40)]
+        rows[7] = rows[7][:6] + ("a\x00b",) + rows[7][7:]                 # NUL in a text
+        rows[23] = rows[23][:4] + ("w/\x00",) + rows[23][5:]              # NUL in a name
+        with host._lock:
+            host._rows.extend(rows)
+        until(lambda: host.status()["bad_rows"] == 2 and host.status()["queued"] == 0,
+              "the refused rows never isolated: %s" % host.status())
+        until(lambda: db_count(pg, "WHERE device = 'inj'") == 38, "the rest of the batch")
+        pub.publish("spBv1.0/plant/NDATA/gap", NData(timestamp=t0 + 5, seq=4, metrics=(
+            dbl("m/good4", 4.0, ts=t0 + 5),)))
+        until(lambda: stored("m/good4") == 1, "a good value after the refused rows")
+        until(lambda: n_events(pg, "", "bad_rows", t0 / 1000) == 1, "no bad_rows event")
+        s = host.status()
+    finally:
+        pub.close()
+        host.stop()
+    assert s["db_errors"] == 0 and s["db_data_errors"] == 1 and s["bad_rows"] == 2, s
+    assert s["inserted"] >= 38 + 5

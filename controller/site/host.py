@@ -23,7 +23,15 @@ COPYs them in batches; a batch that fails (the database away) is kept and
 tried again, in order; at most [database] queue_max_rows wait (beyond, new
 rows are dropped, counted in "dropped", one "queue_full" event per outage).
 Rows older than the raw retention are counted
-("too_old") and not stored (their day's partition is already rolled up).
+("too_old") and not stored (their day's partition is already rolled up); rows
+stamped more than a day ahead likewise ("too_new": a day retention would never
+drop). A malformed message never stops the host (paho re-raises a callback's
+exception and its thread dies): it is counted ("bad"), one bad_payload event;
+a metric with U+0000 in its name or string value (PostgreSQL text cannot hold
+it) is not stored ("bad_metrics", a bad_metric event); a batch the database
+refuses for its data (DataError, IntegrityError) on a working connection is
+split in halves until the refused rows are isolated ("bad_rows", a bad_rows
+event), the rest written; only a lost connection keeps the whole batch.
 Once an hour (and at start) the writer runs the retention (store.retention):
 raw days older than [retention] raw_days rolled up into 1-minute means and
 dropped, 1-minute means older than minute_years deleted."""
@@ -31,6 +39,7 @@ dropped, 1-minute means older than minute_years deleted."""
 import datetime as dt
 import json
 import logging
+import struct
 import threading
 import time
 
@@ -45,6 +54,8 @@ REBIRTH_EVERY_S = 5.0
 STOP_DRAIN_S = 5.0
 FLUSH_S = 0.2
 RETENTION_EVERY_S = 3600.0
+FUTURE_MS = 86400e3       # a metric stamped more than a day ahead is not stored (too_new)
+BAD_ROWS_SHOWN = 5        # rows named in a bad_rows event
 
 
 class PrimaryHost:
@@ -72,10 +83,10 @@ class PrimaryHost:
         self._writer = None
         self.client = None
         self.connected = threading.Event()
-        self.stats = {"messages": 0, "rows": 0, "inserted": 0, "too_old": 0, "bad": 0,
-                      "dropped": 0,
+        self.stats = {"messages": 0, "rows": 0, "inserted": 0, "too_old": 0, "too_new": 0,
+                      "bad": 0, "bad_metrics": 0, "bad_rows": 0, "dropped": 0,
                       "gaps": 0, "rebirths": 0, "batches": 0, "write_s": 0.0,
-                      "db_errors": 0}
+                      "db_errors": 0, "db_data_errors": 0}
 
     # ---- lifecycle ----------------------------------------------------------------------
     def start(self):
@@ -165,6 +176,27 @@ class PrimaryHost:
         self._set_will(client)   # the next CONNECT: a newer STATE timestamp
 
     def _on_message(self, client, userdata, msg):
+        """Never raises: paho 1.6 re-raises a callback's exception and its network
+        thread dies with it (the STATE will would follow). A message this host
+        cannot take is counted in "bad", one bad_payload event, and the next one
+        is handled as usual."""
+        try:
+            self._handle(client, msg)
+        except Exception as e:   # a malformed message: a bug of its sender, not ours to die of
+            self.stats["bad"] += 1
+            try:
+                topic = msg.topic
+            except Exception:    # paho: a topic that is not UTF-8
+                topic = repr(getattr(msg, "_topic", b""))
+            parts = (topic.split("/") + ["", "", "", "", ""])
+            log.warning("site: message on %r not taken: %s: %s", topic, type(e).__name__, e)
+            try:
+                self._event(parts[1], parts[3], parts[4], "bad_payload",
+                            "%s: %s: %s" % (topic, type(e).__name__, e))
+            except Exception:
+                log.exception("site: bad_payload event not recorded")
+
+    def _handle(self, client, msg):
         if msg.topic == self.state_topic:
             if not msg.retain:   # the retained one at SUBSCRIBE is what we replace anyway
                 self._own_state(client, msg.payload)
@@ -177,12 +209,16 @@ class PrimaryHost:
         if kind in ("NCMD", "DCMD") or (self.groups and group not in self.groups):
             return
         self.stats["messages"] += 1
+        if "\x00" in msg.topic:   # MQTT forbids U+0000 in a topic; PostgreSQL text too
+            raise ValueError("NUL in the topic")
         try:
             p = self.Payload.FromString(msg.payload)
         except Exception as e:   # not a Sparkplug payload (google.protobuf DecodeError)
             self.stats["bad"] += 1
             self._event(group, node, device, "bad_payload", "%s: %s" % (msg.topic, e))
             return
+        if kind in ("NBIRTH", "NDEATH"):   # before any state changes: a bad one changes none
+            bd = _bdseq(next((m for m in p.metrics if m.name == "bdSeq"), None))
         key = (group, node)
         n = self.nodes.get(key)
         if n is None:
@@ -190,17 +226,14 @@ class PrimaryHost:
                                    "devices": {}, "rebirth_at": 0.0, "stale": False}
         n["last_s"] = time.monotonic()
         if kind == "NDEATH":
-            bd = _metric_value(next((m for m in p.metrics if m.name == "bdSeq"), None))
-            if n["bdseq"] is None or bd is None or int(bd) == n["bdseq"]:
+            if n["bdseq"] is None or bd is None or bd == n["bdseq"]:
                 n.update(online=False, born=False, seq=None)
                 for dn in n["devices"]:
                     n["devices"][dn] = False
                 self._event(group, node, "", "NDEATH", "bdSeq %s" % bd)
             return
         if kind == "NBIRTH":
-            bd = _metric_value(next((m for m in p.metrics if m.name == "bdSeq"), None))
-            n.update(online=True, born=True, bdseq=None if bd is None else int(bd),
-                     seq=p.seq, rebirth_at=0.0)
+            n.update(online=True, born=True, bdseq=bd, seq=p.seq, rebirth_at=0.0)
             self._event(group, node, "", "NBIRTH", "bdSeq %s" % bd)
         else:
             if not n["born"]:
@@ -220,8 +253,10 @@ class PrimaryHost:
             return
         if kind not in ("NBIRTH", "DBIRTH", "NDATA", "DDATA"):
             return
-        horizon = time.time() * 1000 - self.raw_days * 86400e3
-        rows = []
+        now_ms = time.time() * 1000
+        horizon = now_ms - self.raw_days * 86400e3
+        future = now_ms + FUTURE_MS
+        rows, rejected = [], []
         for m in p.metrics:
             if not m.name:
                 continue   # an alias-only metric: this host's edges send names
@@ -229,11 +264,24 @@ class PrimaryHost:
             if ts < horizon:
                 self.stats["too_old"] += 1
                 continue
+            if ts > future:   # a clock far ahead: a day partition retention would never drop
+                self.stats["too_new"] += 1
+                rejected.append("%r: timestamp %d ms in the future" % (m.name, ts - now_ms))
+                continue
             v = _metric_value(m)
             text = v if isinstance(v, str) else None
+            if "\x00" in m.name or (text is not None and "\x00" in text):
+                # PostgreSQL text cannot hold U+0000 (CharacterNotInRepertoire)
+                self.stats["bad_metrics"] += 1
+                rejected.append("%r: NUL in the %s" % (m.name, "name" if "\x00" in m.name
+                                                       else "string value"))
+                continue
             num = None if text is not None or v is None else float(v)
             rows.append((st.ms_to_dt(ts), group, node, device, m.name, num, text,
                          _quality(m), bool(m.is_historical)))
+        if rejected:
+            self._event(group, node, device, "bad_metric", "%s: %d not stored: %s" % (
+                kind, len(rejected), "; ".join(rejected[:5])))
         with self._lock:
             room = self.queue_max - len(self._rows) - self._pending_n
             if len(rows) > room:   # the database away too long: the newest are dropped
@@ -262,7 +310,7 @@ class PrimaryHost:
     def _event(self, group, node, device, kind, detail):
         with self._lock:
             self._events.append((dt.datetime.now(dt.timezone.utc), group, node, device, kind,
-                                 detail))
+                                 detail.replace("\x00", "\\x00")))
 
     # ---- the writer -------------------------------------------------------------------------
     def _write_loop(self):
@@ -282,7 +330,12 @@ class PrimaryHost:
                 batch, rest = pending[:self.batch_rows], pending[self.batch_rows:]
                 t0 = time.perf_counter()
                 try:
-                    n = self._store.write(batch, events)
+                    try:
+                        n = self._store.write(batch, events)
+                    except Exception as e:
+                        if not self._data_error(e):
+                            raise
+                        n = self._isolate(batch, events, e)   # the bad rows out, the rest in
                 except Exception as e:   # psycopg.Error: the database away, a restart
                     self.stats["db_errors"] += 1
                     log.warning("site database: %s (%d rows kept)", e, len(pending))
@@ -306,6 +359,60 @@ class PrimaryHost:
                 return
             self._check_stale()
             self._stop.wait(FLUSH_S)
+
+    def _data_error(self, e):
+        """A batch the database refused for what it holds (a NUL in a text,
+        a number out of range: SQLSTATE class 22 DataError, 23 IntegrityError,
+        or the client's own dumpers) on a connection that still works, as
+        opposed to the database away (OperationalError, a broken connection):
+        trying it again would fail forever."""
+        from controller.site import need_psycopg
+        psycopg = need_psycopg()
+        conn = getattr(self._store, "conn", None)
+        if conn is None or conn.closed or conn.broken:
+            return False
+        if isinstance(e, (psycopg.DataError, psycopg.IntegrityError)):
+            return True
+        return (not isinstance(e, psycopg.Error)
+                and isinstance(e, (ValueError, OverflowError, TypeError, struct.error)))
+
+    def _isolate(self, rows, events, err):
+        """Write rows + events in halves until each refused row (or event)
+        stands alone: those are counted ("bad_rows") and named in one bad_rows
+        event, the rest are written. A lost connection on the way raises (the
+        whole batch is kept and tried again; the unique keys make the halves
+        already committed harmless)."""
+        items = [(False, r) for r in rows] + [(True, e) for e in events]
+        bad, n = [], 0
+        todo = [items[:len(items) // 2], items[len(items) // 2:]] if len(items) > 1 else []
+        if len(items) == 1:
+            bad.append((items[0], err))
+        while todo:
+            part = todo.pop(0)
+            if not part:
+                continue
+            try:
+                n += self._store.write([x for ev, x in part if not ev],
+                                       [x for ev, x in part if ev])
+            except Exception as e:
+                if not self._data_error(e):
+                    raise
+                if len(part) == 1:
+                    bad.append((part[0], e))
+                else:
+                    todo[:0] = [part[:len(part) // 2], part[len(part) // 2:]]
+        n_rows = sum(1 for (ev, _x), _e in bad if not ev)
+        self.stats["bad_rows"] += n_rows
+        self.stats["db_data_errors"] += 1
+        shown = "; ".join("%s %r: %s" % ("event" if ev else "row", tuple(x[1:5]),
+                                          (str(e).splitlines() or [type(e).__name__])[0])
+                          for (ev, x), e in bad[:BAD_ROWS_SHOWN])
+        log.warning("site database: %d rows and %d events refused (%s); the rest written",
+                    n_rows, len(bad) - n_rows, shown)
+        if bad:
+            self._event("", "", "", "bad_rows", "%d rows, %d events refused by the database: %s"
+                        % (n_rows, len(bad) - n_rows, shown))
+        return n
 
     def _check_stale(self):
         """An edge in session that has sent nothing for [site] stale_s is stale
@@ -370,9 +477,21 @@ def _metric_value(m):
     return None   # bytes, dataset, template: not stored
 
 
+def _bdseq(m):
+    """The bdSeq metric's value as an int (None: no bdSeq); anything else a
+    malformed birth or death (ValueError)."""
+    v = _metric_value(m)
+    if v is None:
+        return None
+    if isinstance(v, str) or v != v or v in (float("inf"), float("-inf")) or v != int(v):
+        raise ValueError("bdSeq %r is not an integer" % (v,))
+    return int(v)
+
+
 def _quality(m):
     props = m.properties
     for k, v in zip(props.keys, props.values):
         if k == "Quality":
-            return int(v.int_value)
+            q = int(v.int_value)
+            return q if q < 2 ** 31 else None   # int4 column: an OPC DA code is 16 bits
     return None

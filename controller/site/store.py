@@ -136,6 +136,8 @@ class Store:
         self.inserted = self.offered = 0
 
     def ensure_days(self, days):
+        """Create the partitions of these days not made yet (in the current
+        transaction); returns the days created, which a rollback takes back."""
         new = sorted(set(days) - self.days)
         with self.conn.cursor() as cur:
             for d in new:
@@ -144,14 +146,15 @@ class Store:
                                 s=SCHEMA, n=d.strftime("%Y%m%d"), a=d.isoformat(),
                                 b=(d + dt.timedelta(days=1)).isoformat()))
         self.days.update(new)
+        return new
 
     def write(self, rows, events=()):
         """One transaction: partitions for the rows' days, COPY, UPSERT; the
         events likewise. Returns the rows inserted or filled in."""
-        n = 0
+        n, made = 0, []
         try:
             if rows:
-                self.ensure_days({_day(r[0]) for r in rows})
+                made = self.ensure_days({_day(r[0]) for r in rows})
                 with self.conn.cursor() as cur:
                     with cur.copy("COPY _in (%s) FROM STDIN (FORMAT BINARY)"
                                   % ", ".join(COLS)) as cp:
@@ -166,7 +169,14 @@ class Store:
                                     "ON CONFLICT DO NOTHING" % SCHEMA, list(events))
             self.conn.commit()
         except BaseException:
-            self.conn.rollback()
+            # the partitions this transaction created are gone with it: forget them,
+            # or the next batch for that day finds no partition (a refused row would
+            # otherwise take its whole day with it)
+            self.days.difference_update(made)
+            try:
+                self.conn.rollback()
+            except Exception:   # the connection is gone: the error above says why
+                pass
             raise
         self.offered += len(rows)
         self.inserted += n

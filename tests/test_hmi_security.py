@@ -11,7 +11,9 @@ import urllib.request
 import pytest
 
 from controller.errors import UserError
-from tests.test_hmi_support import Client, Rig
+from tests.test_hmi_support import USERS, Client, Rig
+
+USERS_PW = {u: pw for u, (_, pw) in USERS.items()}
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +95,122 @@ def test_wrong_passwords_lock_out(rig):
     code, j = c.login("erik")                      # the right password, too late
     assert code == 429 and "locked out" in j["error"]
     assert Client(rig.url).login("olga")[0] == 200   # another user from the same address
+
+
+def test_an_open_stream_does_not_keep_a_session_alive(rig):
+    """The live stream checks its session ~4 times a second without counting as
+    use: with nothing but the stream open, the session idles out and the
+    stream says so (logout event); the cookie is dead afterwards."""
+    import time
+    idle = rig.hmi.sessions.idle_s
+    rig.hmi.sessions.idle_s = 3.0                  # a short session_min
+    try:
+        c = Client(rig.url)
+        assert c.login("olga")[0] == 200
+        t0 = time.monotonic()
+        lines = []
+        with c.op.open(urllib.request.Request(rig.url + "/api/stream"), timeout=10) as resp:
+            while time.monotonic() - t0 < 20.0:
+                line = resp.readline()
+                if not line:
+                    break
+                lines.append(line)
+                if line.startswith(b"event: logout"):
+                    break
+        took = time.monotonic() - t0
+        assert lines and lines[-1].startswith(b"event: logout"), (took, lines[-3:])
+        assert any(x.startswith(b"data: {") for x in lines)   # it did stream values first
+        assert 2.5 <= took < 10.0, took
+        assert c.json("GET", "/api/session")[0] == 401
+    finally:
+        rig.hmi.sessions.idle_s = idle
+
+
+def test_parallel_logins_get_no_more_checks_than_the_limit(tmp_path):
+    """A password check in flight counts toward the lock-out limit: of 40
+    parallel wrong guesses only MAX_FAILS reach the (slow) hash, the right
+    password sent while they run is refused, and so is the next login once
+    they failed (the reviewer's burst: 40 wrong + the right one had all got
+    checked and the right one had got a session)."""
+    import collections
+    import threading
+    import time
+    from controller.north.hmi import auth
+    r = Rig(tmp_path)
+    try:
+        r.start()
+        users = r.hmi.users
+        orig, calls, release, lock = users.role_of, collections.Counter(), threading.Event(), \
+            threading.Lock()
+
+        def slow_role_of(user, pw):                # the hash, held until released
+            with lock:
+                calls[user] += 1
+            if user == "olga":
+                release.wait(30)
+            return orig(user, pw)
+        users.role_of = slow_role_of
+        codes = collections.Counter()
+
+        def guess(user, pw):
+            code, _ = Client(r.url).json("POST", "/api/login", {"user": user, "password": pw})
+            with lock:
+                codes[(user, code, pw == USERS_PW[user])] += 1
+        ts = [threading.Thread(target=guess, args=("olga", "wrong%d" % i)) for i in range(40)]
+        for t in ts:
+            t.start()
+        r.wait(lambda: calls["olga"] == auth.MAX_FAILS
+               and codes[("olga", 429, False)] == 40 - auth.MAX_FAILS,
+               "the checks beyond the limit were not refused")
+        code, j = Client(r.url).login("olga")      # the right one, while they run
+        assert code == 429, (code, j)
+        release.set()
+        for t in ts:
+            t.join(30)
+        assert codes[("olga", 401, False)] == auth.MAX_FAILS, dict(codes)
+        assert calls["olga"] == auth.MAX_FAILS
+        code, j = Client(r.url).login("olga")      # locked now
+        assert code == 429 and "locked out" in j["error"], (code, j)
+        assert calls["olga"] == auth.MAX_FAILS
+
+        # the reviewer's burst as sent: 40 wrong + the right one, all at once
+        ts = [threading.Thread(target=guess, args=("erik", p))
+              for p in ["wrong%d" % i for i in range(40)] + ["engineer-pass"]]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60)
+        assert calls["erik"] <= auth.MAX_FAILS, (calls, dict(codes))
+        assert sum(n for (u, code, _), n in codes.items()
+                   if u == "erik" and code != 429) == calls["erik"], dict(codes)
+        if codes[("erik", 200, True)] == 0:        # the right one was not among the checked
+            assert Client(r.url).login("erik")[0] == 429
+    finally:
+        r.stop()
+
+
+def test_sessions_peek_and_pending_checks():
+    from controller.north.hmi import auth
+    ss = auth.Sessions(idle_s=60.0)
+    s = ss.open("ann", "operator", now=0.0)
+    assert ss.peek(s.id, 50.0) is s and ss.peek(s.id, 59.0) is s   # no use: still from 0 s
+    assert ss.peek(s.id, 61.0) is None and ss.get(s.id, 61.0) is None
+    # checks in flight count; a right one finishing after a lock was set is refused
+    for i in range(auth.MAX_FAILS):
+        assert ss.begin("bob", "10.0.0.9", 0.0)
+    assert not ss.begin("bob", "10.0.0.9", 0.0) and ss.begin("carl", "10.0.0.9", 0.0)
+    assert ss.end("carl", "10.0.0.9", True, 1.0)
+    for i in range(auth.MAX_FAILS - 1):
+        assert not ss.end("bob", "10.0.0.9", False, 1.0)
+    assert ss.locked("bob", "10.0.0.9", 1.0) == 0
+    ss.failed("bob", "10.0.0.1", 1.0)              # one more elsewhere: the lock
+    assert not ss.end("bob", "10.0.0.9", True, 2.0)
+    assert ss.locked("bob", "10.0.0.9", 2.0) > 0 and not ss._pending
+    # sequential: MAX_FAILS - 1 wrong, then the right one gets in and clears them
+    for i in range(auth.MAX_FAILS - 1):
+        assert ss.begin("dan", "10.0.0.2", 0.0) and not ss.end("dan", "10.0.0.2", False, 0.0)
+    assert ss.begin("dan", "10.0.0.2", 0.0) and ss.end("dan", "10.0.0.2", True, 0.0)
+    assert ("user", "dan") not in ss._fails
 
 
 def test_non_loopback_bind_needs_tls(tmp_path):

@@ -15,7 +15,13 @@ the users file or has another role now).
 Lock-out: MAX_FAILS wrong passwords for one user name (MAX_FAILS_ADDR from
 one client address, which may be a whole control room behind one NAT) within
 WINDOW_S lock that name (address) out for LOCK_S, whatever password follows;
-each failure is logged with the address.
+each failure is logged with the address. A password check still running
+counts toward the limit (begin() before the slow hash, end() after it), so
+parallel guesses get no more checks than the limit, and a right password is
+refused if a lock was set while it was checked.
+
+Only a user's requests keep a session alive (get()); the live stream checks
+its session with peek(), which does not count as use.
 """
 
 import hashlib
@@ -53,8 +59,9 @@ class Sessions:
         self.changed = False    # opened or closed since the last dump
         self._fails = {}        # ("user"|"addr", name) -> [failure times]
         self._locked = {}       # ("user"|"addr", name) -> locked until
+        self._pending = {}      # ("user"|"addr", name) -> password checks running
 
-    def get(self, sid, now):
+    def _live(self, sid, now):
         if not isinstance(sid, str) or len(sid) > 100:
             return None
         k = _key(sid)
@@ -65,8 +72,20 @@ class Sessions:
             del self._by_id[k]
             self.changed = True
             return None
-        s.t_used = now
         return s
+
+    def get(self, sid, now):
+        """The session of sid, or None; a user's request: it counts as use."""
+        s = self._live(sid, now)
+        if s is not None:
+            s.t_used = now
+        return s
+
+    def peek(self, sid, now):
+        """The session of sid, or None, without counting as use (the live stream
+        checks with it: an open stream does not keep a session alive, only the
+        user's own requests do)."""
+        return self._live(sid, now)
 
     def open(self, user, role, now):
         s = Session(user, role, now)
@@ -122,11 +141,50 @@ class Sessions:
                     left = max(left, until - now)
         return left
 
+    @staticmethod
+    def _limit(k):
+        return MAX_FAILS if k[0] == "user" else MAX_FAILS_ADDR
+
+    def begin(self, user, addr, now):
+        """Admit one password check for user from addr before it runs (True), or
+        refuse it (False) while either is locked or its recent failures plus the
+        checks still running reach the limit: a check in flight counts, so a
+        burst of parallel guesses gets no more checks than the limit. Every
+        admitted check is ended by end()."""
+        if self.locked(user, addr, now) > 0:
+            return False
+        keys = (("user", user), ("addr", addr))
+        for k in keys:
+            recent = [t for t in self._fails.get(k, []) if now - t < WINDOW_S]
+            if len(recent) + self._pending.get(k, 0) >= self._limit(k):
+                return False
+        for k in keys:
+            self._pending[k] = self._pending.get(k, 0) + 1
+        return True
+
+    def end(self, user, addr, ok, now):
+        """An admitted check's result: a wrong password counts as a failure (and
+        may lock); a right one clears the failures and is let in (True) unless
+        a lock was set on the user or address while it ran (False)."""
+        for k in (("user", user), ("addr", addr)):
+            n = self._pending.get(k, 0) - 1
+            if n > 0:
+                self._pending[k] = n
+            else:
+                self._pending.pop(k, None)
+        if not ok:
+            self.failed(user, addr, now)
+            return False
+        if self.locked(user, addr, now) > 0:
+            return False
+        self.succeeded(user, addr)
+        return True
+
     def failed(self, user, addr, now):
         for k in (("user", user), ("addr", addr)):
             times = [t for t in self._fails.get(k, []) if now - t < WINDOW_S] + [now]
             self._fails[k] = times
-            if len(times) >= (MAX_FAILS if k[0] == "user" else MAX_FAILS_ADDR):
+            if len(times) >= self._limit(k):
                 self._locked[k] = now + LOCK_S
                 self._fails[k] = []
 

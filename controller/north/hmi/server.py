@@ -256,14 +256,17 @@ class HmiServer:
         r.add_get("/api/export.csv", self.api_export)
         return app
 
-    def _session(self, request):
-        return self.sessions.get(request.cookies.get(auth.COOKIE), time.time())
+    def _session(self, request, use=True):
+        """The request's session; use=False: a check that does not count as the
+        user's activity (the live stream and its automatic reconnects)."""
+        f = self.sessions.get if use else self.sessions.peek
+        return f(request.cookies.get(auth.COOKIE), time.time())
 
     async def _guard_impl(self, request, handler):
         web = self.web
         path = request.path
         public = path in ("/login", "/api/login", "/") or path.startswith("/static/")
-        s = None if public else self._session(request)
+        s = None if public else self._session(request, use=path != "/api/stream")
         if not public and s is None:
             if path.startswith("/api/"):
                 return _json(web, {"error": "not logged in"}, 401)
@@ -324,13 +327,28 @@ class HmiServer:
             log.warning("HMI login for %r from %s refused: locked out (%.0f s)", user, addr, left)
             return _json(web, {"error": "too many failed logins: locked out for %.0f s"
                                % left}, 429)
-        role = await asyncio.get_running_loop().run_in_executor(
-            None, self.users.role_of, user, pw)
+        # the attempt counts before the slow hash (a check in flight counts toward
+        # the limit: parallel guesses get no more checks than it) ...
+        if not self.sessions.begin(user, addr, now):
+            log.warning("HMI login for %r from %s refused: too many failed or pending "
+                        "logins", user, addr)
+            return _json(web, {"error": "too many failed or pending logins: locked out, "
+                               "try again later"}, 429)
+        role = None
+        try:
+            role = await asyncio.get_running_loop().run_in_executor(
+                None, self.users.role_of, user, pw)
+        finally:
+            ok = self.sessions.end(user, addr, role is not None, time.time())
         if role is None:
-            self.sessions.failed(user, addr, time.time())
             log.warning("HMI login failed for %r from %s", user, addr)
             return _json(web, {"error": "wrong user name or password"}, 401)
-        self.sessions.succeeded(user, addr)
+        if not ok:      # ... and a lock set while it ran refuses a right password
+            left = self.sessions.locked(user, addr, time.time())
+            log.warning("HMI login for %r from %s refused: locked out while checked (%.0f s)",
+                        user, addr, left)
+            return _json(web, {"error": "too many failed logins: locked out for %.0f s"
+                               % left}, 429)
         s = self.sessions.open(user, role, time.time())
         resp = _json(web, {"user": user, "role": role, "csrf": s.csrf})
         resp.set_cookie(auth.COOKIE, s.id, httponly=True, samesite="Strict",
@@ -388,7 +406,7 @@ class HmiServer:
                         await resp.write(("data: %s\n\n" % json.dumps(_clean(f))).encode())
                         self.pushed += len(f["points"])
                     seq = self.seq
-                if self._session(request) is None:   # logged out, or expired
+                if self._session(request, use=False) is None:   # logged out, or expired
                     await resp.write(b"event: logout\ndata: {}\n\n")
                     break
                 try:

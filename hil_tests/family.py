@@ -228,3 +228,39 @@ def print_report(rep, out=print):
             out("  %-10s   worst %-24s %s (baseline %s)" % ("", key, v, f["worst"]["baseline"][key]))
         for label, ok in f["aims"].items():
             out("  %-10s   aim %-40s %s" % ("", label, "met" if ok else "NOT MET"))
+
+
+def cmd_sim(a):
+    """`greenedge sim`: one model-in-the-loop run (hil_tests/sim.py), or with
+    --family N a family of drawn plants (here: sim does not import family)."""
+    if getattr(a, "family", None) is not None:
+        return cmd_family(a)
+    return sim.cmd_sim(a)
+
+
+def cmd_family(a):
+    """`greenedge sim --family N`: a seeded family of drawn plants (hil_tests/family.py)."""
+    import json
+    import sys
+    from controller.errors import UserError
+    if a.plot or a.poll_s is not None:
+        raise UserError("--family runs model-in-the-loop without --plot or --poll-s")
+    strategy = a.strategy or "optimized"
+    if strategy in ("baseline", "best-practice"):
+        raise UserError("--family compares a strategy with best-practice: give --strategy "
+                        "optimized or typical")
+
+    def progress(plant, i, m):
+        if not a.json:
+            print("  %s #%d: saving %.1f %%" % (plant, i, m["saving_pct"]), file=sys.stderr)
+    try:
+        rep = run_family(a.family, a.spread, a.seed if a.seed is not None else 0,
+                         plants=(a.plant,) if a.plant else None, strategy=strategy,
+                         scenario=a.scenario, hours=a.hours, progress=progress)
+    except ValueError as e:
+        raise UserError(str(e))
+    if a.json:
+        print(json.dumps(rep, sort_keys=True))
+    else:
+        print_report(rep)
+    return 0

@@ -235,8 +235,6 @@ def cmd_sim(a):
     """`greenedge sim`: one model-in-the-loop run, printed as a table or JSON."""
     if a.poll_s is None and (a.meas_delay_s or a.cmd_delay_s):
         raise UserError("--meas-delay-s and --cmd-delay-s model a fieldbus: give --poll-s too")
-    if getattr(a, "family", None) is not None:
-        return _cmd_family(a)
     if a.plant is None:
         raise UserError("--plant is required (or --family N for every plant)")
     if a.strategy is None:
@@ -254,31 +252,4 @@ def cmd_sim(a):
     for k, v in r.items():
         if k not in ("plant", "strategy", "scenario", "hours", "wall_s"):
             print("  %-28s %s" % (k, v))
-    return 0
-
-
-def _cmd_family(a):
-    """`greenedge sim --family N`: a seeded family of drawn plants (hil_tests/family.py)."""
-    import sys
-    from hil_tests import family
-    if a.plot or a.poll_s is not None:
-        raise UserError("--family runs model-in-the-loop without --plot or --poll-s")
-    strategy = a.strategy or "optimized"
-    if strategy in ("baseline", "best-practice"):
-        raise UserError("--family compares a strategy with best-practice: give --strategy "
-                        "optimized or typical")
-
-    def progress(plant, i, m):
-        if not a.json:
-            print("  %s #%d: saving %.1f %%" % (plant, i, m["saving_pct"]), file=sys.stderr)
-    try:
-        rep = family.run_family(a.family, a.spread, a.seed if a.seed is not None else 0,
-                                plants=(a.plant,) if a.plant else None, strategy=strategy,
-                                scenario=a.scenario, hours=a.hours, progress=progress)
-    except ValueError as e:
-        raise UserError(str(e))
-    if a.json:
-        print(json.dumps(rep, sort_keys=True))
-    else:
-        family.print_report(rep)
     return 0

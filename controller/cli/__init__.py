@@ -135,7 +135,7 @@ COMMANDS = {
         A("--unshelve", metavar="ID", help="return a shelved alarm to service"),
         A("--minutes", type=t.positive, help="how long to shelve (plant minutes)"),
         A("--reason", help="why (required to shelve)")]),
-    "sim": ("model-in-the-loop run of one plant with a strategy (bench)", "hil_tests.sim:cmd_sim", [
+    "sim": ("model-in-the-loop run of one plant with a strategy (bench)", "hil_tests.family:cmd_sim", [
         A("--plant", choices=PLANTS, help="required, except with --family (default: every plant)"),
         A("--strategy", choices=("typical", "best-practice", "baseline", "optimized"),
           help="typical | best-practice (alias baseline, the default) | optimized "

@@ -1,5 +1,8 @@
 """The KPI frame (after BOPTEST), shared by simulations and the live service.
 
+Size (408 lines): the KPI frame and the CEMS emission hours, one accounting for the
+simulator and the live service, together so they cannot diverge again.
+
 Energy (kWh per drive and total), CO2 (grid factor), reagents (kg NH3, kg
 limestone), emissions as a CEMS data system accounts them (EmissionHours: minute values
 at the reference O2, clock hours and half hours valid with >= 75 % valid

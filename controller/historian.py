@@ -1,5 +1,8 @@
 """Historian: SQLite in WAL mode, written by its own thread.
 
+Size (332 lines): the writer thread, its bounded queue, retention and the readers of one
+SQLite schema.
+
 The cycle hands rows to a queue and never waits on disk; the writer thread
 commits every commit_s (default 1 s), so a `kill -9` loses at most that
 interval and the database always opens clean (WAL). Tables:

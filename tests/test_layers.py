@@ -129,3 +129,16 @@ def test_the_checker_sees_a_wrong_arrow(tmp_path):
     assert violations([("controller.probe", p)]) == ["probe.py:4 imports hil_tests",
                                                      "probe.py:4 imports hil_tests.bench"]
     assert violations([("hil_tests.probe", p)]) == []
+
+
+def test_a_long_controller_module_says_why_at_its_top():
+    """Issue "One-way layers": no module in controller/ over ~300 lines without
+    a reason written at its top (a "Size (N lines): ..." paragraph in its
+    first 15 lines)."""
+    root = Path(__file__).resolve().parent.parent / "controller"
+    silent = []
+    for p in sorted(root.rglob("*.py")):
+        text = p.read_text()
+        if text.count("\n") > 320 and "Size (" not in "\n".join(text.splitlines()[:15]):
+            silent.append("%s (%d lines)" % (p.relative_to(root.parent), text.count("\n")))
+    assert not silent, "long modules without a reason at their top: %s" % silent

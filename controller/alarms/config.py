@@ -2,6 +2,9 @@
 entries, validated with errors that name the entry (file:line: alarms[i]
 "id".key: message).
 
+Size (523 lines): the profile default alarms and the validation of every alarm kind's
+keys.
+
     [alarm_settings]            (optional; every key has a default)
     defaults = true             the defaults per profile below (false: only [[alarms]])
     rate_limit = 10             annunciations per rate_window_min before the

@@ -1,6 +1,9 @@
 """The alarm engine: conditions from the hub, the ISA-18.2 / IEC 62682 state
 machine, and operator actions through the command gate.
 
+Size (643 lines): the ISA-18.2 state machine of every alarm kind, shelving, suppression
+and flood handling.
+
 States (ISA-18.2 names in brackets):
 
     normal                   [NORM]   condition clear, nothing to acknowledge

@@ -1,5 +1,9 @@
 """`greenedge regmap | docs | device | firmware build | firmware flash`: the
-register map, its generated docs, and the firmware on the unix port or a board."""
+register map, its generated docs, and the firmware on the unix port or a board.
+
+Size (339 lines): the firmware commands (unix-port device, build, flash) that share the
+board-file handling.
+"""
 
 import json
 import os

@@ -1,5 +1,9 @@
 """Modbus master per line: one transaction in flight, dead devices isolated.
 
+Size (558 lines): one line's transaction loop (polls, confirmed writes, contact and
+identity tracking, port loss); split across files it would share every field of the
+Line.
+
 A Line owns one pymodbus async client (RTU over pyserial, RTU over a TCP
 gateway, or Modbus TCP) and the devices on it. Its task loops: pending writes
 first (sent right after the loops ran), then the most overdue poll. Every

@@ -7,6 +7,9 @@ section 2), here about 7.7 bar(g) for a 6.0 bar minimum. Best-practice
 baseline: the same switches with tight staggered bands and the VSD as trim
 inside them (StaggeredCascadeBaseline).
 
+Size (385 lines): three strategies of one plant (typical, best-practice, optimized) and
+the header-pressure reading they share.
+
 Size: past the ~300-line mark because the sequencer's staging, set point and
 control-gap rules share one state and read as one machine; the baseline and
 the header-pressure check are small."""

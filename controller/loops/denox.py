@@ -3,7 +3,10 @@ NH3 dosing valve (no feedforward, no dead-time compensation), tuned slow enough
 to stay stable over the analyzer dead time; dosing enabled above the minimum
 catalyst temperature. The analyzer reading is corrected to 6 % O2.
 Best-practice baseline (RatioPiBaseline): ratio feedforward on the measured
-inlet NOx x flow with a PI trim on outlet NOx."""
+inlet NOx x flow with a PI trim on outlet NOx.
+
+Size (344 lines): three SCR strategies and the inlet plausibility logic they share.
+"""
 
 from cython_ext import load
 from controller.loops.base import STUCK_N, Plausible, Strategy, good, o2_check, pi_step, to_6pct

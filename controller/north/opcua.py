@@ -1,5 +1,9 @@
 """The OPC UA server (`greenedge run --opcua opc.tcp://HOST:PORT`), on asyncua.
 
+Size (763 lines): one concern, the OPC UA mapping (address space, security, writes
+through the gate, events); asyncua's session wrappers stay beside the rules they
+enforce.
+
 Address space (namespace urn:greenedge:<service name>), built once at start in
 one AddNodes batch, never rebuilt:
 

@@ -1,5 +1,9 @@
 """The MQTT Sparkplug B 3.0 edge node (`greenedge run --mqtt mqtts://HOST:PORT`).
 
+Size (612 lines): one MQTT session state machine (connect, STATE, births, seq/bdSeq,
+rebirth, store-and-forward replay); metric tables and the buffer are in
+sparkplug_data.py.
+
 One edge node per service (spBv1.0/<group>/NBIRTH/<node>), one Sparkplug
 device per field device (DBIRTH/DDATA/DDEATH/DCMD on .../<node>/<device>).
 Payloads are encoded and decoded by pysparkplug (its compiled sparkplug_b.proto);

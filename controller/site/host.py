@@ -1,5 +1,8 @@
 """The Sparkplug B 3.0 primary host application of a site (`greenedge site -c site.toml`).
 
+Size (497 lines): one Sparkplug primary-host session state machine and its writer
+thread; the SQL is in store.py.
+
 Session: CONNECT with the will spBv1.0/STATE/<host_id> {"online": false,
 "timestamp": T} (QoS 1, retained); on CONNACK it subscribes to spBv1.0/# (QoS 1)
 and publishes {"online": true, "timestamp": T} on the same topic (QoS 1,

@@ -1,5 +1,8 @@
 """The HMI's web server (aiohttp) on its own thread and asyncio loop.
 
+Size (618 lines): every page's and the JSON API's routes in one table, each with its
+auth and CSRF check beside it.
+
 It reads the data hub (one subscription, drained once a tick: the fastest
 loop group's period, at least 1 s of wall time, so no value is pushed more
 than once a second) and the alarm engine's rows; it changes the plant only

@@ -111,6 +111,7 @@ class PrimaryHost:
             c.tls_set_context(ctx)
         c.on_connect, c.on_message, c.on_disconnect = (self._on_connect, self._on_message,
                                                        self._on_disconnect)
+        c.on_subscribe = self._on_subscribe
         c.reconnect_delay_set(0.5, 5.0)
         self._set_will(c)
         self.client = c
@@ -155,10 +156,17 @@ class PrimaryHost:
             log.warning("site broker refused the connection: %s", self.paho.connack_string(rc))
             return
         client.subscribe([(self.state_topic, 1), (NS + "/#", 1)])
+        # The broker takes the SUBSCRIBE before this PUBLISH (one session, in
+        # order): no edge sees us online before we receive its messages.
         client.publish(self.state_topic, json.dumps({"online": True, "timestamp": self.state_ts}),
                        qos=1, retain=True)
-        self.connected.set()
         log.info("primary host %s online", self.cfg["host_id"])
+
+    def _on_subscribe(self, client, userdata, mid, granted_qos):
+        """SUBACK: from here on every edge message reaches us (`connected`
+        means subscribed, not merely CONNACK: a caller that publishes right
+        after it would otherwise race the SUBSCRIBE)."""
+        self.connected.set()
 
     def _own_state(self, client, payload):
         """Our STATE topic says offline while we are up (an older session's will

@@ -122,27 +122,28 @@ def make_ca(tmp):
 
 
 class Broker:
-    """mosquitto -c FILE in the foreground; start() waits until it accepts TCP."""
+    """mosquitto -c FILE in the foreground with TLS (a test CA), a password
+    file of users (name, secret) and an ACL; start() waits until it accepts TCP."""
+
+    USERS = (("edge", "edge-secret"), ("ops", "ops-secret"), ("viewer", "viewer-secret"))
+    ACL = """
+        user edge
+        topic readwrite spBv1.0/#
+        user ops
+        topic readwrite spBv1.0/#
+        user viewer
+        topic read spBv1.0/#
+        """
 
     def __init__(self, tmp):
         self.exe = need("mosquitto", "mosquitto")
         pw = need("mosquitto_passwd", "mosquitto")
         self.tmp, self.port, self.proc = tmp, free_port(), None
         make_ca(tmp)
-        first = True
-        for user, secret in (("edge", "edge-secret"), ("ops", "ops-secret"),
-                             ("viewer", "viewer-secret")):
-            subprocess.run([pw, "-b"] + (["-c"] if first else []) +
+        for i, (user, secret) in enumerate(self.USERS):
+            subprocess.run([pw, "-b"] + (["-c"] if i == 0 else []) +
                            [str(tmp / "passwd"), user, secret], check=True)
-            first = False
-        (tmp / "acl").write_text(textwrap.dedent("""
-            user edge
-            topic readwrite spBv1.0/#
-            user ops
-            topic readwrite spBv1.0/#
-            user viewer
-            topic read spBv1.0/#
-            """))
+        (tmp / "acl").write_text(textwrap.dedent(self.ACL))
         (tmp / "mosquitto.conf").write_text(textwrap.dedent("""
             # as root, mosquitto would drop to user mosquitto, who cannot read pytest's
             # private temp dir; as anyone else this line is ignored

@@ -37,7 +37,7 @@ from controller.config import load_config
 from controller.config.toml import ConfigError
 from hil_tests.clock import ScaledClock
 from hil_tests.fakeline import FakeBus, FakeDevice
-from tests.test_north_sparkplug import free_port, make_ca, need
+from tests.test_north_sparkplug import Broker, free_port, make_ca, need
 
 try:
     import psycopg
@@ -192,72 +192,26 @@ def reporter(pg):
 
 
 # ---- mosquitto --------------------------------------------------------------------------------
-class SiteBroker:
+class SiteBroker(Broker):
     """The site broker: TLS, one password per edge (its user name is its node
     id), an ACL that lets an edge publish only under its own node id."""
 
-    def __init__(self, tmp):
-        self.exe = need("mosquitto", "mosquitto")
-        pw = need("mosquitto_passwd", "mosquitto")
-        self.tmp, self.port, self.proc = tmp, free_port(), None
-        make_ca(tmp)
-        users = [(u, u + "-secret") for u in EDGES + ("gap", "site", "ops")]
-        for i, (user, secret) in enumerate(users):
-            subprocess.run([pw, "-b"] + (["-c"] if i == 0 else []) +
-                           [str(tmp / "passwd"), user, secret], check=True)
-        (tmp / "acl").write_text(textwrap.dedent("""
-            user site
-            topic readwrite spBv1.0/#
-            user ops
-            topic read spBv1.0/#
-            pattern write spBv1.0/+/NBIRTH/%u
-            pattern write spBv1.0/+/NDEATH/%u
-            pattern write spBv1.0/+/NDATA/%u
-            pattern write spBv1.0/+/DBIRTH/%u/+
-            pattern write spBv1.0/+/DDATA/%u/+
-            pattern write spBv1.0/+/DDEATH/%u/+
-            pattern read spBv1.0/+/NCMD/%u
-            pattern read spBv1.0/+/DCMD/%u/+
-            pattern read spBv1.0/STATE/+
-            """))
-        (tmp / "mosquitto.conf").write_text(textwrap.dedent("""
-            user root
-            per_listener_settings false
-            allow_anonymous false
-            password_file %(d)s/passwd
-            acl_file %(d)s/acl
-            persistence false
-            log_dest file %(d)s/mosquitto.log
-            log_type all
-            listener %(port)d 127.0.0.1
-            cafile %(d)s/ca.pem
-            certfile %(d)s/server.pem
-            keyfile %(d)s/server.key
-            """ % {"d": tmp, "port": self.port}))
-
-    def start(self):
-        self.proc = subprocess.Popen([self.exe, "-c", str(self.tmp / "mosquitto.conf")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        t_end = time.monotonic() + 20
-        while time.monotonic() < t_end:
-            if self.proc.poll() is not None:
-                raise AssertionError("mosquitto exited: %s" % self.proc.stderr.read().decode())
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.5).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("mosquitto never listened on %d" % self.port)
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
+    USERS = tuple((u, u + "-secret") for u in EDGES + ("gap", "site", "ops"))
+    ACL = """
+        user site
+        topic readwrite spBv1.0/#
+        user ops
+        topic read spBv1.0/#
+        pattern write spBv1.0/+/NBIRTH/%u
+        pattern write spBv1.0/+/NDEATH/%u
+        pattern write spBv1.0/+/NDATA/%u
+        pattern write spBv1.0/+/DBIRTH/%u/+
+        pattern write spBv1.0/+/DDATA/%u/+
+        pattern write spBv1.0/+/DDEATH/%u/+
+        pattern read spBv1.0/+/NCMD/%u
+        pattern read spBv1.0/+/DCMD/%u/+
+        pattern read spBv1.0/STATE/+
+        """
 
 
 @pytest.fixture(scope="module")

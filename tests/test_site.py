@@ -37,7 +37,7 @@ from controller.config import load_config
 from controller.config.toml import ConfigError
 from hil_tests.clock import ScaledClock
 from hil_tests.fakeline import FakeBus, FakeDevice
-from tests.test_north_sparkplug import Broker, free_port, make_ca, need
+from tests.test_north_sparkplug import Broker, free_port, need
 
 try:
     import psycopg

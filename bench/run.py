@@ -1,7 +1,7 @@
 """Benchmarks: `python bench/run.py NAME [--json]`.
 
 Each benchmark measures GreenEdge beside a named peer in the same run and prints
-ratios; --json prints one JSON object. Names: modbus, kernels, plants, metering, service, line, alarms, northbound, hmi.
+ratios; --json prints one JSON object. Names: modbus, kernels, plants, metering, service, line, alarms, northbound, hmi, scale.
 """
 
 import argparse
@@ -24,6 +24,7 @@ BENCHES = {
     "northbound": "bench.northbound_bench",
     "northbound-jitter": "bench.northbound_jitter_bench",
     "hmi": "bench.hmi_bench",
+    "scale": "bench.scale_bench",
 }
 
 

@@ -1,11 +1,15 @@
-"""The HMI's cost to the control cycle: the fan loop's cycle start jitter
-(runtime/cycle.py GroupStats: start - due, 100 ms cycles on the fake line)
-with the HMI open in a headless Chromium (the overview and a loop faceplate,
-both live over server-sent events) against the same service with the HMI
-running and no browser connected, and without the HMI (the named peers).
-One service runs throughout; each round has the three windows in turn (no
-HMI; the HMI started, no browser; a browser on it; the HMI stopped), so
-machine load drifts alike into all three.
+"""The HMI's cost to the control cycle: cycle start jitter (runtime/cycle.py
+GroupStats: start - due) with the HMI open in a headless Chromium (the
+overview and the loop faceplates, both live over server-sent events) against
+the same service with the HMI running and no browser connected, and without
+the HMI (the named peers). One service runs throughout; each round has the
+three windows in turn (no HMI; the HMI started, no browser; a browser on it;
+the HMI stopped), so machine load drifts alike into all three.
+
+Two rigs: "large", the northbound-jitter plant (90 motor devices, 5,040 tags,
+8 fan loops in a 50 ms group on two in-process fake lines), and "small", one
+fan loop at 100 ms with the historian on (the HMI tests' rig). --quick runs
+the large rig only, shorter.
 
 python bench/run.py hmi [--quick] [--json]
 """
@@ -27,7 +31,7 @@ def _pct(xs, q):
 
 
 def _window(rig, seconds):
-    gs = rig.svc.groups["process"]
+    gs = rig.svc.groups[getattr(rig, "group", "process")]
     o0 = gs.overruns
     gs.jitter.clear()
     time.sleep(seconds)
@@ -42,13 +46,67 @@ def _summary(samples, overruns):
             "overruns": overruns}
 
 
+class LargeRig:
+    """The northbound-jitter bench's plant (bench/northbound_jitter_bench.py)
+    served on a thread, its drives' physics stepped by another (as the HMI
+    tests' Rig does)."""
+    group = "drives"
+
+    def __init__(self, tmp):
+        import asyncio
+        import threading
+        from bench.northbound_jitter_bench import N_DEV, PERIOD_MS, _plant
+        from controller.runtime.service import Service, build_lines
+        from hil_tests.fakeline import FakeBus, FakeDevice
+        from tests.test_hmi_support import USERS, Rig
+        from controller.north.users import add_user
+        for name, (role, pw) in USERS.items():
+            add_user(tmp / "users.toml", name, role, pw)
+        self.period_s = PERIOD_MS / 1000.0
+        cfg = _plant(tmp, None)
+        self.bus = FakeBus([FakeDevice("motor", u) for u in range(1, N_DEV + 1)],
+                           latency_s=0.001)
+        self.svc = Service(cfg, live=False, historian=False,
+                           lines=build_lines(cfg, None, client_factory=self.bus.client))
+        self._stop = threading.Event()
+        self.loop = asyncio.new_event_loop()
+        self.wait = Rig.wait
+        self._threads = [threading.Thread(target=self._physics, daemon=True),
+                         threading.Thread(target=self._serve, daemon=True)]
+
+    def _physics(self):
+        while not self._stop.is_set():
+            self.bus.advance(self.period_s)
+            time.sleep(self.period_s)
+
+    def _serve(self):
+        self.loop.run_until_complete(self.svc.run(3600.0))
+
+    def stop(self):
+        self._stop.set()
+        if self._threads[1].is_alive():
+            self.loop.call_soon_threadsafe(self.svc.stop)
+            self._threads[1].join(60)
+        self._threads[0].join(5)
+
+
 def run(quick=False):
+    out = {"large": _run_rig("large", quick)}
+    if not quick:
+        out["small"] = _run_rig("small", quick)
+    for k in ("ratio_browser_vs_no_hmi_mean", "ratio_browser_vs_no_hmi_p90",
+              "ratio_browser_vs_no_hmi_p99"):
+        out[k] = max(r[k] for r in (out["large"], out.get("small", out["large"])))
+    return out
+
+
+def _run_rig(which, quick):
     from playwright.sync_api import sync_playwright
     from controller.north.hmi.config import hmi_table
     from controller.north.hmi.server import HmiServer
     from tests.test_hmi_support import USERS, Rig
     rounds, win_s = (2, 8.0) if quick else (4, 20.0)
-    out = {"rounds": rounds, "window_s": win_s}
+    out = {"rig": which, "rounds": rounds, "window_s": win_s}
     tmp = Path(tempfile.mkdtemp(prefix="greenedge-hmi-bench-"))
     acc = {k: ([], 0) for k in ("no_hmi", "no_browser", "browser")}
     pushed = 0
@@ -57,11 +115,13 @@ def run(quick=False):
         s, o = _window(rig, win_s)
         acc[key] = (acc[key][0] + s, acc[key][1] + o)
     try:
-        rig = Rig(tmp, hmi=False)   # one service; the HMI started and stopped in it
+        # one service; the HMI started and stopped in it
+        rig = LargeRig(tmp) if which == "large" else Rig(tmp, hmi=False)
+        group = getattr(rig, "group", "process")
         for t in rig._threads:
             t.start()
         try:
-            rig.wait(lambda: rig.svc.groups["process"].cycles > 50, "cycles")
+            rig.wait(lambda: rig.svc.groups[group].cycles > 50, "cycles")
             with sync_playwright() as pw:
                 for _ in range(rounds):
                     window("no_hmi")
@@ -111,10 +171,20 @@ def run(quick=False):
 
 
 def report(r):
+    text = [_report_rig(r[k]) for k in ("large", "small") if k in r]
+    text.append("worst of the rigs, browser / no HMI: mean %.2f, p90 %.2f, p99 %.2f"
+                % (r["ratio_browser_vs_no_hmi_mean"], r["ratio_browser_vs_no_hmi_p90"],
+                   r["ratio_browser_vs_no_hmi_p99"]))
+    return "\n".join(text)
+
+
+def _report_rig(r):
     f = "%s: %d cycles, jitter mean %.3f ms, p90 %.3f ms, p99 %.2f ms, max %.1f ms, %d overruns"
-    lines = ["HMI and cycle jitter (%d windows of %g s each, fan loop 100 ms on the fake line, "
-             "load average %.1f on %d CPUs)" % (r["rounds"], r["window_s"], r["load_avg"],
-                                                r["cpus"])]
+    rig = ("90 devices, 5,040 tags, 8 fan loops at 50 ms" if r["rig"] == "large"
+           else "one fan loop at 100 ms, historian on")
+    lines = ["HMI and cycle jitter, %s rig: %s on the fake line (%d windows of %g s each, "
+             "load average %.1f on %d CPUs)" % (r["rig"], rig, r["rounds"], r["window_s"],
+                                                r["load_avg"], r["cpus"])]
     for k, name in (("browser", "HMI open in Chromium (overview + loop faceplate, live)"),
                     ("no_browser", "HMI running, no browser"), ("no_hmi", "no HMI")):
         s = r[k]

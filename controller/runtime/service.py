@@ -39,6 +39,8 @@ from controller.runtime.image import ProcessImage
 from controller.runtime.modes import LoopRunner
 from controller.runtime.protocol import DeviceProtocol
 
+SWITCH_INTERVAL_S = 0.0005   # the GIL's switch interval while the service runs (run())
+
 log = logging.getLogger("greenedge.service")
 
 
@@ -192,6 +194,13 @@ class Service:
         gc.collect()
         gc.freeze()
         gc.set_threshold(20000, 20, 100)
+        # The interfaces and the historian run on their own threads. A thread in
+        # the middle of pure-Python work (the HMI building a 5,000-tag frame)
+        # keeps the GIL until the interpreter's switch interval forces it off
+        # (5 ms by default), and a cycle due meanwhile starts that much late.
+        # SWITCH_INTERVAL_S bounds that wait (bench/run.py hmi, docs/hmi.md).
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.cycle.after = asyncio.Event()
         self.north = start_north(self)   # own threads: none waits on the cycle, nor it on them
         tasks = [asyncio.create_task(l.run()) for l in self.lines.values()]
@@ -218,6 +227,7 @@ class Service:
                 sys.stderr.write("\n")
             if self.hist is not None:
                 self.hist.close()
+            sys.setswitchinterval(switch)
         return self.status()
 
 

@@ -62,7 +62,8 @@ POLL_MS = 2000
 GROUP_MS = 100
 STATUS_S = 0.5   # Device.status_s
 SLOW_S = 5.0     # Device.slow_s (the config default)
-FIRMWARE_MAX_N = 32   # above this the RTU lines' devices are pymodbus servers (2 cores)
+FIRMWARE_MAX_N = 128  # above this the RTU lines' devices are pymodbus servers: 64 firmware
+# processes beside 448 served devices starve a 2-core host (polls/s fell by a third)
 N_NORTH = 128
 UP_TIMEOUT_S = 90.0
 FLEET_GROUPS_PER_PROC = 8
@@ -232,7 +233,7 @@ def child_service(cfg_path, warm_s, window_s):
         g.jitter.clear()
         g.exec_s.clear()
         c0, o0 = g.cycles, g.overruns
-        north0 = [i.stats() for i in svc.north]
+        north0 = [i.stats() if hasattr(i, "stats") else {} for i in svc.north]
         a = totals()
         await asyncio.sleep(window_s)
         b = totals()
@@ -250,8 +251,8 @@ def child_service(cfg_path, warm_s, window_s):
                    loops_auto=sum(1 for r in svc.loops.values() if r.mode == "auto"))
         north = {}
         for i, s0 in zip(svc.north, north0):
-            s1 = i.stats()
             name = type(i).__name__
+            s1 = i.stats() if hasattr(i, "stats") else {}
             if name == "OpcUaServer":
                 north["opcua_updates"] = s1["updates"] - s0["updates"]
             elif name == "SparkplugNode":
@@ -382,6 +383,14 @@ def _fit(xs, ys):
     return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / sxx if sxx else None
 
 
+def _linear(xs, ys):
+    """(intercept, slope) of the least-squares line."""
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    sxx = sum((a - mx) ** 2 for a in xs)
+    b = sum((a - mx) * (c - my) for a, c in zip(xs, ys)) / sxx if sxx else 0.0
+    return my - b * mx, b
+
+
 def run(quick=False):
     ns = NS_QUICK if quick else NS
     warm, window = (2.0, 5.0) if quick else (3.0, 10.0)
@@ -443,6 +452,17 @@ def run(quick=False):
                 % __import__("pymodbus").__version__,
         "north": north,
     }
+    if len(ok) > 1:
+        # CPU share = fixed + marginal x polls/s: the fixed part (housekeeping, status,
+        # the loop group's empty cycles) is what makes the per-poll cost fall with N.
+        for key, who in (("", "service"), ("peer_", "peer")):
+            a, b = _linear([r[who]["polls"] / r[who]["wall_s"] for r in ok],
+                           [r[key + "cpu_share"] for r in ok])
+            res[key + "fixed_cpu_share"] = round(a, 4)
+            res[key + "marginal_cpu_s_per_1000_polls"] = round(1000 * b, 4)
+        res["ratio_marginal_vs_peer"] = round(
+            res["marginal_cpu_s_per_1000_polls"] / res["peer_marginal_cpu_s_per_1000_polls"], 2) \
+            if res["peer_marginal_cpu_s_per_1000_polls"] > 0 else None
     res["limits"] = _limits(res)
     res["elapsed_s"] = round(time.perf_counter() - t_start, 1)
     return res
@@ -498,17 +518,22 @@ def _limits(res):
         "rtu_line_utilisation_max": round(max(util), 3) if util else None,
         "rss_mb_per_device": round(rss_per_dev, 3) if rss_per_dev is not None else None,
     }
+    out["group_exec_p99_ms_at_max_n"] = round(last["service"]["exec_p99_ms"], 2)
+    out["jitter_p99_ms_at_max_n"] = round(last["jitter_p99_ms"], 2)
     out["note"] = (
         "One service process is one asyncio loop under one GIL: it can use one core, whatever "
         "the host has. At N=%d it took %.0f %% of a core, so (costs growing linearly) about "
         "%s devices at this poll rate fill 70 %% of it; memory (%s MB a device) is no limit. "
-        "An RTU line is limited by its physics first: %d devices at %d baud already fill up "
+        "Timing goes first: %d loops in one %d ms group ran %.1f ms a cycle (p99) and the "
+        "cycle started up to %.1f ms late (p99), the line tasks sharing the loop with it. "
+        "On the field side an RTU line is limited by its physics: %d devices at %d baud already fill up "
         "to %.0f %% of the wire at a %d ms poll, which is why the rest of the plant sits "
         "behind gateways. Past one core: several service processes per host, one per line "
         "group (each its own config and loop groups), and above the host the site level "
         "(docs/site.md: each edge publishing over Sparkplug to the site host)."
         % (last["n"], 100 * share, out["devices_per_process_at_70pct_core"],
-           out["rss_mb_per_device"], PER_LINE, BAUD,
+           out["rss_mb_per_device"], last["n"], GROUP_MS, out["group_exec_p99_ms_at_max_n"],
+           out["jitter_p99_ms_at_max_n"], PER_LINE, BAUD,
            100 * (out["rtu_line_utilisation_max"] or 0), POLL_MS))
     return out
 
@@ -532,6 +557,13 @@ def report(r):
                "poll at N=%d is %.2fx that at N=%d"
                % (r["growth_exponent_cpu"] or 0, r["peer_growth_exponent_cpu"] or 0,
                   r["rows"][-1]["n"], r["cpu_per_poll_last_vs_first"], r["rows"][0]["n"]))
+    if "marginal_cpu_s_per_1000_polls" in r:
+        out.append("linear fit (CPU share = fixed + marginal x polls/s): service fixed %.1f %% of "
+                   "a core + %.3f s per 1,000 polls; peer %.1f %% + %.3f s (marginal %.2fx the "
+                   "peer)" % (100 * r["fixed_cpu_share"], r["marginal_cpu_s_per_1000_polls"],
+                              100 * r["peer_fixed_cpu_share"],
+                              r["peer_marginal_cpu_s_per_1000_polls"],
+                              r["ratio_marginal_vs_peer"] or 0))
     nb = r.get("north")
     if nb:
         out.append("northbound at N=%d (OPC UA + Sparkplug to mosquitto + Prometheus scraped "

@@ -1,7 +1,7 @@
 """Benchmarks: `python bench/run.py NAME [--json]`.
 
 Each benchmark measures GreenEdge beside a named peer in the same run and prints
-ratios; --json prints one JSON object. Names: modbus, kernels, plants, metering, service, line, alarms, northbound, hmi, scale.
+ratios; --json prints one JSON object. Names: modbus, kernels, plants, metering, service, line, alarms, northbound, hmi, scale, site.
 """
 
 import argparse
@@ -25,6 +25,7 @@ BENCHES = {
     "northbound-jitter": "bench.northbound_jitter_bench",
     "hmi": "bench.hmi_bench",
     "scale": "bench.scale_bench",
+    "site": "bench.site_bench",
 }
 
 

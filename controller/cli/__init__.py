@@ -97,7 +97,11 @@ COMMANDS = {
         A("--json", action="store_true", help="print the final status as JSON"),
         A("--from", dest="t_from", metavar="TIME", help="report: from (ISO 8601, UTC default)"),
         A("--to", dest="t_to", metavar="TIME", help="report: to (ISO 8601)"),
-        A("--csv", metavar="FILE", help="report: CSV to FILE (- for stdout)")]),
+        A("--csv", metavar="FILE", help="report: CSV to FILE (- for stdout)"),
+        A("--hmi", metavar="HOST:PORT", help="the site HMI here, read-only (docs/site.md)"),
+        A("--hmi-users", metavar="FILE", help="its users file (`greenedge users add`)"),
+        A("--hmi-cert", metavar="PEM", help="its TLS certificate (needed off loopback)"),
+        A("--hmi-key", metavar="PEM", help="its TLS private key")]),
     "users add": ("add or replace a user of the interfaces (scrypt-hashed password)",
                   "controller.cli.north_cmds:cmd_users_add", [
         A("--file", required=True, help="the users file (TOML)"),

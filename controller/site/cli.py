@@ -44,6 +44,13 @@ def cmd_site(a):
         raise UserError("greenedge site: unknown action %r (report, or none to run)" % a.action)
     from controller.site.host import PrimaryHost
     host = PrimaryHost(cfg, writer_factory(cfg)).start()
+    hmi = None
+    if getattr(a, "hmi", None):
+        try:
+            hmi = start_hmi(a, cfg, host)
+        except BaseException:
+            host.stop()
+            raise
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
@@ -53,6 +60,8 @@ def cmd_site(a):
             if t_end is not None and time.monotonic() >= t_end:
                 break
     finally:
+        if hmi is not None:
+            hmi.stop()
         host.stop()
     s = host.status()
     if a.json:
@@ -62,6 +71,29 @@ def cmd_site(a):
               % (cfg["host_id"], s["messages"], s["rows"], s["inserted"], s["rebirths"],
                  s["too_old"]), file=sys.stderr)
     return 0
+
+
+def report_factory(cfg):
+    """New connections as the read-only reporter (report_dsn; dsn when none)."""
+    psycopg = need_psycopg()
+    db = cfg["database"]
+    dsn = (dsn_with_password(db["report_dsn"], db["report_password"]) if db["report_dsn"]
+           else dsn_with_password(db["dsn"], db["password"]))
+    return lambda: st.connect(dsn, psycopg)
+
+
+def start_hmi(a, cfg, host):
+    """The site HMI (controller/site/hmi.py) on --hmi, users from --hmi-users."""
+    from pathlib import Path
+    from controller.north.hmi.config import hmi_table
+    from controller.site.hmi import SiteHmi
+    h = hmi_table(listen=a.hmi, users=Path(a.hmi_users) if a.hmi_users else None,
+                  certificate=Path(a.hmi_cert) if a.hmi_cert else None,
+                  private_key=Path(a.hmi_key) if a.hmi_key else None)
+    srv = SiteHmi(host, cfg, h, report_factory(cfg),
+                  state_dir=Path(a.config).resolve().parent).start()
+    print("site HMI on %s" % srv.url, file=sys.stderr, flush=True)
+    return srv
 
 
 def cmd_report(a, cfg):

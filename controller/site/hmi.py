@@ -1,0 +1,193 @@
+"""`greenedge site --hmi HOST:PORT`: the site HMI, read-only.
+
+The edge HMI's server (controller/north/hmi/server.py) with the site host as
+its data source instead of a service's hub: the same users file, sessions,
+CSRF check, lock-out, security headers and bind rules (loopback by default;
+TLS and users otherwise). Pages: /overview (each area: its edges with
+online/stale/dead, energy and CO2 over the last 24 h), an edge's latest values
+(quality and age) from the metrics table. Values come from PostgreSQL on the
+read-only reporter connection ([database] report_dsn) in a worker thread.
+
+Read-only: no command goes to an edge from here. Any state-changing route
+(POST /api/edges/...) answers 403 with the reason.
+"""
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+
+from controller.errors import UserError
+from controller.north.hmi import auth, server
+
+log = logging.getLogger("greenedge.site.hmi")
+STATIC = Path(server.__file__).parent / "static"
+SITE_STATIC = STATIC / "site"
+READ_ONLY = ("the site HMI is read-only: commands go to an edge through that edge's own "
+             "HMI or command gate")
+
+
+class SiteHmi(server.HmiServer):
+    """host: a PrimaryHost (status()); report: a callable returning a new
+    read-only DB connection, or None (no values, trends or energy)."""
+
+    def __init__(self, host, cfg, hmi, report=None, state_dir=None):
+        from controller.north import parse_hostport
+        from controller.north.hmi.config import check_bind
+        from controller.north.users import Users
+        self.site, self.site_cfg, self.hmi, self.report = host, cfg, hmi, report
+        self.host = check_bind(hmi, "--hmi")
+        _, self.port = parse_hostport(hmi["listen"], "--hmi")
+        try:
+            import aiohttp.web
+        except ImportError:
+            raise UserError("--hmi needs the Python package aiohttp: "
+                            "pip install 'greenedge[hmi]'") from None
+        self.web = aiohttp.web
+        self.users = Users(hmi["users"])
+        self.tls = None
+        if hmi["certificate"] is not None:
+            import ssl
+            self.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            try:
+                self.tls.load_cert_chain(str(hmi["certificate"]), str(hmi["private_key"]))
+            except (OSError, ssl.SSLError) as e:
+                raise UserError("--hmi: TLS certificate %s / key %s: %s"
+                                % (hmi["certificate"], hmi["private_key"], e))
+        self.sessions = auth.Sessions(60.0 * hmi["session_min"])
+        self.sessions_path = Path(state_dir or ".") / "site_hmi_sessions.json"
+        self._load_sessions()
+        self._db_lock = threading.Lock()
+        self._conn = None
+        self._thread = self._loop = self._stop = None
+        self._ready = threading.Event()
+        self._error = None
+        self.url = None
+
+    async def _main(self):
+        web = self.web
+        self._stop = asyncio.Event()
+        runner = web.AppRunner(self._app(), access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, ssl_context=self.tls)
+        await site.start()
+        self.port = runner.addresses[0][1]
+        self.url = "%s://%s:%d" % ("https" if self.tls else "http",
+                                   "[%s]" % self.host if ":" in self.host else self.host,
+                                   self.port)
+        log.info("site HMI on %s", self.url)
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            self._save_sessions()
+            await runner.cleanup()
+            if self._conn is not None:
+                self._conn.close()
+
+    def _app(self):
+        web = self.web
+        app = web.Application(middlewares=[self._guard], client_max_size=64 * 1024)
+        r = app.router
+        r.add_get("/", self.page_root)
+        r.add_get("/login", self.page_login)
+        r.add_get("/overview", self.page_site)
+        r.add_get("/edge", self.page_site)
+        r.add_static("/static/", STATIC, follow_symlinks=False, show_index=False)
+        r.add_post("/api/login", self.api_login)
+        r.add_post("/api/logout", self.api_logout)
+        r.add_get("/api/session", self.api_session)
+        r.add_get("/api/site", self.api_site)
+        r.add_get("/api/edges/{group}/{node}", self.api_edge)
+        r.add_post("/api/edges/{tail:.*}", self.api_refuse)
+        return app
+
+    async def page_site(self, request):
+        return self.web.FileResponse(SITE_STATIC / "site.html")
+
+    async def api_session(self, request):
+        s = request["session"]
+        return server._json(self.web, {"user": s.user, "role": s.role, "csrf": s.csrf,
+                                       "site": self.site_cfg["host_id"], "read_only": True})
+
+    async def api_refuse(self, request):
+        return server._json(self.web, {"error": READ_ONLY}, 403)
+
+    # ---- data ----------------------------------------------------------------------------
+    def _query(self, fn):
+        if self.report is None:
+            return None
+        with self._db_lock:
+            for attempt in (0, 1):
+                try:
+                    if self._conn is None:
+                        self._conn = self.report()
+                    return fn(self._conn)
+                except Exception as e:
+                    log.warning("site HMI database: %s", e)
+                    try:
+                        self._conn.close()
+                    except Exception:
+                        pass
+                    self._conn = None
+            return None
+
+    def _energy(self):
+        from controller.site import store as st
+        now = dt.datetime.now(dt.timezone.utc)
+        rows = self._query(lambda c: st.energy_report(c, now - dt.timedelta(hours=24), now,
+                                                      self.site_cfg["areas"]))
+        return {r[1]: (r[2], r[3]) for r in rows or () if r[1]}
+
+    def site_view(self):
+        s = self.site.status()
+        energy = self._energy()
+        areas = {}
+        for key, n in sorted(s["nodes"].items()):
+            group, node = key.split("/", 1)
+            state = "dead" if not n["online"] else "stale" if n["stale"] else "online"
+            kwh, co2 = energy.get(node, (None, None))
+            areas.setdefault(self.site_cfg["areas"].get(node, node), []).append(
+                {"group": group, "node": node, "state": state,
+                 "devices": {d: ("online" if up else "dead") for d, up in n["devices"].items()},
+                 "energy_kwh_24h": kwh, "co2_kg_24h": co2})
+        return {"site": self.site_cfg["host_id"], "connected": s["connected"],
+                "now": time.time(), "db": self.report is not None,
+                "areas": [{"area": a, "edges": e} for a, e in sorted(areas.items())]}
+
+    def edge_view(self, group, node):
+        from controller.site import store as st
+        q = """SELECT DISTINCT ON (device, metric) device, metric, value, text, quality,
+                      time FROM {s}.metrics WHERE grp = %s AND node = %s
+                      AND time > now() - interval '1 day'
+               ORDER BY device, metric, time DESC""".format(s=st.SCHEMA)
+
+        def run(c):
+            with c.cursor() as cur:
+                cur.execute(q, (group, node))
+                got = cur.fetchall()
+            c.rollback()
+            return got
+        got = self._query(run)
+        now = dt.datetime.now(dt.timezone.utc)
+        n = self.site.status()["nodes"].get("%s/%s" % (group, node))
+        return {"group": group, "node": node,
+                "state": None if n is None else ("dead" if not n["online"] else
+                                                 "stale" if n["stale"] else "online"),
+                "values": [{"device": d, "metric": m, "value": v if t is None else t,
+                            "quality": q_, "age_s": (now - ts).total_seconds()}
+                           for d, m, v, t, q_, ts in got or ()]}
+
+    async def api_site(self, request):
+        v = await asyncio.get_running_loop().run_in_executor(None, self.site_view)
+        return server._json(self.web, v)
+
+    async def api_edge(self, request):
+        g, n = request.match_info["group"], request.match_info["node"]
+        if ("%s/%s" % (g, n)) not in self.site.status()["nodes"]:
+            return server._json(self.web, {"error": "no edge %s/%s" % (g, n)}, 404)
+        v = await asyncio.get_running_loop().run_in_executor(None, self.edge_view, g, n)
+        return server._json(self.web, v)

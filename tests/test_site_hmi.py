@@ -110,6 +110,18 @@ def test_api_needs_a_session_and_is_read_only(rig):
     assert code == 403 and "read-only" in j["error"], j
     code, j = c.json("GET", "/api/edges/plant/nosuch")
     assert code == 404
+    # an edge's values and one metric's trend, from PostgreSQL as the reporter
+    code, j = c.json("GET", "/api/edges/plant/%s" % NODE)
+    assert code == 200
+    fan = [v for v in j["values"] if v["device"] == "fan1" and isinstance(v["value"], float)]
+    assert fan, j
+    m = fan[0]["metric"]
+    code, t = c.json("GET", "/api/trend?group=plant&node=%s&device=fan1&metric=%s&range=1h"
+                     % (NODE, m))
+    assert code == 200 and len(t["points"]) >= 1, t
+    assert t["points"][-1][0] >= t["points"][0][0]
+    assert c.json("GET", "/api/trend?node=x&metric=y&range=2y")[0] == 400
+    assert Client(rig.url).json("GET", "/api/trend?node=x&metric=y")[0] == 401
 
 
 def test_browser_overview_live_values_and_stale(rig, pw):  # noqa: F811

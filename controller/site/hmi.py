@@ -5,7 +5,7 @@ its data source instead of a service's hub: the same users file, sessions,
 CSRF check, lock-out, security headers and bind rules (loopback by default;
 TLS and users otherwise). Pages: /overview (each area: its edges with
 online/stale/dead, energy and CO2 over the last 24 h), an edge's latest values
-(quality and age) from the metrics table. Values come from PostgreSQL on the
+(quality and age) from the metrics table, one metric's raw trend (/api/trend). Values come from PostgreSQL on the
 read-only reporter connection ([database] report_dsn) in a worker thread.
 
 Read-only: no command goes to an edge from here. Any state-changing route
@@ -102,6 +102,7 @@ class SiteHmi(server.HmiServer):
         r.add_get("/api/session", self.api_session)
         r.add_get("/api/site", self.api_site)
         r.add_get("/api/edges/{group}/{node}", self.api_edge)
+        r.add_get("/api/trend", self.api_trend)
         r.add_post("/api/edges/{tail:.*}", self.api_refuse)
         return app
 
@@ -180,6 +181,37 @@ class SiteHmi(server.HmiServer):
                 "values": [{"device": d, "metric": m, "value": v if t is None else t,
                             "quality": q_, "age_s": (now - ts).total_seconds()}
                            for d, m, v, t, q_, ts in got or ()]}
+
+    def trend_view(self, group, node, device, metric, seconds):
+        """Raw samples of one metric over the last `seconds` (at most 5,000, the newest)."""
+        from controller.site import store as st
+        q = """SELECT time, value FROM {s}.metrics WHERE grp = %s AND node = %s AND
+                      device = %s AND metric = %s AND value IS NOT NULL
+                      AND time > now() - %s * interval '1 second'
+               ORDER BY time DESC LIMIT 5000""".format(s=st.SCHEMA)
+
+        def run(c):
+            with c.cursor() as cur:
+                cur.execute(q, (group, node, device, metric, seconds))
+                got = cur.fetchall()
+            c.rollback()
+            return got
+        got = self._query(run)
+        return None if got is None else [[t.timestamp(), v] for t, v in reversed(got)]
+
+    async def api_trend(self, request):
+        """GET /api/trend?group=&node=&device=&metric=&range=1h|8h|24h"""
+        q = request.query
+        rng = server.RANGES.get(q.get("range", "1h"))
+        if rng is None or not q.get("node") or not q.get("metric"):
+            return server._json(self.web, {"error": "expected group, node, device, metric "
+                                           "and range (1h, 8h, 24h)"}, 400)
+        pts = await asyncio.get_running_loop().run_in_executor(
+            None, self.trend_view, q.get("group", ""), q["node"], q.get("device", ""),
+            q["metric"], rng)
+        if pts is None:
+            return server._json(self.web, {"error": "the site database is not reachable"}, 503)
+        return server._json(self.web, {"points": pts})
 
     async def api_site(self, request):
         v = await asyncio.get_running_loop().run_in_executor(None, self.site_view)

@@ -5,8 +5,9 @@ its data source instead of a service's hub: the same users file, sessions,
 CSRF check, lock-out, security headers and bind rules (loopback by default;
 TLS and users otherwise). Pages: /overview (each area: its edges with
 online/stale/dead, energy and CO2 over the last 24 h), an edge's latest values
-(quality and age) from the metrics table, one metric's raw trend (/api/trend). Values come from PostgreSQL on the
-read-only reporter connection ([database] report_dsn) in a worker thread.
+(quality and age) from the metrics table, one metric's raw trend (/api/trend).
+Values come from PostgreSQL on the read-only reporter connection ([database]
+report_dsn) in a worker thread; the page polls the API every 2 s.
 
 Read-only: no command goes to an edge from here. Any state-changing route
 (POST /api/edges/...) answers 403 with the reason.

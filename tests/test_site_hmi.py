@@ -74,7 +74,7 @@ def rig(pg, broker, tmp_path_factory):  # noqa: F811
     class R:
         pass
     r = R()
-    r.url, r.hmi, r.host, r.local = hmi.url, hmi, host, local
+    r.url, r.hmi, r.host, r.local, r.tmp = hmi.url, hmi, host, local, tmp
     try:
         until(lambda: host.status()["nodes"].get("plant/" + NODE, {}).get("online")
               and host.status()["nodes"]["plant/" + NODE]["devices"].get("fan1"),
@@ -165,3 +165,19 @@ def test_browser_overview_live_values_and_stale(rig, pw):  # noqa: F811
         ctx.close()
         shutil.rmtree(d, ignore_errors=True)
         rig.local.start()
+
+
+def test_cli_refuses_an_unsafe_or_userless_site_hmi(rig):
+    """Checked before the host starts: nothing connects, the reason is named."""
+    import subprocess
+    import sys
+    from tests.test_site import ROOT
+    base = [sys.executable, "-m", "controller.cli", "site", "-c", str(rig.tmp / "site.toml"),
+            "--duration", "1"]
+    for extra, why in ((["--hmi", "0.0.0.0:18445", "--hmi-users", str(rig.tmp / "users.toml")],
+                        "without TLS"),
+                       (["--hmi", "127.0.0.1:18445"], "needs a users file")):
+        r = subprocess.run(base + extra, cwd=str(ROOT), capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode != 0 and why in r.stderr, (r.returncode, r.stderr)
+        assert "site HMI on" not in r.stderr

@@ -43,14 +43,17 @@ def cmd_site(a):
     if a.action is not None:
         raise UserError("greenedge site: unknown action %r (report, or none to run)" % a.action)
     from controller.site.host import PrimaryHost
-    host = PrimaryHost(cfg, writer_factory(cfg)).start()
-    hmi = None
-    if getattr(a, "hmi", None):
+    host = PrimaryHost(cfg, writer_factory(cfg))
+    # --hmi checked (bind rule, users, TLS files) before anything starts
+    hmi = make_hmi(a, cfg, host) if getattr(a, "hmi", None) else None
+    host.start()
+    if hmi is not None:
         try:
-            hmi = start_hmi(a, cfg, host)
+            hmi.start()
         except BaseException:
             host.stop()
             raise
+        print("site HMI on %s" % hmi.url, file=sys.stderr, flush=True)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
@@ -82,7 +85,7 @@ def report_factory(cfg):
     return lambda: st.connect(dsn, psycopg)
 
 
-def start_hmi(a, cfg, host):
+def make_hmi(a, cfg, host):
     """The site HMI (controller/site/hmi.py) on --hmi, users from --hmi-users."""
     from pathlib import Path
     from controller.north.hmi.config import hmi_table
@@ -90,10 +93,8 @@ def start_hmi(a, cfg, host):
     h = hmi_table(listen=a.hmi, users=Path(a.hmi_users) if a.hmi_users else None,
                   certificate=Path(a.hmi_cert) if a.hmi_cert else None,
                   private_key=Path(a.hmi_key) if a.hmi_key else None)
-    srv = SiteHmi(host, cfg, h, report_factory(cfg),
-                  state_dir=Path(a.config).resolve().parent).start()
-    print("site HMI on %s" % srv.url, file=sys.stderr, flush=True)
-    return srv
+    return SiteHmi(host, cfg, h, report_factory(cfg),
+                   state_dir=Path(a.config).resolve().parent)
 
 
 def cmd_report(a, cfg):

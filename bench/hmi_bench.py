@@ -46,48 +46,29 @@ def _summary(samples, overruns):
             "overruns": overruns}
 
 
-class LargeRig:
+def _large_rig(tmp):
     """The northbound-jitter bench's plant (bench/northbound_jitter_bench.py)
-    served on a thread, its drives' physics stepped by another (as the HMI
-    tests' Rig does)."""
-    group = "drives"
+    on the HMI tests' Rig: served on a thread, its drives' physics stepped
+    every 50 ms by another."""
+    from bench.northbound_jitter_bench import N_DEV, _plant
+    from controller.runtime.service import Service, build_lines
+    from hil_tests.fakeline import FakeBus, FakeDevice
+    from tests.test_hmi_support import Rig
 
-    def __init__(self, tmp):
-        import asyncio
-        import threading
-        from bench.northbound_jitter_bench import N_DEV, PERIOD_MS, _plant
-        from controller.runtime.service import Service, build_lines
-        from hil_tests.fakeline import FakeBus, FakeDevice
-        from tests.test_hmi_support import USERS, Rig
-        from controller.north.users import add_user
-        for name, (role, pw) in USERS.items():
-            add_user(tmp / "users.toml", name, role, pw)
-        self.period_s = PERIOD_MS / 1000.0
-        cfg = _plant(tmp, None)
-        self.bus = FakeBus([FakeDevice("motor", u) for u in range(1, N_DEV + 1)],
-                           latency_s=0.001)
-        self.svc = Service(cfg, live=False, historian=False,
-                           lines=build_lines(cfg, None, client_factory=self.bus.client))
-        self._stop = threading.Event()
-        self.loop = asyncio.new_event_loop()
-        self.wait = Rig.wait
-        self._threads = [threading.Thread(target=self._physics, daemon=True),
-                         threading.Thread(target=self._serve, daemon=True)]
+    class LargeRig(Rig):
+        group = "drives"
 
-    def _physics(self):
-        while not self._stop.is_set():
-            self.bus.advance(self.period_s)
-            time.sleep(self.period_s)
+        def __init__(self, tmp):
+            super().__init__(tmp, hmi=False)    # its users file; its one-device service unused
+            cfg = _plant(tmp, None)
+            self.bus = FakeBus([FakeDevice("motor", u) for u in range(1, N_DEV + 1)],
+                               latency_s=0.001)
+            self.svc = Service(cfg, live=False, historian=False,
+                               lines=build_lines(cfg, None, client_factory=self.bus.client))
 
-    def _serve(self):
-        self.loop.run_until_complete(self.svc.run(3600.0))
-
-    def stop(self):
-        self._stop.set()
-        if self._threads[1].is_alive():
-            self.loop.call_soon_threadsafe(self.svc.stop)
-            self._threads[1].join(60)
-        self._threads[0].join(5)
+        def _serve(self):
+            self.loop.run_until_complete(self.svc.run(3600.0))
+    return LargeRig(tmp)
 
 
 def run(quick=False):
@@ -116,7 +97,7 @@ def _run_rig(which, quick):
         acc[key] = (acc[key][0] + s, acc[key][1] + o)
     try:
         # one service; the HMI started and stopped in it
-        rig = LargeRig(tmp) if which == "large" else Rig(tmp, hmi=False)
+        rig = _large_rig(tmp) if which == "large" else Rig(tmp, hmi=False)
         group = getattr(rig, "group", "process")
         for t in rig._threads:
             t.start()

@@ -21,8 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from controller.errors import UserError
-from controller.north.hmi import auth, server
+from controller.north.hmi import server
 
 log = logging.getLogger("greenedge.site.hmi")
 STATIC = Path(server.__file__).parent / "static"
@@ -36,49 +35,13 @@ class SiteHmi(server.HmiServer):
     read-only DB connection, or None (no values, trends or energy)."""
 
     def __init__(self, host, cfg, hmi, report=None, state_dir=None):
-        from controller.north import parse_hostport
-        from controller.north.hmi.config import check_bind
-        from controller.north.users import Users
-        self.site, self.site_cfg, self.hmi, self.report = host, cfg, hmi, report
-        self.host = check_bind(hmi, "--hmi")
-        _, self.port = parse_hostport(hmi["listen"], "--hmi")
-        try:
-            import aiohttp.web
-        except ImportError:
-            raise UserError("--hmi needs the Python package aiohttp: "
-                            "pip install 'greenedge[hmi]'") from None
-        self.web = aiohttp.web
-        self.users = Users(hmi["users"])
-        self.tls = None
-        if hmi["certificate"] is not None:
-            import ssl
-            self.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            try:
-                self.tls.load_cert_chain(str(hmi["certificate"]), str(hmi["private_key"]))
-            except (OSError, ssl.SSLError) as e:
-                raise UserError("--hmi: TLS certificate %s / key %s: %s"
-                                % (hmi["certificate"], hmi["private_key"], e))
-        self.sessions = auth.Sessions(60.0 * hmi["session_min"])
-        self.sessions_path = Path(state_dir or ".") / "site_hmi_sessions.json"
-        self._load_sessions()
+        self.site, self.site_cfg, self.report = host, cfg, report
+        self._web(hmi, "--hmi", Path(state_dir or ".") / "site_hmi_sessions.json")
         self._db_lock = threading.Lock()
         self._conn = None
-        self._thread = self._loop = self._stop = None
-        self._ready = threading.Event()
-        self._error = None
-        self.url = None
 
     async def _main(self):
-        web = self.web
-        self._stop = asyncio.Event()
-        runner = web.AppRunner(self._app(), access_log=None, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, ssl_context=self.tls)
-        await site.start()
-        self.port = runner.addresses[0][1]
-        self.url = "%s://%s:%d" % ("https" if self.tls else "http",
-                                   "[%s]" % self.host if ":" in self.host else self.host,
-                                   self.port)
+        runner = await self._listen()
         log.info("site HMI on %s", self.url)
         self._ready.set()
         try:

@@ -39,12 +39,30 @@ class HmiServer:
     """start() returns once it listens (or raises UserError); stop() joins it."""
 
     def __init__(self, svc, hmi):
+        self.svc = svc
+        self.cfg, self.hub, self.gate = svc.cfg, svc.hub, svc.gate
+        self.stale_limits = views.stale_limits(self.cfg)
+        self._web(hmi, "hmi", svc.cfg.state_dir / "hmi_sessions.json")
+        groups = list(self.cfg.groups.values()) or [1.0]
+        self.tick_s = max(1.0, min(groups) / svc.clock.speedup)
+        self.frame = {}          # the live frame (see _live)
+        self._since = None       # (energy_kwh, plant s) when first seen: the saving's start
+        self.seq = 0             # bumped each tick the frame changed
+        self.audit_ring = deque(maxlen=500)
+        self.last_event = {}     # device -> its last fault-like event (devices page)
+        self.streams = 0         # open live streams
+        self.pushed = 0          # values pushed to streams
+        self.errors = 0          # ticks that failed (logged)
+
+    def _web(self, hmi, what, sessions_path):
+        """What the edge and the site HMI share: the bind rule (checked again
+        here), aiohttp, the users file, TLS, the sessions (carried over a
+        restart in sessions_path) and the server thread's state."""
+        from controller.north import parse_hostport
         from controller.north.hmi.config import check_bind
         from controller.north.users import Users
-        self.svc, self.hmi = svc, hmi
-        self.cfg, self.hub, self.gate = svc.cfg, svc.hub, svc.gate
-        self.host = check_bind(hmi)
-        from controller.north import parse_hostport
+        self.hmi = hmi
+        self.host = check_bind(hmi, what)
         _, self.port = parse_hostport(hmi["listen"], "--hmi")
         try:
             import aiohttp.web
@@ -61,20 +79,9 @@ class HmiServer:
             except (OSError, ssl.SSLError) as e:
                 raise UserError("--hmi: TLS certificate %s / key %s: %s"
                                 % (hmi["certificate"], hmi["private_key"], e))
-        self.stale_limits = views.stale_limits(self.cfg)
         self.sessions = auth.Sessions(60.0 * hmi["session_min"])
-        self.sessions_path = svc.cfg.state_dir / "hmi_sessions.json"
+        self.sessions_path = sessions_path
         self._load_sessions()
-        groups = list(self.cfg.groups.values()) or [1.0]
-        self.tick_s = max(1.0, min(groups) / svc.clock.speedup)
-        self.frame = {}          # the live frame (see _live)
-        self._since = None       # (energy_kwh, plant s) when first seen: the saving's start
-        self.seq = 0             # bumped each tick the frame changed
-        self.audit_ring = deque(maxlen=500)
-        self.last_event = {}     # device -> its last fault-like event (devices page)
-        self.streams = 0         # open live streams
-        self.pushed = 0          # values pushed to streams
-        self.errors = 0          # ticks that failed (logged)
         self._thread = self._loop = self._stop = None
         self._ready = threading.Event()
         self._error = None
@@ -109,17 +116,7 @@ class HmiServer:
             self._loop.close()
 
     async def _main(self):
-        web = self.web
-        self._stop = asyncio.Event()
-        app = self._app()
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, ssl_context=self.tls)
-        await site.start()
-        self.port = runner.addresses[0][1]
-        self.url = "%s://%s:%d" % ("https" if self.tls else "http",
-                                   "[%s]" % self.host if ":" in self.host else self.host,
-                                   self.port)
+        runner = await self._listen()
         log.info("HMI on %s", self.url)
         sub = self.hub.subscribe("hmi", ("device", "loop", "kpi", "status", "event", "audit",
                                          "alarm"), maxlen=5000)
@@ -130,6 +127,20 @@ class HmiServer:
             sub.close()
             self._save_sessions()
             await runner.cleanup()
+
+    async def _listen(self):
+        """Serve _app() on host:port (TLS when configured); self.url, the runner."""
+        web = self.web
+        self._stop = asyncio.Event()
+        runner = web.AppRunner(self._app(), access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, ssl_context=self.tls)
+        await site.start()
+        self.port = runner.addresses[0][1]
+        self.url = "%s://%s:%d" % ("https" if self.tls else "http",
+                                   "[%s]" % self.host if ":" in self.host else self.host,
+                                   self.port)
+        return runner
 
     # ---- the live frame ------------------------------------------------------------------
     async def _live(self, sub):

@@ -179,7 +179,6 @@ def _quiet(conf, extra=""):
 def run(quick=False):
     import psycopg
     import tests.test_site as ts
-    from controller.site.store import roles_sql
     configs = CONFIGS_QUICK if quick else CONFIGS
     names = ["e%d-%02d" % (e, i) for e, _s, _b in configs for i in range(e)]
 
@@ -193,12 +192,7 @@ def run(quick=False):
     procs, brokers, out = [], [], {"configs": []}
     try:
         pg.start()
-        with pg.admin() as c:
-            c.execute("CREATE DATABASE site")
-        with pg.admin("site") as c:
-            c.execute(roles_sql("site", "greenedge_writer", "greenedge_reporter"))
-            c.execute("ALTER ROLE greenedge_writer PASSWORD '%s'" % ts.WRITER_PW)
-            c.execute("ALTER ROLE greenedge_reporter PASSWORD '%s'" % ts.REPORTER_PW)
+        pg.create_site()
         (tmp / "site").mkdir()
         site = Site(tmp / "site")
         _quiet(tmp / "site" / "mosquitto.conf")

@@ -163,19 +163,23 @@ class Postgres:
         return psycopg.connect(host="127.0.0.1", port=self.port, user="postgres",
                                password=ADMIN_PW, dbname=dbname, autocommit=True)
 
-
-@pytest.fixture(scope="module")
-def pg():
-    from controller.site.store import roles_sql
-    p = Postgres()
-    try:
-        p.start()
-        with p.admin() as c:
+    def create_site(self):
+        """The site database with its writer and reporter roles (store.roles_sql)."""
+        from controller.site.store import roles_sql
+        with self.admin() as c:
             c.execute("CREATE DATABASE site")
-        with p.admin("site") as c:
+        with self.admin("site") as c:
             c.execute(roles_sql("site", "greenedge_writer", "greenedge_reporter"))
             c.execute("ALTER ROLE greenedge_writer PASSWORD '%s'" % WRITER_PW)
             c.execute("ALTER ROLE greenedge_reporter PASSWORD '%s'" % REPORTER_PW)
+
+
+@pytest.fixture(scope="module")
+def pg():
+    p = Postgres()
+    try:
+        p.start()
+        p.create_site()
         yield p
     finally:
         p.stop()

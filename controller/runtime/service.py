@@ -194,6 +194,11 @@ class Service:
         gc.collect()
         gc.freeze()
         gc.set_threshold(20000, 20, 100)
+        self.cycle.after = asyncio.Event()
+        self.north = start_north(self)   # own threads: none waits on the cycle, nor it on them
+        tasks = [asyncio.create_task(l.run()) for l in self.lines.values()]
+        tasks += [asyncio.create_task(self.cycle.run_group(g)) for g in self.groups]
+        tasks.append(asyncio.create_task(self.housekeeping.run()))
         # The interfaces and the historian run on their own threads. A thread in
         # the middle of pure-Python work (the HMI building a 5,000-tag frame)
         # keeps the GIL until the interpreter's switch interval forces it off
@@ -201,11 +206,6 @@ class Service:
         # SWITCH_INTERVAL_S bounds that wait (bench/run.py hmi, docs/hmi.md).
         switch = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL_S)
-        self.cycle.after = asyncio.Event()
-        self.north = start_north(self)   # own threads: none waits on the cycle, nor it on them
-        tasks = [asyncio.create_task(l.run()) for l in self.lines.values()]
-        tasks += [asyncio.create_task(self.cycle.run_group(g)) for g in self.groups]
-        tasks.append(asyncio.create_task(self.housekeeping.run()))
         try:
             try:
                 await asyncio.wait_for(self._stop.wait(), timeout=duration_s)

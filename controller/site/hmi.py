@@ -24,8 +24,8 @@ from pathlib import Path
 from controller.north.hmi import server
 
 log = logging.getLogger("greenedge.site.hmi")
-STATIC = Path(server.__file__).parent / "static"
-SITE_STATIC = STATIC / "site"
+
+SITE_STATIC = server.STATIC / "site"
 READ_ONLY = ("the site HMI is read-only: commands go to an edge through that edge's own "
              "HMI or command gate")
 
@@ -53,17 +53,10 @@ class SiteHmi(server.HmiServer):
                 self._conn.close()
 
     def _app(self):
-        web = self.web
-        app = web.Application(middlewares=[self._guard], client_max_size=64 * 1024)
+        app = self._auth_app()
         r = app.router
-        r.add_get("/", self.page_root)
-        r.add_get("/login", self.page_login)
         r.add_get("/overview", self.page_site)
         r.add_get("/edge", self.page_site)
-        r.add_static("/static/", STATIC, follow_symlinks=False, show_index=False)
-        r.add_post("/api/login", self.api_login)
-        r.add_post("/api/logout", self.api_logout)
-        r.add_get("/api/session", self.api_session)
         r.add_get("/api/site", self.api_site)
         r.add_get("/api/edges/{group}/{node}", self.api_edge)
         r.add_get("/api/trend", self.api_trend)

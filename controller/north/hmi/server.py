@@ -241,18 +241,24 @@ class HmiServer:
             log.warning("HMI: sessions not saved (%s): a restart logs everyone out", e)
 
     # ---- the application -----------------------------------------------------------------
-    def _app(self):
-        web = self.web
-        app = web.Application(middlewares=[self._guard], client_max_size=64 * 1024)
+    def _auth_app(self):
+        """The application with what every HMI serves alike: the guard
+        (sessions, CSRF, headers), login, logout, the session, the static files."""
+        app = self.web.Application(middlewares=[self._guard], client_max_size=64 * 1024)
         r = app.router
         r.add_get("/", self.page_root)
         r.add_get("/login", self.page_login)
-        for p in PAGES:
-            r.add_get("/" + p, self.page_app)
         r.add_static("/static/", STATIC, follow_symlinks=False, show_index=False)
         r.add_post("/api/login", self.api_login)
         r.add_post("/api/logout", self.api_logout)
         r.add_get("/api/session", self.api_session)
+        return app
+
+    def _app(self):
+        app = self._auth_app()
+        r = app.router
+        for p in PAGES:
+            r.add_get("/" + p, self.page_app)
         r.add_get("/api/live", self.api_live)
         r.add_get("/api/stream", self.api_stream)
         r.add_get("/api/overview", self.api_overview)

@@ -8,7 +8,13 @@ The same pymodbus sync client reads 10 registers (input 32..41) and 100 register
 reply byte leaving the device) comes from the line's own log, so it is what a
 line analyser would see; transactions/s are wall-clock at the host.
 Physical limit per transaction: request + reply bytes at 11 bits each plus two
-3.5-character gaps (1.75 ms each above 19200 baud).
+3.5-character gaps (1.75 ms each above 19200 baud); turnaround is also given as a
+ratio to that 3.5-character floor (a conformant device never answers sooner).
+
+Inside the firmware (same unix port, 64 KB heap, no line): the frame handler's
+time for a 10- and a 100-register read (RtuServer.handle on a complete request,
+reply checked by length) and one supervisor tick (Supervisor.tick), each the
+mean over a few thousand calls.
 """
 
 import json
@@ -23,6 +29,7 @@ from pathlib import Path
 
 from pymodbus.client import ModbusSerialClient
 
+from controller import mpvm
 from controller.fieldbus import timing
 from hil_tests.devices import DeviceProcess
 from hil_tests.vline import VirtualLine
@@ -40,6 +47,53 @@ def _pct(xs, q):
         return float("nan")
     k = min(len(xs) - 1, max(0, int(round(q / 100 * (len(xs) - 1)))))
     return xs[k]
+
+
+FIRMWARE_BENCH = r'''
+import time
+from device import Device
+from rtuframe import crc16
+d = Device({"profile": "motor", "comm_loss_timeout_s": None, "model": "", "hal": "unix",
+            "unit": 1, "baud": 115200}, None)
+def frame(fc, addr, qty):
+    b = bytearray([1, fc, addr >> 8, addr & 255, qty >> 8, qty & 255])
+    c = crc16(b, 6)
+    b.append(c & 255)
+    b.append(c >> 8)
+    return b
+def per(fr, n, want):
+    d.rtu.rx[:len(fr)] = fr
+    h, k = d.rtu.handle, len(fr)
+    t = time.ticks_us()
+    for _ in range(n):
+        r = h(k)
+    dt = time.ticks_diff(time.ticks_us(), t)
+    if r != want:
+        raise SystemExit("reply of %d bytes, expected %d" % (r, want))
+    return dt * 1000 // n
+print("RESULT", per(frame(4, 32, 10), N, 25), per(frame(4, 128, 100), N // 2, 205), end=" ")
+now = time.ticks_ms()
+t = time.ticks_us()
+for i in range(N):
+    d.sup.tick(now + 50 * i)
+print(time.ticks_diff(time.ticks_us(), t) * 1000 // N)
+'''
+
+
+def firmware_times(n):
+    """(handler ns for 10 registers, for 100, supervisor tick ns) on the unix port."""
+    env = dict(os.environ, MICROPYPATH="%s:.frozen" % mpvm.unix_build())
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+        f.write("N = %d\n" % n + FIRMWARE_BENCH)
+    try:
+        r = subprocess.run(mpvm.find_micropython() + ["-X", "heapsize=64K", f.name], env=env,
+                           capture_output=True, text=True, timeout=120)
+    finally:
+        os.unlink(f.name)
+    line = [x for x in r.stdout.splitlines() if x.startswith("RESULT")]
+    if r.returncode or not line:
+        raise RuntimeError("firmware timing failed: %s" % (r.stdout + r.stderr)[-2000:])
+    return [int(x) for x in line[0].split()[1:]]
 
 
 def _turnarounds(log_path, t0, t1):
@@ -127,6 +181,14 @@ def run(quick=False):
     res["ratio_tx_per_s_100_vs_peer"] = round(res["tx_per_s_100"] / res["peer_tx_per_s_100"], 2)
     res["ratio_turnaround_p99_peer_vs_greenedge"] = round(
         res["peer_turnaround_p99_ms"] / res["turnaround_p99_ms"], 2)
+    t35 = 1000 * timing.silence_s(BAUD)
+    res["t35_ms"] = round(t35, 3)
+    for k in ("turnaround_p50_ms", "turnaround_p99_ms", "peer_turnaround_p50_ms",
+              "peer_turnaround_p99_ms"):
+        res[k.replace("_ms", "_vs_t35")] = round(res[k] / t35, 2)
+    h10, h100, sup = firmware_times(500 if quick else 5000)
+    res["handler_us_10"], res["handler_us_100"] = round(h10 / 1000, 1), round(h100 / 1000, 1)
+    res["supervisor_tick_us"] = round(sup / 1000, 1)
     res["utilisation_10"] = round(res["tx_per_s_10"] / res["limit_tx_per_s_10"], 3)
     res["utilisation_100"] = round(res["tx_per_s_100"] / res["limit_tx_per_s_100"], 3)
     return res
@@ -143,4 +205,9 @@ def report(r):
         "ratio tx/s vs peer   %.2fx (10)  %.2fx (100); p99 turnaround peer/greenedge %.2fx" % (
             r["ratio_tx_per_s_10_vs_peer"], r["ratio_tx_per_s_100_vs_peer"],
             r["ratio_turnaround_p99_peer_vs_greenedge"]),
+        "turnaround / t3.5 (%.2f ms)   p50 %.2f  p99 %.2f   (peer %.2f / %.2f)" % (
+            r["t35_ms"], r["turnaround_p50_vs_t35"], r["turnaround_p99_vs_t35"],
+            r["peer_turnaround_p50_vs_t35"], r["peer_turnaround_p99_vs_t35"]),
+        "firmware: frame handler %.1f us (10 registers), %.1f us (100); supervisor tick %.1f us"
+        % (r["handler_us_10"], r["handler_us_100"], r["supervisor_tick_us"]),
     ])

@@ -1,6 +1,6 @@
 """The MQTT Sparkplug B 3.0 edge node (`greenedge run --mqtt mqtts://HOST:PORT`).
 
-Size (612 lines): one MQTT session state machine (connect, STATE, births, seq/bdSeq,
+Size (669 lines): one MQTT session state machine (connect, STATE, births, seq/bdSeq,
 rebirth, store-and-forward replay); metric tables and the buffer are in
 sparkplug_data.py.
 
@@ -21,6 +21,13 @@ Metrics (docs/integration.md has the table):
     node    bdSeq, Node Control/Rebirth
             Loops/<loop>/Mode (auto|manual), /State, /Errors, /SP/<key>, /OP/<role>.<point>
             KPIs/<kpi>
+            Alarms/<alarm id>/State (String: the ISA-18.2 state of controller/alarms:
+            normal, unacknowledged, acknowledged, returned_unacknowledged,
+            shelved, suppressed), Alarms/<alarm id>/Priority (UInt32, 1 most
+            urgent .. 4), Alarms/Active (UInt32: the alarms unacknowledged or
+            acknowledged, the alarm engine's own "active"); every alarm in
+            NBIRTH, a state change in the next NDATA stamped with its
+            transition's wall time
 
 Session: CONNECT carries the will NDEATH (QoS 1, not retained) with bdSeq, which
 goes up by one per CONNECT (0..255); NBIRTH repeats that bdSeq and has seq 0,
@@ -60,16 +67,18 @@ import math
 import threading
 import time
 
+from controller.alarms.engine import ACKED, UNACK
 from controller.config.north import parse_broker
 from controller.errors import UserError
 from controller.north import need
-from controller.north.sparkplug_data import (BAD, QUALITY, REBIRTH, Buffer, build_metrics,
-                                             make_metric)
+from controller.north.sparkplug_data import (ALARMS_ACTIVE, BAD, QUALITY, REBIRTH, Buffer,
+                                             alarm_metric, build_metrics, make_metric)
 
 log = logging.getLogger("greenedge.sparkplug")
 
 NS = "spBv1.0"
 FLUSH_ROWS = 200          # historical metrics per message while forwarding
+ACTIVE = (UNACK, ACKED)   # what the alarm engine's summary() counts as active
 
 
 class SparkplugNode:
@@ -111,6 +120,7 @@ class SparkplugNode:
         self._reported = {}          # (device, name) -> (value, quality) last sent or buffered
         self._current = {}           # (device, name) -> (value, quality, ts_ms) newest known
         self._dev_up = {}            # device -> up as last reported
+        self._alarm_state = {}       # alarm id -> its state as last seen
         self._full_warned = False
         self._connect_warned = False
         self.sent = {"NBIRTH": 0, "DBIRTH": 0, "NDATA": 0, "DDATA": 0, "DDEATH": 0,
@@ -163,8 +173,12 @@ class SparkplugNode:
 
     def _run(self):
         sub = self.hub.subscribe("sparkplug", ("device", "loop", "kpi"), maxlen=1000)
+        # subscribed before the engine's states are read: no transition falls between
+        alarms = self.hub.subscribe("sparkplug_alarms", ("alarm",), maxlen=10000)
         for dn, v in self.hub.latest("device").items():
             self._device_sample(dn, v, [])
+        self._alarm_sync([], _ms())
+        alarms_dropped = 0
         retry_at, backoff = 0.0, 0.5
         next_drain = 0.0
         try:
@@ -197,7 +211,9 @@ class SparkplugNode:
                     self._births()
                 if time.monotonic() >= next_drain:
                     next_drain = time.monotonic() + self.period_s
-                    self._drain(sub)
+                    resync = alarms.dropped != alarms_dropped   # a flood overflowed the stream
+                    alarms_dropped = alarms.dropped
+                    self._drain(sub, alarms, resync)
                 if self.live and self.buffer.rows and not self._inflight:
                     self._forward()
         except Exception as e:
@@ -206,6 +222,7 @@ class SparkplugNode:
             raise
         finally:
             sub.close()
+            alarms.close()
             self._shutdown()
 
     def _connect(self):
@@ -376,9 +393,10 @@ class SparkplugNode:
         self.sent["metrics"] += len(metrics)
 
     # ---- values from the hub --------------------------------------------------------------
-    def _drain(self, sub):
+    def _drain(self, sub, alarms, resync=False):
         state, _ = sub.drain()
         rows = []             # (device, name, dtype, value, quality, ts_ms) in time order
+        self._alarm_records(alarms.drain()[1], rows, resync)
         for (topic, key), v in state.items():
             if topic == "device":
                 self._device_sample(key, v, rows)
@@ -394,6 +412,41 @@ class SparkplugNode:
             self._send_live(rows)
         else:
             self._buffer(rows)
+
+    # ---- alarms ---------------------------------------------------------------------------
+    def _alarm_sync(self, rows, ts_ms):
+        """Every alarm's state from the engine itself (at start: a restored
+        unacknowledged alarm is in the first NBIRTH; after a stream overflow)."""
+        eng = getattr(self.gate, "alarms", None)
+        if eng is None or ALARMS_ACTIVE not in self.node_metrics:
+            return
+        for r in eng.rows():
+            self._change(rows, "", alarm_metric(r["id"], "Priority"), r["priority"], None,
+                         ts_ms, 0)
+            self._alarm_set(rows, r["id"], r["state"], ts_ms)
+        self._alarm_active(rows, ts_ms)
+
+    def _alarm_records(self, stream, rows, resync):
+        """The hub's alarm stream: each transition as its own State sample, in
+        order, stamped with its wall time; Alarms/Active after them."""
+        t = None
+        for _, rec in stream:
+            t = int(rec.get("wall", time.time()) * 1000)
+            self._alarm_set(rows, rec["id"], rec["new"], t)
+        if resync:
+            self._alarm_sync(rows, _ms())
+        elif t is not None:
+            self._alarm_active(rows, t)
+
+    def _alarm_set(self, rows, aid, state, ts_ms):
+        name = alarm_metric(aid, "State")
+        if name in self.node_metrics:
+            self._alarm_state[aid] = state
+            self._change(rows, "", name, state, None, ts_ms, 0)
+
+    def _alarm_active(self, rows, ts_ms):
+        n = sum(1 for s in self._alarm_state.values() if s in ACTIVE)
+        self._change(rows, "", ALARMS_ACTIVE, n, None, ts_ms, 0)
 
     def _dtype(self, dn, name):
         return self.node_metrics[name] if dn == "" else self.dev_metrics[dn][name][0]

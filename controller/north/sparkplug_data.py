@@ -2,7 +2,8 @@
 (controller/north/sparkplug.py).
 
     datatype_name(point)   the Sparkplug datatype of a register-map point
-    build_metrics(...)     a config's device and node metrics, writable commands
+    build_metrics(...)     a config's device and node metrics (loops, KPIs, alarms),
+                           writable commands
     make_metric(...)       one metric (pysparkplug) with engUnit / Quality properties
     Buffer                 store-and-forward rows in SQLite, bounded, oldest dropped
 
@@ -20,6 +21,7 @@ from firmware import regmap
 QUALITY = {regmap.Q_GOOD: 192, regmap.Q_UNCERTAIN: 64}   # anything else: 0 (bad)
 BAD = 0
 REBIRTH = "Node Control/Rebirth"
+ALARMS_ACTIVE = "Alarms/Active"
 INT_TYPES = {"u16": "UINT16", "u32": "UINT32", "i16": "INT16", "i32": "INT32"}
 
 
@@ -107,6 +109,12 @@ def build_metrics(sp, cfg, mq, kpi_keys):
             loop_cmd[s + "OP/%s.%s" % (role, pt)] = ("output", ln, (role, pt))
     for k in kpi_keys:
         node_metrics["KPIs/" + k] = DT.DOUBLE
+    alarms = getattr(cfg, "alarms", None)
+    if alarms is not None:
+        node_metrics[ALARMS_ACTIVE] = DT.UINT32
+        for aid in alarms.defs:
+            node_metrics[alarm_metric(aid, "State")] = DT.STRING
+            node_metrics[alarm_metric(aid, "Priority")] = DT.UINT32
     # a device point written by DCMD goes to the loop that drives the device
     dev_loop = {}
     for ln, lc in cfg.loops.items():
@@ -126,6 +134,11 @@ def build_metrics(sp, cfg, mq, kpi_keys):
                         ".../SP/<key>, .../OP/<role>.<point>; device metrics: "
                         "<device>/<point>)" % w)
     return dev_metrics, node_metrics, loop_cmd, dev_loop
+
+
+def alarm_metric(aid, what):
+    """Alarms/<alarm id>/State (the ISA-18.2 state) or .../Priority (1..4)."""
+    return "Alarms/%s/%s" % (aid, what)
 
 
 def make_metric(sp, name, dtype, value, ts_ms, quality=None, unit=None,

@@ -15,12 +15,17 @@ and line:
     [retention]  raw_days = 30             raw samples kept (daily partitions dropped after)
                  minute_years = 5          1-minute means kept
     [areas]      <node id> = "<area>"      for the report (default: the node id)
+    [baseline_kwh_per_h]                   (optional) per area, its consumption rate
+                 "<area>" = 42.0           before GreenEdge (commissioning), kWh/h:
+                                           the report's baseline and saving
+    [tariff]     price_per_kwh = 0.21      (optional) the report's cost
+                 currency = "EUR"          (required with price_per_kwh)
 """
 
 from pathlib import Path
 
 from controller.config.north import parse_broker
-from controller.config.toml import Section, load
+from controller.config.toml import ConfigError, Section, key_line, load
 from controller.errors import UserError
 
 
@@ -35,8 +40,8 @@ def load_site(path):
     data, text = load(path)
     top = Section(path, text, data)
     base = path.parent
-    s, b, d, r, a = (top.table(k) for k in ("site", "broker", "database", "retention",
-                                            "areas"))
+    s, b, d, r, a, bl, tf = (top.table(k) for k in ("site", "broker", "database", "retention",
+                                                    "areas", "baseline_kwh_per_h", "tariff"))
     top.check_unknown()
     cfg = {"path": path}
     cfg["host_id"] = _token(s, "host_id", s.str("host_id", "site"))
@@ -93,7 +98,34 @@ def load_site(path):
             raise a.error(node, "expected the area's name (a string), got %r" % (area,))
         areas[node] = area
     cfg["areas"] = areas
+    cfg["baseline_kwh_per_h"] = _baselines(bl, areas, path, text)
+    cfg["tariff"] = None
+    if tf.data:
+        cfg["tariff"] = {"price_per_kwh": tf.num("price_per_kwh", None, 0, 1e6),
+                         "currency": tf.str("currency")}
+        if not cfg["tariff"]["currency"].strip():
+            raise tf.error("currency", "empty: the currency of price_per_kwh (e.g. \"EUR\")")
+        tf.check_unknown()
     return cfg
+
+
+def _baselines(sec, areas, path, text):
+    """{area: kWh/h} of [baseline_kwh_per_h]; each key an area of [areas] (an
+    edge not named there is its own area: name it there to give it a baseline)."""
+    known = sorted(set(areas.values()))
+    out = {}
+    for area, v in sec.data.items():
+        full = "baseline_kwh_per_h.%s" % area
+        line = key_line(text, 'baseline_kwh_per_h."%s"' % area) or key_line(text, full)
+        if area not in known:
+            raise ConfigError(path, full, line, "no such area in [areas] (areas: %s); an edge "
+                              "not in [areas] is its own area: add it there, <node> = \"<area>\""
+                              % (", ".join(known) or "none"))
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1e7:
+            raise ConfigError(path, full, line, "expected the area's baseline consumption in "
+                              "kWh/h, a number above 0 (at most 1e7), got %r" % (v,))
+        out[area] = float(v)
+    return out
 
 
 def dsn_with_password(dsn, password):

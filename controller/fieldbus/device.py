@@ -61,7 +61,8 @@ def echoes(r, w):
 class LineStats:
     def __init__(self):
         self.tx = 0
-        self.regs = 0  # registers (or bits) read
+        self.regs = 0  # holding/input registers delivered (stored from a full reply)
+        self.bits = 0  # coils/discrete inputs delivered
         self.timeouts = 0
         self.garbled = 0
         self.exceptions = 0
@@ -76,6 +77,7 @@ class LineStats:
         el = max(1e-9, time.monotonic() - self.t0)
         lat = list(self.lat)
         return {"tx": self.tx, "tx_per_s": self.tx / el, "regs_per_s": self.regs / el,
+                "bits_per_s": self.bits / el,
                 "timeouts": self.timeouts,
                 "garbled": self.garbled, "exceptions": self.exceptions, "writes": self.writes,
                 "line_downs": self.line_downs, "reopens": self.reopens,

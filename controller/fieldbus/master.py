@@ -27,7 +27,8 @@ tries); the devices come back through their probe when it opens again
 /dev/serial/by-id/... link that points to another ttyUSBn after a replug is
 found again.
 
-Statistics: transactions, latency p50/p99, timeouts, garbled replies (bytes
+Statistics: transactions, registers and bits delivered (stored from a full
+reply), latency p50/p99, timeouts, garbled replies (bytes
 came back but no valid frame: CRC or framing), exception replies, and line
 utilisation = sum of the physical wire time of completed transactions over
 elapsed time (RTU lines).
@@ -208,8 +209,6 @@ class Line:
         self._t_end = t1 = time.perf_counter()
         st = self.stats
         st.tx += 1
-        if fc <= 4:
-            st.regs += arg
         st.lat.append(t1 - t0)
         if serial:
             st.wire_s += timing.transaction_s(fc, len(arg) if fc >= 15 else arg, self.baud,
@@ -301,6 +300,10 @@ class Line:
     def _store(self, dev, rd, r, now):
         bits = rd.table in (regmap.COIL, regmap.DISCRETE)
         words = r.bits if bits else r.registers
+        if bits:  # delivered: counted here, not for an exception or a short reply
+            self.stats.bits += rd.count
+        else:
+            self.stats.regs += rd.count
         plan = rd.__dict__.get("_decode")
         if plan is None:  # once per read: (name, raw point tuple, offset)
             plan = rd._decode = [(p.name, p.raw, off) for p, off in rd.points]

@@ -200,7 +200,7 @@ def sides(plant, n, params=None):
 
         def pe(k0, k1, step=m.step):
             for k in range(k0, k1):
-                ph, eta = step(1.0, feed, so2k[k], neq[k], air)
+                _, eta = step(1.0, feed, so2k[k], neq[k], air)
                 m.so2_out = so2_in[k] * (1 - eta)
     else:
         raise ValueError("unknown plant %r" % plant)

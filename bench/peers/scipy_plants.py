@@ -138,8 +138,9 @@ class CompressorIvp:
                 if n == "vsd":
                     kw = p["vsd_power_kw"] * p["unload_end_frac"] * 0.5
                 else:
-                    kw = p["fixed_power_kw"] * (p["unload_end_frac"] + (p["unload_start_frac"]
-                                                - p["unload_end_frac"]) * math.exp(-s["unload_s"] / p["blowdown_tau_s"]))
+                    blow = math.exp(-s["unload_s"] / p["blowdown_tau_s"])
+                    kw = p["fixed_power_kw"] * (p["unload_end_frac"]
+                                                + (p["unload_start_frac"] - p["unload_end_frac"]) * blow)
                 s.update(loaded=0, flow=0.0, kw=kw)
             supply += s["flow"]
             total_kw += s["kw"]
@@ -188,8 +189,8 @@ M_GYPSUM, M_SULFITE = 172.17, 129.15
 
 
 class FgdIvp:
-    """FGD absorber: states M (limestone inventory, kmol), S and S_ox-less (sulphur
-    and its sulphite part in the tank's solids, kmol):
+    """FGD absorber: states M (limestone inventory), S (sulphur in the tank's
+    solids) and Sul (its sulphite part), all kmol:
       pH = 5.5 + log10(M/M_ref), eta = 1 - exp(-ntu0 (n/4)^e 10^(slope (pH - 5.5)))
       dM/dt = feed - eta so2 - M/tau_bleed
       dS/dt = eta so2 - S/tau_s,  dSul/dt = eta so2 (1 - X(SR)) - Sul/tau_s

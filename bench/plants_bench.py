@@ -58,7 +58,7 @@ COMMANDS = {
 PLANTS = tuple(COMMANDS)
 TOLERANCE = {"fan": 1e-6, "pump": 1e-6, "compressor": 1e-3, "scr": 1.5e-2, "fgd": 1e-4}
 SAMPLE_S = 60
-HOURS = {False: 3.0, True: 0.5}   # full form, --quick
+HOURS = {False: 3.0, True: 0.25}   # full form, --quick
 
 
 class _Series:

@@ -16,9 +16,9 @@ whole plant (step() + measure() on the live scenario, instruments included) is
 timed over the same hours as a separate figure (plant_speedup), not a ratio.
 
 Agreement: every 60 s of plant time both sides' states and outputs are
-sampled; the relative deviation of a quantity is |peer - GreenEdge| over the
-largest |GreenEdge| value it takes in the span. The run raises unless every
-quantity agrees within its plant's TOLERANCE, checked on the timed runs
+sampled; the deviation of a quantity is its largest relative difference over
+the samples, |peer - GreenEdge| / max(|peer|, |GreenEdge|). The run raises
+unless every quantity agrees within its plant's TOLERANCE, checked on the timed runs
 themselves (the sampling is outside the timed blocks), so every figure
 reported is of two runs shown to do the same work. The GreenEdge physics
 samples must also equal the whole plant's (1e-12): the physics loop is the
@@ -35,7 +35,8 @@ steps, against which the peer integrates the continuous ODEs:
 - scr: GreenEdge steps each coverage exactly with the gas frozen over the
   step: first order in the step (the deviation shrinks in proportion to the
   sub-step: tests/test_bench_plants.py), largest on the NH3 slip while the
-  storage front reaches the last cell in the first minutes: 1.5e-2.
+  storage front reaches the last cell in the first ~15 minutes (slip rising
+  tenfold), about 1.5e-2 there: 3e-2.
 - fgd: explicit Euler over 1 s (inventory, solids) against time constants of
   hours: 1e-4.
 """
@@ -56,7 +57,7 @@ COMMANDS = {
                     "feeder_cmd_pct": 45.0, "blower_cmd_pct": 80.0}},
 }
 PLANTS = tuple(COMMANDS)
-TOLERANCE = {"fan": 1e-6, "pump": 1e-6, "compressor": 1e-3, "scr": 1.5e-2, "fgd": 1e-4}
+TOLERANCE = {"fan": 1e-6, "pump": 1e-6, "compressor": 1e-3, "scr": 3e-2, "fgd": 1e-4}
 SAMPLE_S = 60
 HOURS = {False: 3.0, True: 0.25}   # full form, --quick
 
@@ -234,12 +235,9 @@ def whole_plant(plant, n):
 
 
 def deviation(names, ge, pe):
-    """{name: |peer - GreenEdge| / max |GreenEdge|} over the samples."""
-    out = {}
-    for i, name in enumerate(names):
-        scale = max(abs(s[i]) for s in ge) or 1.0
-        out[name] = max(abs(a[i] - b[i]) for a, b in zip(ge, pe)) / scale
-    return out
+    """{name: max over the samples of |peer - GreenEdge| / max(|peer|, |GreenEdge|)}."""
+    return {name: max(abs(a[i] - b[i]) / (max(abs(a[i]), abs(b[i])) or 1.0) for a, b in zip(ge, pe))
+            for i, name in enumerate(names)}
 
 
 def compare(plant, n, params=None):

@@ -73,6 +73,15 @@ class LiveAccounting:
             # The open hour alone (the alarm engine projects it to the hour's end).
             out["%s_open_mean_mg_nm3" % key] = cur
             out["%s_open_valid_s" % key] = valid_s
+            # The last closed hour as the CEMS rules counted it (mean None: invalid),
+            # its start (plant s, Unix time on a plant) last: the site report
+            # takes these (docs/site.md) and never averages raw values itself.
+            p = h.closed[-1] if h.closed else None
+            out["%s_limit_mg_nm3" % key] = h.limit
+            out["%s_last_hour_mean_mg_nm3" % key] = p.mean if p else None
+            out["%s_last_hour_exceeded" % key] = (
+                None if p is None or p.mean is None else float(p.mean > h.limit))
+            out["%s_last_hour_start_s" % key] = p.start_s if p else None
         return out
 
     def capture(self):

@@ -1,5 +1,6 @@
 """`greenedge site -c site.toml` (the primary host) and
-`greenedge site report -c site.toml --from T --to T [--csv FILE]`."""
+`greenedge site report -c site.toml --from T --to T [--csv FILE | --json]`: the
+site KPIs (store.site_kpis; docs/site.md, "Site KPIs")."""
 
 import csv
 import datetime as dt
@@ -112,21 +113,87 @@ def cmd_report(a, cfg):
     except psycopg.OperationalError as e:
         raise UserError("site database: %s" % str(e).strip()) from None
     try:
-        rows = st.energy_report(conn, t0, t1, cfg["areas"])
+        r = st.site_kpis(conn, t0, t1, cfg)
     finally:
         conn.close()
-    head = ("area", "node", "energy_kwh", "co2_kg")
+    if a.json:
+        print(json.dumps(r, sort_keys=True))
+        return 0
     if a.csv:
         f = sys.stdout if a.csv == "-" else open(a.csv, "w", newline="")
         w = csv.writer(f)
-        w.writerow(head)
-        for r in rows:
-            w.writerow((r[0], r[1], "%.3f" % r[2], "%.3f" % r[3]))
+        w.writerow(CSV_HEAD)
+        for row in csv_rows(r):
+            w.writerow(row)
         if f is not sys.stdout:
             f.close()
         return 0
-    print("energy %s .. %s (UTC)" % (t0.isoformat(), t1.isoformat()))
-    print("%-24s %-16s %12s %10s" % ("area", "node", "energy kWh", "CO2 kg"))
-    for r in rows:
-        print("%-24s %-16s %12.3f %10.3f" % r)
+    print_report(r)
     return 0
+
+
+# The first four columns are the energy report's; a row per edge, then one per
+# area (node empty: its baseline and saving), the total last.
+CSV_HEAD = ("area", "node", "energy_kwh", "co2_kg", "reported_h", "baseline_kwh",
+            "saving_kwh", "saving_pct", "cost", "saving_cost", "currency", "active_alarms")
+
+
+def _f(v, fmt="%.3f"):
+    return "" if v is None else fmt % v
+
+
+def csv_rows(r):
+    cur = r["currency"] or ""
+    for area in r["areas"]:
+        for n in (x for x in r["nodes"] if x["area"] == area["area"]):
+            yield (n["area"], n["node"], _f(n["energy_kwh"]), _f(n["co2_kg"]),
+                   _f(n["reported_h"]), "", "", "", _f(n["cost"], "%.2f"), "", cur,
+                   _f(n["active_alarms"], "%d"))
+        yield (area["area"], "", _f(area["energy_kwh"]), _f(area["co2_kg"]),
+               _f(area["reported_h"]), _f(area["baseline_kwh"]), _f(area["saving_kwh"]),
+               _f(area["saving_pct"], "%.1f"), _f(area["cost"], "%.2f"),
+               _f(area["saving_cost"], "%.2f"), cur, _f(area["active_alarms"], "%d"))
+    t = r["total"]
+    yield ("total", "", _f(t["energy_kwh"]), _f(t["co2_kg"]), "", _f(t["baseline_kwh"]),
+           _f(t["saving_kwh"]), _f(t["saving_pct"], "%.1f"), _f(t["cost"], "%.2f"),
+           _f(t["saving_cost"], "%.2f"), cur, _f(t["active_alarms"], "%d"))
+
+
+def print_report(r):
+    def c(v, fmt="%.3f"):
+        return "-" if v is None else fmt % v
+    cur = r["currency"] or ""
+    print("site report %s .. %s (UTC)" % (r["from"], r["to"]))
+    print("%-20s %-14s %11s %9s %11s %11s %8s %10s %9s %7s" % (
+        "area", "node", "energy kWh", "reported h", "baseline kWh", "saving kWh", "saving %",
+        "CO2 kg", "cost " + cur, "alarms"))
+    for area in r["areas"]:
+        for n in (x for x in r["nodes"] if x["area"] == area["area"]):
+            print("%-20s %-14s %11s %9s %11s %11s %8s %10s %9s %7s" % (
+                n["area"], n["node"], c(n["energy_kwh"]), c(n["reported_h"], "%.2f"), "", "",
+                "", c(n["co2_kg"]), c(n["cost"], "%.2f"), c(n["active_alarms"], "%d")))
+        print("%-20s %-14s %11s %9s %11s %11s %8s %10s %9s %7s" % (
+            area["area"], "(area)", c(area["energy_kwh"]), c(area["reported_h"], "%.2f"),
+            c(area["baseline_kwh"]), c(area["saving_kwh"]), c(area["saving_pct"], "%.1f"),
+            c(area["co2_kg"]), c(area["cost"], "%.2f"), c(area["active_alarms"], "%d")))
+    t = r["total"]
+    print("%-20s %-14s %11s %9s %11s %11s %8s %10s %9s %7s" % (
+        "total", "", c(t["energy_kwh"]), "", c(t["baseline_kwh"]), c(t["saving_kwh"]),
+        c(t["saving_pct"], "%.1f"), c(t["co2_kg"]), c(t["cost"], "%.2f"),
+        c(t["active_alarms"], "%d")))
+    if r["emissions"]:
+        print("\nemission hourly means (mg/Nm3 at the reference O2, as each edge's CEMS "
+              "accounting closed them)")
+        print("%-20s %-14s %-6s %-25s %8s %8s %s" % ("area", "node", "stack", "hour (UTC)",
+                                                      "mean", "limit", "exceeded"))
+        for e in r["emissions"]:
+            print("%-20s %-14s %-6s %-25s %8s %8s %s" % (
+                e["area"], e["node"], e["stack"], e["hour"],
+                c(e["mean_mg_nm3"], "%.2f") if e["mean_mg_nm3"] is not None else "invalid",
+                c(e["limit_mg_nm3"], "%.1f"),
+                "-" if e["exceeded"] is None else "yes" if e["exceeded"] else "no"))
+    listed = [(area["area"], x) for area in r["areas"] for x in area["alarms"]]
+    print("\nactive alarms at %s: %s" % (r["to"], len(listed) if listed else "none"))
+    for area, x in listed:
+        print("  %-20s %-14s %-32s %-15s priority %s since %s" % (
+            area, x["node"], x["id"], x["state"], c(x["priority"], "%d"), x["since"]))

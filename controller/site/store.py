@@ -219,6 +219,204 @@ def energy_report(conn, t_from, t_to, areas):
     return out
 
 
+ACTIVE = ("unacknowledged", "acknowledged")   # the edge's Alarms/Active counts these
+STACK_START = r"KPIs/%\_last\_hour\_start\_s"   # LIKE: _ literal
+
+
+def site_kpis(conn, t_from, t_to, cfg):
+    """The site report over [t_from, t_to] (docs/site.md, "Site KPIs"), from
+    what the edges published:
+
+    nodes     per edge: energy_kwh, co2_kg (energy_report's rule), reported_h
+              (the time between consecutive KPIs/energy_kwh samples, each gap
+              at most [site] stale_s: longer is time the edge did not report),
+              cost, active_alarms (its latest Alarms/Active at t_to)
+    areas     per area of [areas]: the sums, reported_h (the union of its edges'
+              reported time), baseline_kwh = baseline_kwh_per_h x reported_h,
+              saving_kwh = baseline - energy, saving_pct, cost, saving_cost,
+              active_alarms and the alarms (node, id, state, priority, since)
+              whose latest Alarms/<id>/State at t_to is unacknowledged or
+              acknowledged
+    total     the sums; the saving over the areas with a baseline
+    emissions per edge and stack, each clock hour inside the range the edge
+              closed: its mean at the reference O2, limit and exceedance as the
+              edge's CEMS accounting published them (KPIs/<stack>_last_hour_*,
+              the first sample of each hour), never recomputed here
+    """
+    areas, gap_s = cfg["areas"], cfg["stale_s"]
+    tariff = cfg.get("tariff")
+    price = tariff["price_per_kwh"] if tariff else None
+    nodes_a, areas_a = list(areas), [areas[n] for n in areas]
+    with conn.cursor() as cur:
+        cur.execute(_ENERGY, (list(COUNTERS), t_from, t_to))
+        energy = cur.fetchall()
+        cur.execute(_REPORTED, {"f": t_from, "t": t_to, "gap": gap_s, "nodes": nodes_a,
+                                "areas": areas_a})
+        reported = cur.fetchall()
+        cur.execute("SELECT DISTINCT grp, node FROM {s}.events WHERE kind = 'NBIRTH' AND "
+                    "time <= %s".format(s=SCHEMA), (t_to,))
+        born = cur.fetchall()
+        cur.execute(_EMISSIONS, {"f": t_from, "t": t_to, "pat": STACK_START,
+                                 "f_s": t_from.timestamp(), "t_s": t_to.timestamp()})
+        hours = cur.fetchall()
+        edges = sorted({(g, n) for g, n, _, _ in energy} | set(born))
+        alarms = {}
+        for g, n in edges:
+            cur.execute(_ACTIVE, (g, n, t_to))
+            got = cur.fetchone()
+            cur.execute(_ALARMS, {"g": g, "n": n, "t": t_to, "active": list(ACTIVE)})
+            alarms[(g, n)] = (None if got is None or got[0] is None else int(got[0]),
+                              cur.fetchall())
+    conn.rollback()
+    per = {}
+    for g, n, metric, v in energy:
+        d = per.setdefault(n, {})
+        d[metric] = d.get(metric, 0.0) + float(v)
+    for _, n in edges:
+        per.setdefault(n, {})
+    node_h = {n: float(h) for kind, n, h in reported if kind == "node"}
+    area_h = {a: float(h) for kind, a, h in reported if kind == "area"}
+
+    def money(kwh):
+        return None if price is None or kwh is None else kwh * price
+
+    node_rows = {}
+    for n in sorted(per, key=lambda n: (areas.get(n, n), n)):
+        kwh = per[n].get(COUNTERS[0], 0.0)
+        act = [a for (g, nn), a in alarms.items() if nn == n]
+        node_rows[n] = {"area": areas.get(n, n), "node": n, "energy_kwh": kwh,
+                        "co2_kg": per[n].get(COUNTERS[1], 0.0),
+                        "reported_h": node_h.get(n, 0.0) / 3600.0, "cost": money(kwh),
+                        "active_alarms": (None if not act or all(a[0] is None for a in act)
+                                          else sum(a[0] or 0 for a in act))}
+    out_areas = []
+    for area in sorted({r["area"] for r in node_rows.values()}):
+        rows = [r for r in node_rows.values() if r["area"] == area]
+        kwh = sum(r["energy_kwh"] for r in rows)
+        rate = cfg.get("baseline_kwh_per_h", {}).get(area)
+        hrs = area_h.get(area, 0.0) / 3600.0
+        base = None if rate is None else rate * hrs
+        saving = None if base is None else base - kwh
+        act = [r["active_alarms"] for r in rows if r["active_alarms"] is not None]
+        listed = sorted(({"node": nn, "id": m[len("Alarms/"):-len("/State")], "state": st_,
+                          "priority": None if pr is None else int(pr), "since": t.isoformat()}
+                         for (g, nn), (_, lst) in alarms.items() if areas.get(nn, nn) == area
+                         for m, st_, t, pr in lst),
+                        key=lambda x: (x["priority"] or 9, x["node"], x["id"]))
+        out_areas.append({
+            "area": area, "nodes": [r["node"] for r in rows], "energy_kwh": kwh,
+            "co2_kg": sum(r["co2_kg"] for r in rows), "reported_h": hrs,
+            "baseline_kwh_per_h": rate, "baseline_kwh": base, "saving_kwh": saving,
+            "saving_pct": None if not base else 100.0 * saving / base,
+            "cost": money(kwh), "saving_cost": money(saving),
+            "active_alarms": sum(act) if act else None, "alarms": listed})
+    with_base = [a for a in out_areas if a["baseline_kwh"] is not None]
+    base = sum(a["baseline_kwh"] for a in with_base) if with_base else None
+    saving = sum(a["saving_kwh"] for a in with_base) if with_base else None
+    kwh = sum(a["energy_kwh"] for a in out_areas)
+    act = [a["active_alarms"] for a in out_areas if a["active_alarms"] is not None]
+    total = {"energy_kwh": kwh, "co2_kg": sum(a["co2_kg"] for a in out_areas),
+             "baseline_kwh": base, "saving_kwh": saving,
+             "saving_pct": None if not base else 100.0 * saving / base,
+             "cost": money(kwh), "saving_cost": money(saving),
+             "active_alarms": sum(act) if act else None}
+    emissions = [{"area": areas.get(n, n), "node": n,
+                  "stack": m[len("KPIs/"):-len("_last_hour_start_s")],
+                  "hour": dt.datetime.fromtimestamp(start, UTC).isoformat(),
+                  "mean_mg_nm3": mean, "limit_mg_nm3": lim,
+                  "exceeded": None if exc is None else bool(exc >= 0.5)}
+                 for g, n, m, start, mean, exc, lim in hours]
+    return {"from": t_from.isoformat(), "to": t_to.isoformat(),
+            "currency": tariff["currency"] if tariff else None, "price_per_kwh": price,
+            "nodes": list(node_rows.values()), "areas": out_areas, "total": total,
+            "emissions": emissions}
+
+
+# energy_report's sum of increases, per edge and group
+_ENERGY = """
+    SELECT grp, node, metric, COALESCE(SUM(GREATEST(d, 0)), 0) FROM (
+        SELECT grp, node, metric,
+               value - LAG(value) OVER (PARTITION BY grp, node, metric ORDER BY time) AS d
+        FROM {s}.metrics
+        WHERE device = '' AND metric = ANY(%s) AND value IS NOT NULL
+          AND time >= %s AND time <= %s) x
+    GROUP BY grp, node, metric""".format(s=SCHEMA)
+
+# Reported time, seconds: per edge the gaps (at most gap s) between its
+# consecutive energy samples; per area their union (gaps-and-islands: an
+# interval that starts after every earlier one ended opens a new island).
+_REPORTED = """
+    WITH iv AS (
+        SELECT node, LAG(time) OVER (PARTITION BY grp, node ORDER BY time) AS a, time AS b
+        FROM {s}.metrics
+        WHERE device = '' AND metric = 'KPIs/energy_kwh' AND value IS NOT NULL
+          AND time >= %(f)s AND time <= %(t)s),
+    g AS (
+        SELECT COALESCE(m.area, iv.node) AS area, iv.node, a, b FROM iv
+        LEFT JOIN unnest(%(nodes)s::text[], %(areas)s::text[]) AS m(node, area)
+               ON m.node = iv.node
+        WHERE a IS NOT NULL AND b - a <= %(gap)s * interval '1 second'),
+    f AS (
+        SELECT area, a, b, CASE WHEN a <= MAX(b) OVER (PARTITION BY area ORDER BY a, b
+                                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+                           THEN 0 ELSE 1 END AS new FROM g),
+    k AS (SELECT area, a, b, SUM(new) OVER (PARTITION BY area ORDER BY a, b) AS island FROM f)
+    SELECT 'node', node, SUM(EXTRACT(epoch FROM b - a)) FROM g GROUP BY node
+    UNION ALL
+    SELECT 'area', area, SUM(len) FROM (
+        SELECT area, EXTRACT(epoch FROM MAX(b) - MIN(a)) AS len FROM k GROUP BY area, island) x
+    GROUP BY area""".format(s=SCHEMA)
+
+# Each closed hour inside the range (start >= from, start + 1 h <= to) once, at
+# the edge's first sample of its start; mean, exceedance and limit as of that sample
+# (the edge sends them before the start: same drain, earlier or equal time).
+_EMISSIONS = """
+    SELECT DISTINCT ON (s.grp, s.node, s.metric, s.value)
+           s.grp, s.node, s.metric, s.value, mean.value, exc.value, lim.value
+    FROM {s}.metrics s
+    LEFT JOIN LATERAL (SELECT value FROM {s}.metrics m WHERE m.grp = s.grp
+        AND m.node = s.node AND m.device = '' AND m.time <= s.time
+        AND m.metric = replace(s.metric, '_last_hour_start_s', '_last_hour_mean_mg_nm3')
+        ORDER BY m.time DESC LIMIT 1) mean ON true
+    LEFT JOIN LATERAL (SELECT value FROM {s}.metrics m WHERE m.grp = s.grp
+        AND m.node = s.node AND m.device = '' AND m.time <= s.time
+        AND m.metric = replace(s.metric, '_last_hour_start_s', '_last_hour_exceeded')
+        ORDER BY m.time DESC LIMIT 1) exc ON true
+    LEFT JOIN LATERAL (SELECT value FROM {s}.metrics m WHERE m.grp = s.grp
+        AND m.node = s.node AND m.device = '' AND m.time <= s.time
+        AND m.metric = replace(s.metric, '_last_hour_start_s', '_limit_mg_nm3')
+        ORDER BY m.time DESC LIMIT 1) lim ON true
+    WHERE s.device = '' AND s.metric LIKE %(pat)s AND s.value IS NOT NULL
+      AND s.value >= %(f_s)s AND s.value + 3600 <= %(t_s)s
+      AND s.time >= %(f)s AND s.time <= %(t)s + interval '1 day'
+    ORDER BY s.grp, s.node, s.metric, s.value, s.time""".format(s=SCHEMA)
+
+_ACTIVE = """
+    SELECT value FROM {s}.metrics WHERE grp = %s AND node = %s AND device = ''
+      AND metric = 'Alarms/Active' AND time <= %s ORDER BY time DESC LIMIT 1""".format(s=SCHEMA)
+
+# The node's metric names by a skip scan of the unique index (one probe per
+# name, not a read of its history), then each Alarms/<id>/State's latest
+# value at t: the active ones, with their priority.
+_ALARMS = """
+    WITH RECURSIVE names(metric) AS (
+        (SELECT metric FROM {s}.metrics WHERE grp = %(g)s AND node = %(n)s AND device = ''
+         ORDER BY metric LIMIT 1)
+        UNION ALL
+        SELECT (SELECT metric FROM {s}.metrics WHERE grp = %(g)s AND node = %(n)s
+                AND device = '' AND metric > names.metric ORDER BY metric LIMIT 1)
+        FROM names WHERE names.metric IS NOT NULL)
+    SELECT names.metric, st.text, st.time, pr.value FROM names
+    JOIN LATERAL (SELECT text, time FROM {s}.metrics WHERE grp = %(g)s AND node = %(n)s
+        AND device = '' AND metric = names.metric AND time <= %(t)s
+        ORDER BY time DESC LIMIT 1) st ON true
+    LEFT JOIN LATERAL (SELECT value FROM {s}.metrics WHERE grp = %(g)s AND node = %(n)s
+        AND device = '' AND metric = regexp_replace(names.metric, '/State$', '/Priority')
+        AND time <= %(t)s ORDER BY time DESC LIMIT 1) pr ON true
+    WHERE names.metric LIKE 'Alarms/%%/State' AND st.text = ANY(%(active)s)
+    ORDER BY names.metric""".format(s=SCHEMA)
+
+
 # ---- retention ----------------------------------------------------------------------------
 def retention(store, raw_days, minute_years, now=None):
     """Roll every raw day partition older than raw_days up into 1-minute means

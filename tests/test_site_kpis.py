@@ -149,12 +149,12 @@ class Rig:
         self.node(node, "Alarms/%s/State" % aid, t, None, state)
 
     # -- the expected figures, from the samples above --------------------------------
-    def window(self, node):
+    def window(self, node, whole=False):
         t1 = (self.t1 - self.t0).total_seconds()
-        return [(t, v) for t, v in self.energy[node] if 0 <= t <= t1]
+        return [(t, v) for t, v in self.energy[node] if whole or 0 <= t <= t1]
 
-    def kwh(self, node):
-        s = self.window(node)
+    def kwh(self, node, whole=False):
+        s = self.window(node, whole)
         return sum(max(b - a, 0.0) for (_, a), (_, b) in zip(s, s[1:]))
 
     def intervals(self, node):
@@ -174,21 +174,28 @@ class Rig:
         return (total + (cur[1] - cur[0] if cur else 0.0)) / 3600.0
 
 
-def test_site_report_kpis(pg, tmp_path, capsys):  # noqa: F811
+@pytest.fixture(scope="module")
+def rig(pg):  # noqa: F811
+    """The rows written once, as the host writes them; two to three hours ago."""
+    import datetime as dt
+    from controller.site import store as st
+    from tests.test_site import WRITER_PW
+    now = dt.datetime.now(dt.timezone.utc)
+    r = Rig(now.replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=3))
+    s = st.Store(st.connect("host=127.0.0.1 port=%d dbname=site user=greenedge_writer "
+                            "password=%s" % (pg.port, WRITER_PW)))
+    for i in range(0, len(r.rows), 5000):
+        s.write(r.rows[i:i + 5000], r.events if i == 0 else ())
+    s.close()
+    return r
+
+
+def test_site_report_kpis(pg, rig, tmp_path, capsys):  # noqa: F811
     import csv
     import datetime as dt
     import json
     from controller.cli import main as cli
-    from controller.site import store as st
-    from tests.test_site import WRITER_PW
-    now = dt.datetime.now(dt.timezone.utc)
-    t0 = now.replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=3)
-    rig = Rig(t0)
-    s = st.Store(st.connect("host=127.0.0.1 port=%d dbname=site user=greenedge_writer "
-                            "password=%s" % (pg.port, WRITER_PW)))
-    for i in range(0, len(rig.rows), 5000):
-        s.write(rig.rows[i:i + 5000], rig.events if i == 0 else ())
-    s.close()
+    t0 = rig.t0
     cfg_path = _site_toml(tmp_path, pg)
     args = ["site", "report", "-c", str(cfg_path), "--from", t0.isoformat(),
             "--to", rig.t1.isoformat()]
@@ -311,3 +318,69 @@ def test_live_accounting_publishes_the_closed_hour():
     assert 3600 <= first[0] <= 3600 + 70
     assert first[1:] == (t0, pytest.approx(40.0), 0.0)
     assert seen[-1][1:] == (t0 + 3600, pytest.approx(60.0), 1.0)
+
+
+class StubHost:
+    """The site host's status as the HMI reads it (the edges' online state; the
+    figures all come from PostgreSQL). tests/test_site_hmi.py runs the real one."""
+
+    def status(self):
+        n = {"online": True, "stale": False, "bdSeq": 0, "devices": {"fan1": True}}
+        return {"connected": True,
+                "nodes": {"%s/%s" % (GROUP, node): dict(n) for node in
+                          ("boiler", "boiler2", "compressor")}}
+
+
+def test_site_hmi_overview_has_the_report_figures(pg, rig, tmp_path, capsys):  # noqa: F811
+    """/api/site: per area the same figures as `greenedge site report` over the
+    HMI's 24 h (here: every row the rig wrote), the site total, the active
+    alarms now (fan1.down went back to normal after the report's range)."""
+    import json
+    from controller.cli import main as cli
+    from controller.north.hmi.config import hmi_table
+    from controller.north.users import add_user
+    from controller.site.cli import report_factory
+    from controller.site.config import load_site
+    from controller.site.hmi import SiteHmi
+    from tests.test_hmi_support import USERS, Client
+    cfg_path = _site_toml(tmp_path, pg)
+    cfg = load_site(cfg_path)
+    for name, (role, pw_) in USERS.items():
+        add_user(tmp_path / "users.toml", name, role, pw_)
+    hmi = SiteHmi(StubHost(), cfg, hmi_table(listen="127.0.0.1:0", users=tmp_path / "users.toml"),
+                  report_factory(cfg), state_dir=tmp_path).start()
+    try:
+        c = Client(hmi.url)
+        assert c.json("GET", "/api/site")[0] == 401
+        assert c.login("vic")[0] == 200
+        code, j = c.json("GET", "/api/site")
+        assert code == 200, j
+    finally:
+        hmi.stop()
+    k = j["kpis"]
+    capsys.readouterr()
+    assert cli(["site", "report", "-c", str(cfg_path), "--from", k["from"], "--to", k["to"],
+                "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert k["currency"] == "EUR" and k["total"] == pytest.approx(r["total"])
+    areas = {a["area"]: a for a in j["areas"]}
+    assert set(areas) == {"Boiler house", "Compressor room"}
+    for want in r["areas"]:
+        a = areas[want["area"]]
+        figures = {x: v for x, v in want.items() if x not in ("alarms", "nodes", "area")}
+        assert a["kpis"] == pytest.approx(figures), want["area"]
+        assert a["alarms"] == want["alarms"]
+        assert a["emissions"] == [e for e in r["emissions"] if e["area"] == want["area"]]
+        assert [e["node"] for e in a["edges"]] == want["nodes"]
+    # against the rows: every sample is inside the 24 h
+    boiler = areas["Boiler house"]
+    assert boiler["kpis"]["energy_kwh"] == pytest.approx(
+        rig.kwh("boiler", True) + rig.kwh("boiler2", True), rel=1e-9)
+    assert {e["node"]: e["energy_kwh_24h"] for e in boiler["edges"]} == pytest.approx(
+        {"boiler": rig.kwh("boiler", True), "boiler2": rig.kwh("boiler2", True)}, rel=1e-9)
+    assert boiler["kpis"]["active_alarms"] == 0 and boiler["alarms"] == []
+    assert [x["id"] for x in areas["Compressor room"]["alarms"]] == ["comp1.down"]
+    assert areas["Compressor room"]["kpis"]["active_alarms"] == 1
+    assert k["total"]["active_alarms"] == 1
+    # the hour closed before the report's range is inside the 24 h
+    assert len([e for e in boiler["emissions"] if e["stack"] == "nox"]) == 3

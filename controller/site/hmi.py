@@ -4,7 +4,9 @@ The edge HMI's server (controller/north/hmi/server.py) with the site host as
 its data source instead of a service's hub: the same users file, sessions,
 CSRF check, lock-out, security headers and bind rules (loopback by default;
 TLS and users otherwise). Pages: /overview (each area: its edges with
-online/stale/dead, energy and CO2 over the last 24 h), an edge's latest values
+online/stale/dead and the site KPIs of `greenedge site report` over the last
+24 h: energy, baseline, saving, CO2, cost, active alarms, emission hourly
+means per stack; store.site_kpis, at most every KPI_EVERY_S), an edge's latest values
 (quality and age) from the metrics table, one metric's raw trend (/api/trend).
 Values come from PostgreSQL on the read-only reporter connection ([database]
 report_dsn) in a worker thread; the page polls the API every 2 s.
@@ -26,6 +28,7 @@ from controller.north.hmi import server
 log = logging.getLogger("greenedge.site.hmi")
 
 SITE_STATIC = server.STATIC / "site"
+KPI_EVERY_S = 10.0   # the 24 h site KPIs are recomputed at most this often, not per poll
 READ_ONLY = ("the site HMI is read-only: commands go to an edge through that edge's own "
              "HMI or command gate")
 
@@ -39,6 +42,7 @@ class SiteHmi(server.HmiServer):
         self._web(hmi, "--hmi", Path(state_dir or ".") / "site_hmi_sessions.json")
         self._db_lock = threading.Lock()
         self._conn = None
+        self._kpi = None             # (monotonic s, site_kpis) of the last computation
 
     async def _main(self):
         runner = await self._listen()
@@ -93,28 +97,47 @@ class SiteHmi(server.HmiServer):
                     self._conn = None
             return None
 
-    def _energy(self):
+    def _kpis(self):
+        """The site report (store.site_kpis) over the last 24 h; None without a database."""
         from controller.site import store as st
+        k = self._kpi
+        if k is not None and time.monotonic() - k[0] < KPI_EVERY_S:
+            return k[1]
         now = dt.datetime.now(dt.timezone.utc)
-        rows = self._query(lambda c: st.energy_report(c, now - dt.timedelta(hours=24), now,
-                                                      self.site_cfg["areas"]))
-        return {r[1]: (r[2], r[3]) for r in rows or () if r[1]}
+        r = self._query(lambda c: st.site_kpis(c, now - dt.timedelta(hours=24), now,
+                                               self.site_cfg))
+        if r is not None:
+            self._kpi = (time.monotonic(), r)
+        return r
 
     def site_view(self):
         s = self.site.status()
-        energy = self._energy()
-        areas = {}
+        k = self._kpis() or {}
+        per_node = {n["node"]: n for n in k.get("nodes", ())}
+        per_area = {a["area"]: a for a in k.get("areas", ())}
+        areas = {a: [] for a in per_area}
         for key, n in sorted(s["nodes"].items()):
             group, node = key.split("/", 1)
             state = "dead" if not n["online"] else "stale" if n["stale"] else "online"
-            kwh, co2 = energy.get(node, (None, None))
+            kp = per_node.get(node, {})
             areas.setdefault(self.site_cfg["areas"].get(node, node), []).append(
                 {"group": group, "node": node, "state": state,
                  "devices": {d: ("online" if up else "dead") for d, up in n["devices"].items()},
-                 "energy_kwh_24h": kwh, "co2_kg_24h": co2})
+                 "energy_kwh_24h": kp.get("energy_kwh"), "co2_kg_24h": kp.get("co2_kg"),
+                 "active_alarms": kp.get("active_alarms")})
+        out = []
+        for a, edges in sorted(areas.items()):
+            kp = dict(per_area.get(a, {}))
+            alarms = kp.pop("alarms", [])
+            kp.pop("nodes", None)
+            kp.pop("area", None)
+            out.append({"area": a, "edges": edges, "kpis": kp or None, "alarms": alarms,
+                        "emissions": [e for e in k.get("emissions", ()) if e["area"] == a]})
         return {"site": self.site_cfg["host_id"], "connected": s["connected"],
                 "now": time.time(), "db": self.report is not None,
-                "areas": [{"area": a, "edges": e} for a, e in sorted(areas.items())]}
+                "kpis": None if not k else {"from": k["from"], "to": k["to"],
+                                            "currency": k["currency"], "total": k["total"]},
+                "areas": out}
 
     def edge_view(self, group, node):
         from controller.site import store as st

@@ -95,7 +95,8 @@ class PrimaryHost:
     def start(self):
         self._store = self.store_factory()   # a bad DSN or password stops the start here
         m, mq = self.paho, self.mq
-        c = m.Client(client_id=mq["client_id"], clean_session=True, protocol=m.MQTTv311)
+        c = self._client_class()(client_id=mq["client_id"], clean_session=True,
+                                 protocol=m.MQTTv311)
         if mq["username"]:
             c.username_pw_set(mq["username"], mq["password"])
         if mq["tls"]:
@@ -122,6 +123,32 @@ class PrimaryHost:
         c.connect_async(mq["host"], mq["port"], mq["keepalive_s"])
         c.loop_start()
         return self
+
+    def _client_class(self):
+        """paho's Client whose loop_start thread outlives an OSError: paho 1.6
+        lets one out of loop_forever (ssl.SSLEOFError writing to a TLS broker
+        that has just gone away), and its thread ends with it: no reconnect,
+        ever, and this host never sees the site broker again. Here the thread's
+        body (paho 1.6's _thread_main; pyproject pins paho < 2) closes the dead
+        socket (reconnect(); refused, paho's own loop retries) and goes on."""
+        host = self
+
+        class Client(self.paho.Client):
+            def _thread_main(self):
+                while True:
+                    try:
+                        return self.loop_forever(retry_first_connection=True)
+                    except OSError as e:
+                        log.warning("site broker: %s: %s (reconnecting)",
+                                    type(e).__name__, e)
+                    if host._stopping:
+                        return
+                    host._on_disconnect(self, None, 1)
+                    try:
+                        self.reconnect()
+                    except OSError:
+                        pass
+        return Client
 
     def _set_will(self, c):
         self.state_ts = int(time.time() * 1000)

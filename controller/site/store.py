@@ -1,5 +1,5 @@
 """The site historian in PostgreSQL (psycopg 3): schema, idempotent batched
-writes, the energy report, retention.
+writes, the site report (site_kpis), retention.
 
 Schema (in the schema `greenedge`, owned by the writer role):
     metrics   (time, grp, node, device, metric, value, text, quality, historical)
@@ -25,6 +25,7 @@ not at all).
 """
 
 import datetime as dt
+import re
 
 SCHEMA = "greenedge"
 DAYS_AHEAD = 2
@@ -190,47 +191,21 @@ class Store:
 COUNTERS = ("KPIs/energy_kwh", "KPIs/co2_kg")
 
 
-def energy_report(conn, t_from, t_to, areas):
-    """[(area, node, energy_kwh, co2_kg)] over [t_from, t_to] from each edge's
-    cumulative KPIs (KPIs/energy_kwh, KPIs/co2_kg): the sum of its increases
-    between consecutive stored samples (a counter that went back, an edge that
-    restarted without its saved state, adds nothing), then a total row
-    ("total", "", ...). Samples of bad quality do not exist for node KPIs."""
-    q = """
-        SELECT node, metric, COALESCE(SUM(GREATEST(d, 0)), 0) FROM (
-            SELECT node, metric,
-                   value - LAG(value) OVER (PARTITION BY grp, node, metric ORDER BY time) AS d
-            FROM {s}.metrics
-            WHERE device = '' AND metric = ANY(%s) AND value IS NOT NULL
-              AND time >= %s AND time <= %s) x
-        GROUP BY node, metric ORDER BY node""".format(s=SCHEMA)
-    with conn.cursor() as cur:
-        cur.execute(q, (list(COUNTERS), t_from, t_to))
-        got = cur.fetchall()
-    conn.rollback()
-    per = {}
-    for node, metric, v in got:
-        per.setdefault(node, {})[metric] = float(v)
-    out = []
-    for node in sorted(per, key=lambda n: (areas.get(n, n), n)):
-        out.append((areas.get(node, node), node, per[node].get(COUNTERS[0], 0.0),
-                    per[node].get(COUNTERS[1], 0.0)))
-    out.append(("total", "", sum(r[2] for r in out), sum(r[3] for r in out)))
-    return out
-
-
 ACTIVE = ("unacknowledged", "acknowledged")   # the edge's Alarms/Active counts these
-STACK_START = r"KPIs/%\_last\_hour\_start\_s"   # LIKE: _ literal
+STACK = re.compile(r"^KPIs/(.+)_last_hour_start_s$")
+STATE = re.compile(r"^Alarms/(.+)/State$")
 
 
 def site_kpis(conn, t_from, t_to, cfg):
     """The site report over [t_from, t_to] (docs/site.md, "Site KPIs"), from
-    what the edges published:
+    what the edges published (every edge with an NBIRTH event by t_to):
 
-    nodes     per edge: energy_kwh, co2_kg (energy_report's rule), reported_h
-              (the time between consecutive KPIs/energy_kwh samples, each gap
-              at most [site] stale_s: longer is time the edge did not report),
-              cost, active_alarms (its latest Alarms/Active at t_to)
+    nodes     per edge: energy_kwh, co2_kg (the sum of the increases between
+              consecutive samples of KPIs/energy_kwh, KPIs/co2_kg: a counter
+              that went back adds nothing), reported_h (the time between
+              consecutive energy samples, each gap at most [site] stale_s:
+              longer is time the edge did not report), cost, active_alarms
+              (its latest Alarms/Active at t_to)
     areas     per area of [areas]: the sums, reported_h (the union of its edges'
               reported time), baseline_kwh = baseline_kwh_per_h x reported_h,
               saving_kwh = baseline - energy, saving_pct, cost, saving_cost,
@@ -242,38 +217,48 @@ def site_kpis(conn, t_from, t_to, cfg):
               closed: its mean at the reference O2, limit and exceedance as the
               edge's CEMS accounting published them (KPIs/<stack>_last_hour_*,
               the first sample of each hour), never recomputed here
+
+    Every query reads one edge's node metrics through the unique key's index
+    (grp, node, device, metric, time), never the range's device rows.
     """
     areas, gap_s = cfg["areas"], cfg["stale_s"]
     tariff = cfg.get("tariff")
     price = tariff["price_per_kwh"] if tariff else None
-    nodes_a, areas_a = list(areas), [areas[n] for n in areas]
+    per, alarms, hours = {}, {}, []
     with conn.cursor() as cur:
-        cur.execute(_ENERGY, (list(COUNTERS), t_from, t_to))
-        energy = cur.fetchall()
-        cur.execute(_REPORTED, {"f": t_from, "t": t_to, "gap": gap_s, "nodes": nodes_a,
-                                "areas": areas_a})
-        reported = cur.fetchall()
         cur.execute("SELECT DISTINCT grp, node FROM {s}.events WHERE kind = 'NBIRTH' AND "
-                    "time <= %s".format(s=SCHEMA), (t_to,))
-        born = cur.fetchall()
-        cur.execute(_EMISSIONS, {"f": t_from, "t": t_to, "pat": STACK_START,
-                                 "f_s": t_from.timestamp(), "t_s": t_to.timestamp()})
-        hours = cur.fetchall()
-        edges = sorted({(g, n) for g, n, _, _ in energy} | set(born))
-        alarms = {}
+                    "time <= %s ORDER BY grp, node".format(s=SCHEMA), (t_to,))
+        edges = cur.fetchall()
         for g, n in edges:
+            cur.execute(_NAMES, (g, n, g, n))
+            names = [m for (m,) in cur.fetchall() if m is not None]
+            cur.execute(_ENERGY, (g, n, list(COUNTERS), t_from, t_to))
+            d = per.setdefault(n, {})
+            for metric, v in cur.fetchall():
+                d[metric] = d.get(metric, 0.0) + float(v)
+            for m in names:
+                k = STACK.match(m)
+                if k:
+                    base = "KPIs/%s_" % k.group(1)
+                    cur.execute(_HOURS, {"g": g, "n": n, "m": m, "f": t_from, "t": t_to,
+                                         "f_s": t_from.timestamp(), "t_s": t_to.timestamp(),
+                                         "mean": base + "last_hour_mean_mg_nm3",
+                                         "exc": base + "last_hour_exceeded",
+                                         "lim": base + "limit_mg_nm3"})
+                    hours += [(n, k.group(1)) + tuple(r) for r in cur.fetchall()]
             cur.execute(_ACTIVE, (g, n, t_to))
             got = cur.fetchone()
-            cur.execute(_ALARMS, {"g": g, "n": n, "t": t_to, "active": list(ACTIVE)})
+            states = [m for m in names if STATE.match(m)]
+            cur.execute(_ALARMS, {"g": g, "n": n, "t": t_to, "active": list(ACTIVE),
+                                  "names": states,
+                                  "prio": [m[:-len("State")] + "Priority" for m in states]})
             alarms[(g, n)] = (None if got is None or got[0] is None else int(got[0]),
                               cur.fetchall())
+        cur.execute(_REPORTED, {"f": t_from, "t": t_to, "gap": gap_s,
+                                "g": [g for g, _ in edges], "n": [n for _, n in edges],
+                                "a": [areas.get(n, n) for _, n in edges]})
+        reported = cur.fetchall()
     conn.rollback()
-    per = {}
-    for g, n, metric, v in energy:
-        d = per.setdefault(n, {})
-        d[metric] = d.get(metric, 0.0) + float(v)
-    for _, n in edges:
-        per.setdefault(n, {})
     node_h = {n: float(h) for kind, n, h in reported if kind == "node"}
     area_h = {a: float(h) for kind, a, h in reported if kind == "area"}
 
@@ -299,7 +284,8 @@ def site_kpis(conn, t_from, t_to, cfg):
         saving = None if base is None else base - kwh
         act = [r["active_alarms"] for r in rows if r["active_alarms"] is not None]
         listed = sorted(({"node": nn, "id": m[len("Alarms/"):-len("/State")], "state": st_,
-                          "priority": None if pr is None else int(pr), "since": t.isoformat()}
+                          "priority": None if pr is None else int(pr),
+                          "since": t.isoformat()}
                          for (g, nn), (_, lst) in alarms.items() if areas.get(nn, nn) == area
                          for m, st_, t, pr in lst),
                         key=lambda x: (x["priority"] or 9, x["node"], x["id"]))
@@ -320,42 +306,50 @@ def site_kpis(conn, t_from, t_to, cfg):
              "saving_pct": None if not base else 100.0 * saving / base,
              "cost": money(kwh), "saving_cost": money(saving),
              "active_alarms": sum(act) if act else None}
-    emissions = [{"area": areas.get(n, n), "node": n,
-                  "stack": m[len("KPIs/"):-len("_last_hour_start_s")],
+    emissions = [{"area": areas.get(n, n), "node": n, "stack": stack,
                   "hour": dt.datetime.fromtimestamp(start, UTC).isoformat(),
                   "mean_mg_nm3": mean, "limit_mg_nm3": lim,
                   "exceeded": None if exc is None else bool(exc >= 0.5)}
-                 for g, n, m, start, mean, exc, lim in hours]
+                 for n, stack, start, mean, exc, lim in hours]
     return {"from": t_from.isoformat(), "to": t_to.isoformat(),
             "currency": tariff["currency"] if tariff else None, "price_per_kwh": price,
             "nodes": list(node_rows.values()), "areas": out_areas, "total": total,
             "emissions": emissions}
 
 
-# energy_report's sum of increases, per edge and group
+# The edge's node metric names: a skip scan of the unique index, one probe per
+# name (not a read of its history).
+_NAMES = """
+    WITH RECURSIVE names(metric) AS (
+        (SELECT metric FROM {s}.metrics WHERE grp = %s AND node = %s AND device = ''
+         ORDER BY metric LIMIT 1)
+        UNION ALL
+        SELECT (SELECT metric FROM {s}.metrics WHERE grp = %s AND node = %s
+                AND device = '' AND metric > names.metric ORDER BY metric LIMIT 1)
+        FROM names WHERE names.metric IS NOT NULL)
+    SELECT metric FROM names""".format(s=SCHEMA)
+
 _ENERGY = """
-    SELECT grp, node, metric, COALESCE(SUM(GREATEST(d, 0)), 0) FROM (
-        SELECT grp, node, metric,
-               value - LAG(value) OVER (PARTITION BY grp, node, metric ORDER BY time) AS d
+    SELECT metric, COALESCE(SUM(GREATEST(d, 0)), 0) FROM (
+        SELECT metric, value - LAG(value) OVER (PARTITION BY metric ORDER BY time) AS d
         FROM {s}.metrics
-        WHERE device = '' AND metric = ANY(%s) AND value IS NOT NULL
-          AND time >= %s AND time <= %s) x
-    GROUP BY grp, node, metric""".format(s=SCHEMA)
+        WHERE grp = %s AND node = %s AND device = '' AND metric = ANY(%s)
+          AND value IS NOT NULL AND time >= %s AND time <= %s) x
+    GROUP BY metric""".format(s=SCHEMA)
 
 # Reported time, seconds: per edge the gaps (at most gap s) between its
 # consecutive energy samples; per area their union (gaps-and-islands: an
 # interval that starts after every earlier one ended opens a new island).
 _REPORTED = """
-    WITH iv AS (
-        SELECT node, LAG(time) OVER (PARTITION BY grp, node ORDER BY time) AS a, time AS b
-        FROM {s}.metrics
-        WHERE device = '' AND metric = 'KPIs/energy_kwh' AND value IS NOT NULL
-          AND time >= %(f)s AND time <= %(t)s),
-    g AS (
-        SELECT COALESCE(m.area, iv.node) AS area, iv.node, a, b FROM iv
-        LEFT JOIN unnest(%(nodes)s::text[], %(areas)s::text[]) AS m(node, area)
-               ON m.node = iv.node
-        WHERE a IS NOT NULL AND b - a <= %(gap)s * interval '1 second'),
+    WITH g AS (
+        SELECT e.area, e.node, iv.a, iv.b
+        FROM unnest(%(g)s::text[], %(n)s::text[], %(a)s::text[]) AS e(grp, node, area)
+        CROSS JOIN LATERAL (
+            SELECT LAG(time) OVER (ORDER BY time) AS a, time AS b FROM {s}.metrics m
+            WHERE m.grp = e.grp AND m.node = e.node AND m.device = ''
+              AND m.metric = 'KPIs/energy_kwh' AND m.value IS NOT NULL
+              AND m.time >= %(f)s AND m.time <= %(t)s) iv
+        WHERE iv.a IS NOT NULL AND iv.b - iv.a <= %(gap)s * interval '1 second'),
     f AS (
         SELECT area, a, b, CASE WHEN a <= MAX(b) OVER (PARTITION BY area ORDER BY a, b
                                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
@@ -367,54 +361,38 @@ _REPORTED = """
         SELECT area, EXTRACT(epoch FROM MAX(b) - MIN(a)) AS len FROM k GROUP BY area, island) x
     GROUP BY area""".format(s=SCHEMA)
 
-# Each closed hour inside the range (start >= from, start + 1 h <= to) once, at
-# the edge's first sample of its start; mean, exceedance and limit as of that sample
-# (the edge sends them before the start: same drain, earlier or equal time).
-_EMISSIONS = """
-    SELECT DISTINCT ON (s.grp, s.node, s.metric, s.value)
-           s.grp, s.node, s.metric, s.value, mean.value, exc.value, lim.value
-    FROM {s}.metrics s
-    LEFT JOIN LATERAL (SELECT value FROM {s}.metrics m WHERE m.grp = s.grp
-        AND m.node = s.node AND m.device = '' AND m.time <= s.time
-        AND m.metric = replace(s.metric, '_last_hour_start_s', '_last_hour_mean_mg_nm3')
-        ORDER BY m.time DESC LIMIT 1) mean ON true
-    LEFT JOIN LATERAL (SELECT value FROM {s}.metrics m WHERE m.grp = s.grp
-        AND m.node = s.node AND m.device = '' AND m.time <= s.time
-        AND m.metric = replace(s.metric, '_last_hour_start_s', '_last_hour_exceeded')
-        ORDER BY m.time DESC LIMIT 1) exc ON true
-    LEFT JOIN LATERAL (SELECT value FROM {s}.metrics m WHERE m.grp = s.grp
-        AND m.node = s.node AND m.device = '' AND m.time <= s.time
-        AND m.metric = replace(s.metric, '_last_hour_start_s', '_limit_mg_nm3')
-        ORDER BY m.time DESC LIMIT 1) lim ON true
-    WHERE s.device = '' AND s.metric LIKE %(pat)s AND s.value IS NOT NULL
-      AND s.value >= %(f_s)s AND s.value + 3600 <= %(t_s)s
+# One stack's closed hours inside the range (start >= from, start + 1 h <= to),
+# each once, at the edge's first sample of its start; mean, exceedance and
+# limit as of that sample (the edge sends them first: same drain, earlier or
+# equal time).
+_LATEST = """LEFT JOIN LATERAL (SELECT value FROM {s}.metrics m WHERE m.grp = %(g)s
+        AND m.node = %(n)s AND m.device = '' AND m.metric = %({k})s AND m.time <= s.time
+        ORDER BY m.time DESC LIMIT 1) {k} ON true"""
+_HOURS = """
+    SELECT DISTINCT ON (s.value) s.value, mean.value, exc.value, lim.value
+    FROM {s}.metrics s {mean} {exc} {lim}
+    WHERE s.grp = %(g)s AND s.node = %(n)s AND s.device = '' AND s.metric = %(m)s
+      AND s.value IS NOT NULL AND s.value >= %(f_s)s AND s.value + 3600 <= %(t_s)s
       AND s.time >= %(f)s AND s.time <= %(t)s + interval '1 day'
-    ORDER BY s.grp, s.node, s.metric, s.value, s.time""".format(s=SCHEMA)
+    ORDER BY s.value, s.time""".format(s=SCHEMA, **{k: _LATEST.format(s=SCHEMA, k=k)
+                                                     for k in ("mean", "exc", "lim")})
 
 _ACTIVE = """
     SELECT value FROM {s}.metrics WHERE grp = %s AND node = %s AND device = ''
       AND metric = 'Alarms/Active' AND time <= %s ORDER BY time DESC LIMIT 1""".format(s=SCHEMA)
 
-# The node's metric names by a skip scan of the unique index (one probe per
-# name, not a read of its history), then each Alarms/<id>/State's latest
-# value at t: the active ones, with their priority.
+# Each Alarms/<id>/State's latest value at t: the active ones, with their priority.
 _ALARMS = """
-    WITH RECURSIVE names(metric) AS (
-        (SELECT metric FROM {s}.metrics WHERE grp = %(g)s AND node = %(n)s AND device = ''
-         ORDER BY metric LIMIT 1)
-        UNION ALL
-        SELECT (SELECT metric FROM {s}.metrics WHERE grp = %(g)s AND node = %(n)s
-                AND device = '' AND metric > names.metric ORDER BY metric LIMIT 1)
-        FROM names WHERE names.metric IS NOT NULL)
-    SELECT names.metric, st.text, st.time, pr.value FROM names
+    SELECT n.metric, st.text, st.time, pr.value
+    FROM unnest(%(names)s::text[], %(prio)s::text[]) AS n(metric, prio)
     JOIN LATERAL (SELECT text, time FROM {s}.metrics WHERE grp = %(g)s AND node = %(n)s
-        AND device = '' AND metric = names.metric AND time <= %(t)s
+        AND device = '' AND metric = n.metric AND time <= %(t)s
         ORDER BY time DESC LIMIT 1) st ON true
     LEFT JOIN LATERAL (SELECT value FROM {s}.metrics WHERE grp = %(g)s AND node = %(n)s
-        AND device = '' AND metric = regexp_replace(names.metric, '/State$', '/Priority')
-        AND time <= %(t)s ORDER BY time DESC LIMIT 1) pr ON true
-    WHERE names.metric LIKE 'Alarms/%%/State' AND st.text = ANY(%(active)s)
-    ORDER BY names.metric""".format(s=SCHEMA)
+        AND device = '' AND metric = n.prio AND time <= %(t)s
+        ORDER BY time DESC LIMIT 1) pr ON true
+    WHERE st.text = ANY(%(active)s)
+    ORDER BY n.metric""".format(s=SCHEMA)
 
 
 # ---- retention ----------------------------------------------------------------------------

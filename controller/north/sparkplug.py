@@ -34,8 +34,12 @@ goes up by one per CONNECT (0..255); NBIRTH repeats that bdSeq and has seq 0,
 every following NBIRTH/DBIRTH/NDATA/DDATA/DDEATH seq + 1 (mod 256). With a
 primary host configured, NBIRTH waits for spBv1.0/STATE/<host> {"online": true,
 "timestamp": ms} (a STATE older than the newest seen is ignored); online false
-while in session: NDEATH, disconnect, start over. NCMD Node Control/Rebirth =
-true: NBIRTH and every DBIRTH again (same bdSeq, seq from 0).
+while in session: NDEATH, disconnect, start over. Behind a local broker bridged
+to the site broker, the bridge's notification on that topic (mosquitto
+notification_topic, notifications_local_only) counts too: 0 (the bridge is
+down) as offline, 1 as nothing (the host's own STATE follows over the bridge).
+NCMD Node Control/Rebirth = true: NBIRTH and every DBIRTH again (same bdSeq,
+seq from 0).
 
 Report by exception: the hub is drained every `period_s`; a metric is sent when
 its value moved more than its deadband ([mqtt] deadband, absolute, in the
@@ -315,6 +319,17 @@ class SparkplugNode:
             self._cmds.append((msg.topic, msg.payload))
 
     def _on_state(self, payload):
+        if payload in (b"0", b"1"):
+            # mosquitto's bridge notification on an edge PC's local broker
+            # (notification_topic = this STATE topic, notifications_local_only
+            # true: tests/test_site_links.py BridgedBroker): 0, the bridge to
+            # the site broker is down, so the host is out of reach (buffer, as
+            # for a host offline); 1, the bridge is up, which is not the host
+            # online: its own STATE comes over the bridge next
+            if payload == b"0" and (self.live or self.host_online):
+                self.host_online = False
+                self._host_offline = True
+            return
         try:
             s = json.loads(payload.decode())
             online, ts = bool(s["online"]), int(s["timestamp"])

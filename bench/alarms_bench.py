@@ -136,7 +136,7 @@ def _service_run(tmp, seconds, alarms):
 
 def run(quick=False):
     res = {"engine": engine_pass(300 if quick else 3000)}
-    seconds, rounds = (3.0, 1) if quick else (15.0, 3)
+    seconds, rounds = (3.0, 1) if quick else (8.0, 3)
     runs = {"with_alarms": [], "without": []}
     for r in range(rounds):
         for name in (("with_alarms", "without") if r % 2 == 0 else ("without", "with_alarms")):

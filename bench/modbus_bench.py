@@ -143,7 +143,7 @@ def _measure(line, log_path, unit, addr10, addr100, n10, n100):
 
 def run(quick=False):
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
-    n10, n100 = (100, 50) if quick else (1000, 400)
+    n10, n100 = (100, 50) if quick else (600, 250)
     tmp = Path(tempfile.mkdtemp(prefix="ge-bench-"))
     log_a, log_b = tmp / "greenedge.jsonl", tmp / "peer.jsonl"
     with VirtualLine(2, baud=BAUD, log_path=log_a) as line, \

@@ -89,7 +89,7 @@ def _run(tmp, seconds, port):
 def run(quick=False):
     from bench.northbound_bench import _mosquitto
     from controller.registers import point_map
-    seconds, rounds = (4.0, 1) if quick else (15.0, 3)
+    seconds, rounds = (4.0, 1) if quick else (8.0, 3)
     proc, port = _mosquitto()
     runs = {"with_sparkplug": [], "without": []}
     try:

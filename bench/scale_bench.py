@@ -393,7 +393,7 @@ def _linear(xs, ys):
 
 def run(quick=False):
     ns = NS_QUICK if quick else NS
-    warm, window = (2.0, 5.0) if quick else (3.0, 10.0)
+    warm, window = (2.0, 5.0) if quick else (2.0, 8.0)
     t_start = time.perf_counter()
     rows = []
     north = None

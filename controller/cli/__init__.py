@@ -89,12 +89,13 @@ COMMANDS = {
         A("--host", action="append", help="host name or address in the certificate; repeat"),
         A("--days", type=t.positive, default=3650),
         A("--force", action="store_true", help="replace existing files")]),
-    "site": ("the site's Sparkplug primary host into PostgreSQL; `site report`: energy per "
-             "area (docs/site.md)", "controller.site.cli:cmd_site", [
-        A("action", nargs="?", choices=("report",), help="report: energy and CO2 per area"),
+    "site": ("the site's Sparkplug primary host into PostgreSQL; `site report`: energy, "
+             "savings, CO2, cost, emissions and alarms per area (docs/site.md)", "controller.site.cli:cmd_site", [
+        A("action", nargs="?", choices=("report",), help="report: site KPIs per area and in total"),
         A("-c", "--config", required=True, help="site config (site.toml)"),
         A("--duration", type=t.positive, help="stop after this many seconds (wall)"),
-        A("--json", action="store_true", help="print the final status as JSON"),
+        A("--json", action="store_true",
+          help="print the final status as JSON (report: the report as JSON)"),
         A("--from", dest="t_from", metavar="TIME", help="report: from (ISO 8601, UTC default)"),
         A("--to", dest="t_to", metavar="TIME", help="report: to (ISO 8601)"),
         A("--csv", metavar="FILE", help="report: CSV to FILE (- for stdout)"),

@@ -51,6 +51,13 @@ async function command(path, body, what) {
 }
 
 // ---- live values ------------------------------------------------------------------------
+// Messages only update S.frame; the page is painted once per animation frame
+// (messages that arrive together cost one paint, a hidden tab none), and only
+// the point tables in view are painted: a table scrolled into view is painted
+// at once from the latest values kept here.
+const L = {queued: false, loops: false, kpi: false, alarms: false, seen: null,
+           shown: new Set()};
+
 function stream() {
   const es = new EventSource("/api/stream");
   es.onopen = () => setConn(true);
@@ -59,10 +66,10 @@ function stream() {
   es.onmessage = (e) => {
     const m = JSON.parse(e.data);
     Object.assign(S.frame.points, m.points || {});
-    for (const k of ["loops", "devices", "kpi", "alarms"]) if (m[k]) S.frame[k] = m[k];
+    for (const k of ["loops", "devices", "kpi", "alarms"]) if (m[k]) { S.frame[k] = m[k]; L[k] = true; }
     S.frame.now = m.now; S.frame.plant_s = m.plant_s;
     setConn(true);
-    paintLive(m);
+    if (!L.queued) { L.queued = true; requestAnimationFrame(paintLive); }
   };
 }
 
@@ -78,23 +85,41 @@ function setText(el, text) {
   if (el && el.textContent !== text) el.textContent = text;
 }
 
-function paintLive(m) {
-  // One pass over the rows on the page (a lookup per tag would scan the
-  // document once per changed value: 5,000 values made that the browser's
-  // main cost), touching only text that changed.
-  const pts = m.points || {};
-  for (const el of document.querySelectorAll("[data-tag]")) {
+function watchPoints() {
+  // the tables with point rows on the page just drawn (earlier ones are gone)
+  if (L.seen) L.seen.disconnect();
+  L.shown.clear();
+  L.seen = new IntersectionObserver((entries) => {
+    for (const en of entries) {
+      if (en.isIntersecting) { L.shown.add(en.target); paintRows(en.target); }
+      else L.shown.delete(en.target);
+    }
+  });
+  for (const t of $("page").querySelectorAll("table")) if (t.querySelector("[data-tag]")) L.seen.observe(t);
+}
+
+function paintRows(table) {
+  // touching only text that changed
+  const pts = S.frame.points;
+  for (const el of table.querySelectorAll("[data-tag]")) {
     const pv = pts[el.dataset.tag];
     if (pv === undefined) continue;
-    setText(el.querySelector(".v"), fmt(pv[0]));
-    const q = el.querySelector(".q");
-    if (q) { setText(q, pv[1]); if (q.className !== "q " + pv[1]) q.className = "q " + pv[1]; }
-    setText(el.querySelector(".age"), pv[2] === null ? "" : pv[2].toFixed(1) + " s");
+    const c = el.cells;
+    setText(c[1], fmt(pv[0]));
+    setText(c[3], pv[1]);
+    if (c[3].className !== "q " + pv[1]) c[3].className = "q " + pv[1];
+    setText(c[4], pv[2] === null ? "" : pv[2].toFixed(1) + " s");
   }
-  if (m.loops && PAINT[S.page + "_loops"]) PAINT[S.page + "_loops"]();
-  if (m.kpi && S.page === "overview") paintKpi();
-  if (m.alarms) paintAlarmBadge();
-  if (m.alarms && S.page === "alarms") loadAlarms();
+}
+
+function paintLive() {
+  L.queued = false;
+  for (const t of L.shown) paintRows(t);
+  if (L.loops && PAINT[S.page + "_loops"]) PAINT[S.page + "_loops"]();
+  if (L.kpi && S.page === "overview") paintKpi();
+  if (L.alarms) paintAlarmBadge();
+  if (L.alarms && S.page === "alarms") loadAlarms();
+  L.loops = L.kpi = L.alarms = false;
 }
 
 function paintAlarmBadge() {
@@ -130,6 +155,7 @@ PAGES.overview = async () => {
     h += "</section>";
   }
   $("page").innerHTML = h + "</div>";
+  watchPoints();
   paintKpi();
 };
 
@@ -206,6 +232,7 @@ PAGES.loops = async () => {
       PAGES.loops();
     }
   });
+  watchPoints();
   PAINT.loops_loops();
 };
 

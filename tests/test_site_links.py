@@ -137,11 +137,12 @@ def test_three_edges_site_broker_outage_and_killed_edge(pg, broker, tmp_path):  
         except AssertionError:
             raise AssertionError("%s: %s" % (what, host.status()["nodes"])) from None
 
-    def lost(node, windows):
-        """Keys the edge published that PostgreSQL lacks, outside the windows
-        (wall ms) in which a message can be lost in flight."""
+    def lost(node, windows, before_ms=float("inf")):
+        """Keys the edge published before before_ms (wall) that PostgreSQL
+        lacks, outside the windows in which a message can be lost in flight."""
         have = stored(pg, node)
-        return [k for k, (_, walls) in sent_keys(published(tmp_path / node)).items()
+        recs = [r for r in published(tmp_path / node) if r[0] < before_ms]
+        return [k for k, (_, walls) in sent_keys(recs).items()
                 if k not in have and not all(any(a <= w <= b for a, b in windows)
                                              for w in walls)]
     try:
@@ -185,9 +186,10 @@ def test_three_edges_site_broker_outage_and_killed_edge(pg, broker, tmp_path):  
                          for n in NODES), "the edges never came back fresh", 60.0)
         out["to_fresh_s"] = round(time.monotonic() - t_back, 1)
         window = [(out["t_stop_ms"] - IN_FLIGHT_MS, out["t_back_ms"])]
+        fresh_ms = int(time.time() * 1000)     # what they sent until they were back
         for n in NODES:
-            wait(lambda: not lost(n, window), "%s: values published never reached "
-                 "PostgreSQL" % n, 60.0)
+            wait(lambda: not lost(n, window, fresh_ms), "%s: values published never "
+                 "reached PostgreSQL" % n, 60.0)
         out["to_complete_s"] = round(time.monotonic() - t_back, 1)
 
         # 2. one edge process killed: its will (NDEATH) through the broker
@@ -251,8 +253,10 @@ def test_three_edges_site_broker_outage_and_killed_edge(pg, broker, tmp_path):  
         assert ts and ts[0] <= out["t_stop_ms"] + 3000 and ts[-1] >= out["t_back_ms"] - 3000, n
         pv = sorted(k[2] for k in got if k[:2] == ("fan1", "process_pv"))
         assert max(b - a for a, b in zip(pv, pv[1:])) < 3000, n      # no hole in the trend
+        gone = [max(sent[k][1]) for k in set(sent) - set(got)]
         figures[n] = {"rows": len(got), "historical": len(ts),
-                      "lost_in_flight": len(set(sent) - set(got))}
+                      "lost_in_flight": sum(1 for w in gone if w <= out["t_back_ms"]),
+                      "lost_when_killed": sum(1 for w in gone if w > out["t_back_ms"])}
     assert st["gaps"] == 0 and st["db_errors"] == 0 and st["bad"] == 0, st
     # the killed edge: dead, one NDEATH; the others online and fresh
     assert all(v["online"] and not v["stale"] for v in others.values()), others

@@ -13,30 +13,9 @@ from asyncua import Client, ua  # the test extra installs it: missing, this file
 from controller.config import load_config  # noqa: E402
 from controller.north.certs import make_cert  # noqa: E402
 from controller.north.users import add_user  # noqa: E402
+from tests.plant_toml import fan_plant  # noqa: E402
 
-PLANT = textwrap.dedent("""
-    [service]
-    name = "north"
-    [lines.l1]
-    kind = "rtu"
-    port = "/dev/null"
-    baud = 115200
-    [devices.fan1]
-    line = "l1"
-    unit = 1
-    profile = "motor"
-    [devices.fan2]
-    line = "l1"
-    unit = 2
-    profile = "motor"
-    [groups.process]
-    period_ms = 100
-    [loops.fan]
-    plant = "fan"
-    group = "process"
-    devices = { drive = "fan1" }
-    process = { flow_sp_m3s = 30.0, flow_design_m3s = 50.0 }
-    params = { period_s = 0.1 }
+PLANT = fan_plant('north', 2, 100, tail="""
     [opcua]
     endpoint = "opc.tcp://127.0.0.1:0"
     certificate = "server.der"
@@ -44,7 +23,7 @@ PLANT = textwrap.dedent("""
     users = "users.toml"
     security = ["Basic256Sha256_SignAndEncrypt", "Basic256Sha256_Sign",
                 "Aes256_Sha256_RsaPss_SignAndEncrypt", "Aes256_Sha256_RsaPss_Sign"]
-    """)
+""")
 
 
 def client(url, tmp, user=None, pw=None):

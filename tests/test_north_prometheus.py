@@ -3,42 +3,20 @@ service polling a fake line (hil_tests/fakeline.py): a plain HTTP scrape,
 parsed with prometheus_client's own text parser, checked against the hub."""
 
 import asyncio
-import textwrap
 import urllib.request
 
 import pytest
 
 from controller.config import load_config
 from controller.errors import UserError
+from tests.plant_toml import fan_plant
 
-PLANT = textwrap.dedent("""
-    [service]
-    name = "north"
-    [lines.l1]
-    kind = "rtu"
-    port = "/dev/null"
-    baud = 115200
-    [devices.fan1]
-    line = "l1"
-    unit = 1
-    profile = "motor"
-    [devices.fan2]
-    line = "l1"
-    unit = 2
-    profile = "motor"
-    [groups.process]
-    period_ms = 100
-    [loops.fan]
-    plant = "fan"
-    group = "process"
-    devices = { drive = "fan1" }
-    process = { flow_sp_m3s = 30.0, flow_design_m3s = 50.0 }
-    params = { period_s = 0.1 }
+PLANT = fan_plant('north', 2, 100, tail="""
     [alarm_settings]
     first_contact_s = 1.0
     [metrics]
     listen = "127.0.0.1:0"
-    """)
+""")
 
 
 def scrape(url):

@@ -28,34 +28,13 @@ from pysparkplug._protobuf import Payload   # the compiled sparkplug_b.proto (ra
 from controller.config import load_config
 from hil_tests.clock import ScaledClock
 from hil_tests.fakeline import FakeBus, FakeDevice
+from tests.plant_toml import fan_plant
 
 SPEEDUP = 6.0
 OUTAGE_PLANT_S = 60.0
 GROUP, NODE, HOST = "plant", "north", "scada"
 
-PLANT = textwrap.dedent("""
-    [service]
-    name = "north"
-    [lines.l1]
-    kind = "rtu"
-    port = "/dev/null"
-    baud = 115200
-    [devices.fan1]
-    line = "l1"
-    unit = 1
-    profile = "motor"
-    [devices.fan2]
-    line = "l1"
-    unit = 2
-    profile = "motor"
-    [groups.process]
-    period_ms = 500
-    [loops.fan]
-    plant = "fan"
-    group = "process"
-    devices = { drive = "fan1" }
-    process = { flow_sp_m3s = 30.0, flow_design_m3s = 50.0 }
-    params = { period_s = 0.5 }
+PLANT = fan_plant('north', 2, 500, tail="""
     [mqtt]
     broker = "mqtts://127.0.0.1:%(port)d"
     group_id = "plant"
@@ -66,7 +45,7 @@ PLANT = textwrap.dedent("""
     writable = ["Loops/fan/Mode", "fan1/speed_ref_pct"]
     command_role = "operator"
     deadband = { power_kw = 0.5 }
-    """)
+""")
 
 
 def need(cmd, package):

@@ -38,6 +38,7 @@ from controller.config.toml import ConfigError
 from hil_tests.clock import ScaledClock
 from hil_tests.fakeline import FakeBus, FakeDevice
 from tests.test_north_sparkplug import Broker, free_port, need
+from tests.plant_toml import fan_plant
 
 try:
     import psycopg
@@ -56,25 +57,7 @@ EDGES = ("boiler", "compressor")
 BRIDGED = "compressor"        # behind its own local mosquitto, bridged to the site broker
 ADMIN_PW, WRITER_PW, REPORTER_PW = "admin-secret", "writer-secret", "reporter-secret"
 
-EDGE = textwrap.dedent("""
-    [service]
-    name = "%(node)s"
-    [lines.l1]
-    kind = "rtu"
-    port = "/dev/null"
-    baud = 115200
-    [devices.fan1]
-    line = "l1"
-    unit = 1
-    profile = "motor"
-    [groups.process]
-    period_ms = 500
-    [loops.fan]
-    plant = "fan"
-    group = "process"
-    devices = { drive = "fan1" }
-    process = { flow_sp_m3s = 30.0, flow_design_m3s = 50.0 }
-    params = { period_s = 0.5 }
+EDGE = fan_plant('%(node)s', 1, 500, tail="""
     [mqtt]
     broker = "mqtts://127.0.0.1:%(port)d"
     group_id = "plant"
@@ -82,7 +65,7 @@ EDGE = textwrap.dedent("""
     username = "%(node)s"
     password = "%(node)s-secret"
     ca = "ca.pem"
-    """)
+""")
 
 SITE = textwrap.dedent("""
     [site]

@@ -8,7 +8,6 @@ changes the state metric; a rebirth's NBIRTH carries the state as it is."""
 
 import asyncio
 import shutil
-import textwrap
 import time
 
 import pytest
@@ -19,26 +18,9 @@ from controller.config import load_config
 from hil_tests.clock import ScaledClock
 from hil_tests.fakeline import FakeBus, FakeDevice
 from tests.test_north_sparkplug import Broker, Host, by_name
+from tests.plant_toml import fan_plant
 
-PLANT = textwrap.dedent("""
-    [service]
-    name = "north"
-    [lines.l1]
-    kind = "rtu"
-    port = "/dev/null"
-    baud = 115200
-    [devices.fan1]
-    line = "l1"
-    unit = 1
-    profile = "motor"
-    [groups.process]
-    period_ms = 500
-    [loops.fan]
-    plant = "fan"
-    group = "process"
-    devices = { drive = "fan1" }
-    process = { flow_sp_m3s = 30.0, flow_design_m3s = 50.0 }
-    params = { period_s = 0.5 }
+PLANT = fan_plant('north', 1, 500, tail="""
     [mqtt]
     broker = "mqtts://127.0.0.1:%(port)d"
     group_id = "plant"
@@ -46,7 +28,7 @@ PLANT = textwrap.dedent("""
     username = "edge"
     password = "edge-secret"
     ca = "ca.pem"
-    """)
+""")
 ALARM = "fan1.down"
 STATE = "Alarms/%s/State" % ALARM
 

@@ -11,7 +11,10 @@ and line:
                  report_dsn = "..."        the read-only reporter (default: dsn)
                  report_password = "..."   its password (optional, as password)
                  batch_rows = 20000        most rows per transaction
-                 queue_max_rows = 2000000  rows held while the database is away
+                 queue_max_rows = 2000000  rows held in memory while the database is away
+                 spool_dir = "spool"       beyond those, rows wait on disk here (relative:
+                                           to site.toml's folder; "" for none)
+                 spool_max_mb = 4096       the spool's size limit (beyond: new rows dropped)
     [retention]  raw_days = 30             raw samples kept (daily partitions dropped after)
                  minute_years = 5          1-minute means kept
     [areas]      <node id> = "<area>"      for the report (default: the node id)
@@ -76,7 +79,10 @@ def load_site(path):
           "report_dsn": d.str("report_dsn", "") or None,
           "report_password": d.str("report_password", "") or None,
           "batch_rows": int(d.num("batch_rows", 20000, 100, 1e6)),
-          "queue_max_rows": int(d.num("queue_max_rows", 2e6, 100, 1e9))}
+          "queue_max_rows": int(d.num("queue_max_rows", 2e6, 100, 1e9)),
+          "spool_max_bytes": int(d.num("spool_max_mb", 4096, 1, 1e7) * 1024 * 1024)}
+    spool = d.str("spool_dir", "spool")
+    db["spool_dir"] = base / spool if spool else None
     try:
         from psycopg.conninfo import conninfo_to_dict
     except ImportError:

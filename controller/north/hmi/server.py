@@ -1,6 +1,6 @@
 """The HMI's web server (aiohttp) on its own thread and asyncio loop.
 
-Size (618 lines): every page's and the JSON API's routes in one table, each with its
+Size (658 lines): every page's and the JSON API's routes in one table, each with its
 auth and CSRF check beside it.
 
 It reads the data hub (one subscription, drained once a tick: the fastest
@@ -42,6 +42,7 @@ class HmiServer:
         self.svc = svc
         self.cfg, self.hub, self.gate = svc.cfg, svc.hub, svc.gate
         self.stale_limits = views.stale_limits(self.cfg)
+        self.live_table = views.live_table(self.cfg)
         self._web(hmi, "hmi", svc.cfg.state_dir / "hmi_sessions.json")
         groups = list(self.cfg.groups.values()) or [1.0]
         self.tick_s = max(1.0, min(groups) / svc.clock.speedup)
@@ -196,9 +197,9 @@ class HmiServer:
         counts = {}
         for r in rows:
             counts[r["state"]] = counts.get(r["state"], 0) + 1
+        points, times = views.live_points(self.cfg, dev, now, self.live_table)
         self.frame = {
-            "now": now, "plant_s": plant_s,
-            "points": views.live_points(self.cfg, dev, now, self.stale_limits),
+            "now": now, "plant_s": plant_s, "points": points, "clocks": times,
             "devices": {dn: bool(v.get("up")) for dn, v in dev.items()},
             "loops": {ln: views.loop_state(v) for ln, v in loops.items()},
             "kpi": views.kpi_view(self.cfg, kpis, self.hmi, self._since, plant_s),
@@ -388,27 +389,39 @@ class HmiServer:
                                 "service": self.cfg.name, "pages": PAGES})
 
     # ---- live ------------------------------------------------------------------------------
+    def api_frame(self):
+        """The frame as the JSON API gives it: each point [value, quality, age_s]
+        (its age at the frame's time) instead of its read's clock."""
+        f = dict(self.frame)
+        if f:
+            f["points"] = views.api_points(f["points"], f.pop("clocks"), f["now"])
+        return f
+
     async def api_live(self, request):
-        return _json(self.web, self.frame)
+        return _json(self.web, self.api_frame())
 
     def _delta(self, prev):
         """This tick's message for streams that saw the last one (what changed:
-        points by tag; loops, kpi, alarms whole), encoded once for all of them."""
+        points by tag, their reads' clocks; loops, kpi, alarms whole), encoded
+        once for all of them. A point whose value and quality stay is not sent
+        again for a new read: its clock's new time is."""
         f = self.frame
         msg = {"now": f["now"], "plant_s": f["plant_s"]}
         old = prev or {}
-        msg["points"] = {k: v for k, v in f["points"].items()
-                         if (old.get("points") or {}).get(k) != v}
+        for k in ("points", "clocks"):
+            was = old.get(k) or {}
+            msg[k] = {n: v for n, v in f[k].items() if was.get(n) != v}
         for k in ("devices", "loops", "kpi", "alarms"):
             if old.get(k) != f[k]:
                 msg[k] = f[k]
         self._delta_n = len(msg["points"])
-        self._delta_msg = ("data: %s\n\n" % json.dumps(_clean(msg))).encode()
+        self._delta_msg = _event(msg)
 
     async def api_stream(self, request):
         """Server-sent events: the first message is the whole frame, each next
         one what changed since the one before (a stream that missed a tick
-        gets the whole frame again), one per tick."""
+        gets the whole frame again), one per tick. Points are [value, quality,
+        clock], clocks {clock: sample wall s}: the page ages them."""
         web = self.web
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                            "Cache-Control": "no-store"})
@@ -423,7 +436,7 @@ class HmiServer:
                         self.pushed += self._delta_n
                     else:
                         f = self.frame
-                        await resp.write(("data: %s\n\n" % json.dumps(_clean(f))).encode())
+                        await resp.write(_event(f))
                         self.pushed += len(f["points"])
                     seq = self.seq
                 if self._session(request, use=False) is None:   # logged out, or expired
@@ -443,7 +456,7 @@ class HmiServer:
     async def api_overview(self, request):
         return _json(self.web, {"areas": views.overview(self.cfg, getattr(self, "_dev", {}),
                                                         None, time.time()),
-                                "frame": self.frame})
+                                "frame": self.api_frame()})
 
     async def api_loops(self, request):
         now = time.time()
@@ -619,6 +632,13 @@ def _clean(obj):
     if obj is None or isinstance(obj, (str, int, bool)):
         return obj
     return str(obj)
+
+
+def _event(msg):
+    """A stream message of the frame or a delta; its points and clocks are
+    JSON-safe already (views.live_points): only the rest is cleaned."""
+    out = {k: v if k in ("points", "clocks") else _clean(v) for k, v in msg.items()}
+    return ("data: %s\n\n" % json.dumps(out, allow_nan=False)).encode()
 
 
 def _json(web, obj, status=200):

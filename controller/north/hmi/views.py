@@ -52,32 +52,74 @@ def stale_limits(cfg):
     return out
 
 
-def point_state(up, val, q, src, now, limit, stale_s=None):
-    """[value, quality, age_s]: quality good | uncertain | bad | not wired |
-    stale | down. limit: stale_limits()'s (s, slotted), or a number of s."""
-    lim, slotted = limit if isinstance(limit, tuple) else (limit, True)
-    age = max(0.0, now - src) if src is not None else None
-    if not up:
-        qs = "down"
-    elif age is not None and age > lim:
-        qs = "stale"
-    elif not slotted and q == regmap.Q_BAD and stale_s is not None and age is not None \
-            and age > stale_s:
-        qs = "good"      # old by the image's stale_s only, fresh by its own schedule
-    else:
-        qs = QUALITY.get(q, "bad")
-    return [num(val), qs, None if age is None else round(age, 1)]
-
-
-def live_points(cfg, devices, now, limits):
-    """{"dev.point": [value, quality, age_s]} for every number the hub carries;
-    limits: stale_limits(cfg)."""
+def live_table(cfg):
+    """{device: {point: (tag, clock, limit)}}: what live_points() needs of
+    each point, worked out once. limit: stale_limits()'s (s, slotted);
+    the clock: the points of one read share its time, so the live frame
+    keeps one sample time per read ("device/k", k the read's index in the
+    device's plan) and a new read of unchanged values sends that one time,
+    not every value again."""
+    from controller.fieldbus.planner import plan_reads
+    limits = stale_limits(cfg)
     out = {}
+    for dn, dc in cfg.devices.items():
+        tab = out[dn] = {}
+        for k, r in enumerate(plan_reads(dc.profile)):
+            for p, _ in r.points:
+                tab[p.name] = ("%s.%s" % (dn, p.name), "%s/%d" % (dn, k), limits[(dn, p.name)])
+    return out
+
+
+def quality(up, q, age, limit, stale_s=None):
+    """good | uncertain | bad | not wired | stale | down. limit:
+    stale_limits()'s (s, slotted), or a number of s."""
+    lim, slotted = limit if isinstance(limit, tuple) else (limit, True)
+    if not up:
+        return "down"
+    if age is not None and age > lim:
+        return "stale"
+    if not slotted and q == regmap.Q_BAD and stale_s is not None and age is not None \
+            and age > stale_s:
+        return "good"      # old by the image's stale_s only, fresh by its own schedule
+    return QUALITY.get(q, "bad")
+
+
+def point_state(up, val, q, src, now, limit, stale_s=None):
+    """[value, quality, age_s] (quality()'s)."""
+    age = max(0.0, now - src) if src is not None else None
+    return [num(val), quality(up, q, age, limit, stale_s),
+            None if age is None else round(age, 1)]
+
+
+def live_points(cfg, devices, now, table):
+    """({"dev.point": [value, quality, clock]}, {clock: sample wall s, to 0.1 s})
+    for every number the hub carries: a point's age is now - times[clock].
+    table: live_table(cfg) (a point not in it is its own clock)."""
+    pts, times = {}, {}
+    stale_s = cfg.stale_s
+    isfinite = math.isfinite
     for dn, dv in devices.items():
         up = dv.get("up", False)
+        tab = table.setdefault(dn, {})
         for p, (val, q, src) in dv.get("points", {}).items():
-            out["%s.%s" % (dn, p)] = point_state(up, val, q, src, now,
-                                                 limits.get((dn, p), cfg.stale_s), cfg.stale_s)
+            e = tab.get(p)
+            if e is None:
+                tag = "%s.%s" % (dn, p)
+                e = tab[p] = (tag, tag, stale_s)
+            tag, c, lim = e
+            qs = quality(up, q, None if src is None else now - src, lim, stale_s)
+            pts[tag] = [val if val.__class__ is float and isfinite(val) else num(val), qs, c]
+            if c not in times:
+                times[c] = None if src is None else round(src, 1)
+    return pts, times
+
+
+def api_points(points, times, now):
+    """The JSON API's {"dev.point": [value, quality, age_s]} of live_points()."""
+    out = {}
+    for tag, (val, qs, c) in points.items():
+        t = times.get(c)
+        out[tag] = [val, qs, None if t is None else round(max(0.0, now - t), 1)]
     return out
 
 

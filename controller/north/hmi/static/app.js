@@ -3,7 +3,8 @@
 // token; live values arrive by server-sent events (/api/stream), at most one
 // message a second, and are marked stale when the stream drops.
 "use strict";
-const S = {session: null, frame: {points: {}, loops: {}, devices: {}, kpi: {}, alarms: {}},
+const S = {session: null, frame: {points: {}, clocks: {}, loops: {}, devices: {},
+           kpi: {}, alarms: {}},
            connected: false, page: location.pathname.slice(1) || "overview", timer: null};
 const $ = (id) => document.getElementById(id);
 const esc = (v) => String(v === null || v === undefined ? "" : v).replace(/[&<>"']/g,
@@ -66,6 +67,7 @@ function stream() {
   es.onmessage = (e) => {
     const m = JSON.parse(e.data);
     Object.assign(S.frame.points, m.points || {});
+    Object.assign(S.frame.clocks, m.clocks || {});
     for (const k of ["loops", "devices", "kpi", "alarms"]) if (m[k]) { S.frame[k] = m[k]; L[k] = true; }
     S.frame.now = m.now; S.frame.plant_s = m.plant_s;
     setConn(true);
@@ -108,8 +110,15 @@ function paintRows(table) {
     setText(c[1], fmt(pv[0]));
     setText(c[3], pv[1]);
     if (c[3].className !== "q " + pv[1]) c[3].className = "q " + pv[1];
-    setText(c[4], pv[2] === null ? "" : pv[2].toFixed(1) + " s");
+    setText(c[4], age(pv));
   }
+}
+
+function age(pv) {
+  // a point is [value, quality, clock]: the age of its read, from the server's time
+  const t = S.frame.clocks[pv[2]];
+  return (t === null || t === undefined || S.frame.now === undefined) ? "" :
+    Math.max(0, S.frame.now - t).toFixed(1) + " s";
 }
 
 function paintLive() {
@@ -133,7 +142,7 @@ function pointRow(tag, name, unit) {
   const pv = S.frame.points[tag] || [null, "–", null];
   return '<tr data-tag="' + esc(tag) + '"><td>' + esc(name) + '</td><td class="num v">' +
     fmt(pv[0]) + '</td><td>' + esc(unit) + '</td><td class="q ' + esc(pv[1]) + '">' +
-    esc(pv[1]) + '</td><td class="age">' + (pv[2] === null ? "" : pv[2].toFixed(1) + " s") +
+    esc(pv[1]) + '</td><td class="age">' + age(pv) +
     "</td></tr>";
 }
 
@@ -141,8 +150,7 @@ function pointRow(tag, name, unit) {
 const PAGES = {}, PAINT = {};
 
 PAGES.overview = async () => {
-  const j = await api("GET", "/api/overview");
-  if (j.frame && j.frame.points) Object.assign(S.frame, j.frame);
+  const j = await api("GET", "/api/overview");   // (its frame is the API's: the stream's is newer)
   let h = '<section id="kpi" class="card"></section><div class="grid">';
   for (const a of j.areas) {
     h += '<section class="card area"><h2>' + esc(a.area) + "</h2>";

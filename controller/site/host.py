@@ -494,6 +494,24 @@ class PrimaryHost:
                                          "devices": dict(n["devices"])}
                            for k, n in self.nodes.items()})
 
+    def publish_command(self, group, node, device, metric, value, who):
+        """One metric as an NCMD to the edge node (device "") or a DCMD to its
+        device, QoS 1, not retained, on this host's own session (the site
+        user's ACL); a "command" event (who, what). The paho MessageInfo: the
+        edge's gate decides, and its answer is the metric's next value."""
+        sp = self.sp
+        dtype = (sp.DataType.STRING if isinstance(value, str) else sp.DataType.BOOLEAN
+                 if isinstance(value, bool) else sp.DataType.DOUBLE)
+        ms = int(time.time() * 1000)
+        cmd = (sp.DCmd if device else sp.NCmd)(timestamp=ms, metrics=(sp.Metric(
+            timestamp=ms, name=metric, datatype=dtype, value=value),))
+        topic = "%s/%s/%s/%s%s" % (NS, group, "DCMD" if device else "NCMD", node,
+                                   "/" + device if device else "")
+        info = self.client.publish(topic, cmd.encode(include_dtypes=True), qos=1)
+        self._event(group, node, device, "command", "%s: %s = %r on %s%s" % (
+            who, metric, value, topic, "" if info.rc == 0 else " not sent (rc %d)" % info.rc))
+        return info
+
 
 def _metric_value(m):
     if m is None or m.is_null:

@@ -11,26 +11,37 @@ means per stack; store.site_kpis, at most every KPI_EVERY_S), an edge's latest v
 Values come from PostgreSQL on the read-only reporter connection ([database]
 report_dsn) in a worker thread; the page polls the API every 2 s.
 
-Read-only: no command goes to an edge from here. Any state-changing route
-(POST /api/edges/...) answers 403 with the reason.
+Commands (POST /api/edge/<group>/<node>/command {"metric", "value"[, "device"]}):
+the session's role checked against the command gate's own table (gate.NEEDS:
+a mode, set point or manual output needs operator), the CSRF token by the
+shared guard, then one NCMD (node metric) or DCMD (device metric) on the
+site host's own session (PrimaryHost.publish_command: the site user's broker
+ACL), a "command" event in the site's events table (a refusal here a
+"command_refused" one). The answer is "sent" once the site broker has it:
+the edge decides ([mqtt] writable, then its gate with [mqtt] command_role),
+and publishes no refusal; what it did shows as the metric's next value. Any
+other state-changing route (POST /api/edges/...) answers 403 read-only.
 """
 
 import asyncio
 import datetime as dt
 import json
 import logging
+import math
 import threading
 import time
 from pathlib import Path
 
 from controller.north.hmi import server
+from controller.runtime.gate import NEEDS, ROLES
 
 log = logging.getLogger("greenedge.site.hmi")
 
 SITE_STATIC = server.STATIC / "site"
 KPI_EVERY_S = 10.0   # the 24 h site KPIs are recomputed at most this often, not per poll
-READ_ONLY = ("the site HMI is read-only: commands go to an edge through that edge's own "
-             "HMI or command gate")
+READ_ONLY = ("the site HMI is read-only here: a command to an edge goes by POST "
+             "/api/edge/<group>/<node>/command, through that edge's command gate")
+PUBACK_S = 10.0      # how long a command waits for the site broker's PUBACK
 
 
 class SiteHmi(server.HmiServer):
@@ -64,6 +75,7 @@ class SiteHmi(server.HmiServer):
         r.add_get("/api/site", self.api_site)
         r.add_get("/api/edges/{group}/{node}", self.api_edge)
         r.add_get("/api/trend", self.api_trend)
+        r.add_post("/api/edge/{group}/{node}/command", self.api_command)
         r.add_post("/api/edges/{tail:.*}", self.api_refuse)
         return app
 
@@ -72,11 +84,65 @@ class SiteHmi(server.HmiServer):
 
     async def api_session(self, request):
         s = request["session"]
+        why = _role_refusal(s.role, "mode")
         return server._json(self.web, {"user": s.user, "role": s.role, "csrf": s.csrf,
-                                       "site": self.site_cfg["host_id"], "read_only": True})
+                                       "site": self.site_cfg["host_id"],
+                                       "commands": why is None, "commands_refused": why})
 
     async def api_refuse(self, request):
         return server._json(self.web, {"error": READ_ONLY}, 403)
+
+    async def api_command(self, request):
+        """One NCMD/DCMD metric to an edge; 403 for a role the gate would refuse,
+        400 a malformed body, 404 an unknown edge or device, 409 an edge not
+        online (a command would be lost), 503 the site broker away or silent."""
+        web, s = self.web, request["session"]
+        g, n = request.match_info["group"], request.match_info["node"]
+        b = await server._body(request)
+        metric, value, device = b.get("metric"), b.get("value"), b.get("device") or ""
+        who = "hmi:%s" % s.user
+
+        def refuse(code, why):
+            log.warning("site HMI command by %s (%s) to %s/%s refused: %s", who, s.role, g, n,
+                        why)
+            self.site._event(g, n, device if isinstance(device, str) else "", "command_refused",
+                             "%s (%s): %.200r = %.200r: %s" % (who, s.role, metric, value, why))
+            return server._json(web, {"result": "refused", "error": why}, code)
+        if not isinstance(metric, str) or not metric or len(metric) > 200 \
+                or any(c in metric for c in "\x00+#") or metric.startswith("Node Control/"):
+            return refuse(400, "metric: the edge's metric name (Loops/<loop>/Mode, ... or a "
+                          "device point with \"device\"), got %r" % (metric,))
+        if not isinstance(device, str) or any(c in device for c in "\x00/+#"):
+            return refuse(400, "device: a Sparkplug device id, got %r" % (device,))
+        if not _value_ok(value):
+            return refuse(400, "value: a string, a boolean or a finite number, got %r"
+                          % (value,))
+        why = _role_refusal(s.role, _kind(metric, device))
+        if why is not None:
+            return refuse(403, why)
+        node = self.site.status()["nodes"].get("%s/%s" % (g, n))
+        if node is None:
+            return refuse(404, "no edge %s/%s" % (g, n))
+        if device and device not in node["devices"]:
+            return refuse(404, "edge %s/%s has no device %r" % (g, n, device))
+        if not node["online"] or node["stale"]:
+            return refuse(409, "edge %s/%s is %s: a command now would be lost"
+                          % (g, n, "stale (its link is down)" if node["online"] else "dead"))
+        if not self.site.connected.is_set():
+            return refuse(503, "the site host is not connected to the site broker")
+        info = self.site.publish_command(g, n, device, metric, value, who)
+        ok = info.rc == 0 and await asyncio.get_running_loop().run_in_executor(
+            None, _wait_published, info)
+        if not ok:
+            return server._json(web, {"result": "not sent", "error": "the site broker did not "
+                                      "take the command in %.0f s" % PUBACK_S}, 503)
+        log.info("site HMI command by %s (%s): %s/%s %s%s = %r sent", who, s.role, g, n,
+                 device + "/" if device else "", metric, value)
+        return server._json(web, {
+            "result": "sent", "edge": "%s/%s" % (g, n), "device": device, "metric": metric,
+            "value": value, "message": "DCMD" if device else "NCMD",
+            "note": "the edge decides ([mqtt] writable, its command gate); it publishes no "
+                    "refusal: the metric's next value from the edge is its answer"})
 
     # ---- data ----------------------------------------------------------------------------
     def _query(self, fn):
@@ -203,3 +269,31 @@ class SiteHmi(server.HmiServer):
             return server._json(self.web, {"error": "no edge %s/%s" % (g, n)}, 404)
         v = await asyncio.get_running_loop().run_in_executor(None, self.edge_view, g, n)
         return server._json(self.web, v)
+
+
+def _kind(metric, device):
+    """The command gate's kind for an NCMD/DCMD metric (as the edge maps it,
+    controller/north/sparkplug.py: a set point, else a mode or manual output)."""
+    return "setpoint" if not device and "/SP/" in metric else "mode"
+
+
+def _role_refusal(role, kind):
+    """None if the gate's role table lets `role` do `kind`, else its reason."""
+    if role not in ROLES or ROLES.index(role) < ROLES.index(NEEDS[kind]):
+        return "role %s may not change %s (needs %s)" % (role, kind, NEEDS[kind])
+    return None
+
+
+def _value_ok(v):
+    """A string (no NUL, at most 200 characters), a boolean or a finite number."""
+    if isinstance(v, str):
+        return len(v) <= 200 and "\x00" not in v
+    return isinstance(v, (bool, int, float)) and (isinstance(v, bool) or math.isfinite(v))
+
+
+def _wait_published(info):
+    try:
+        info.wait_for_publish(PUBACK_S)
+    except (RuntimeError, ValueError):   # paho: not queued (the connection went)
+        return False
+    return info.is_published()

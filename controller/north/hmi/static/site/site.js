@@ -1,9 +1,14 @@
 "use strict";
 // The site HMI: the area overview (/overview: per area its edges and the site KPIs of
 // the last 24 h, as `greenedge site report`) and an edge's values (/edge?g=..&n=..),
-// polled every 2 s from the JSON API (read-only).
-let csrf = null;
+// polled every 2 s from the JSON API. On an edge's page, each loop's mode switch: an
+// operator's click (confirmed) sends Loops/<loop>/Mode as an NCMD through the site host;
+// the edge's command gate decides, and its next value of the metric is the answer.
+let csrf = null, session = null;
 const main = document.getElementById("main");
+const loopsBox = document.getElementById("loops");
+const WAIT_S = 15;        // how long the page waits for the edge's new value
+let pending = null;       // {loop, mode, t}: a command sent, its value not seen yet
 function el(tag, text, cls) {
   const e = document.createElement(tag);
   if (text !== undefined && text !== null) e.textContent = String(text);
@@ -109,7 +114,81 @@ function overview(s) {
     main.append(sec);
   }
 }
+function say(text, ok) {
+  const m = document.getElementById("msg");
+  m.textContent = text || "";
+  m.className = "msg " + (text ? (ok ? "accepted" : "refused") : "");
+}
+function confirmThen(text) {
+  return new Promise((resolve) => {
+    const box = document.getElementById("confirm");
+    document.getElementById("confirm-text").textContent = text;
+    box.classList.remove("hidden");
+    const done = (v) => { box.classList.add("hidden"); resolve(v); };
+    document.getElementById("confirm-yes").onclick = () => done(true);
+    document.getElementById("confirm-no").onclick = () => done(false);
+  });
+}
+async function setMode(e, loop, mode) {
+  if (!await confirmThen("Switch loop " + loop + " on edge " + e.group + "/" + e.node +
+                         " to " + mode.toUpperCase() + "? The edge's command gate decides."))
+    return;
+  const r = await fetch("/api/edge/" + encodeURIComponent(e.group) + "/" +
+                        encodeURIComponent(e.node) + "/command", {
+    method: "POST", credentials: "same-origin",
+    headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf},
+    body: JSON.stringify({metric: "Loops/" + loop + "/Mode", value: mode})});
+  const j = await r.json().catch(() => ({}));
+  if (j.result === "sent") {
+    pending = {loop: loop, mode: mode, t: Date.now()};
+    say(loop + " " + mode + ": sent to the edge; waiting for its new value", true);
+  } else {
+    say(loop + " " + mode + ": " + (j.result || "refused") + ": " + (j.error || r.status), false);
+  }
+}
+let loopsKey = null;
+function loops(e) {
+  // the loops' modes from the edge's node metrics Loops/<loop>/Mode; redrawn only on change
+  const modes = e.values.filter((v) => !v.device && /^Loops\/[^/]+\/Mode$/.test(v.metric))
+    .map((v) => [v.metric.split("/")[1], String(v.value)]);
+  if (pending) {
+    const now = modes.find(([l]) => l === pending.loop);
+    if (now && now[1] === pending.mode) {
+      say(pending.loop + " is " + pending.mode + " (the edge applied it)", true);
+      pending = null;
+    } else if (Date.now() - pending.t > WAIT_S * 1000) {
+      say(pending.loop + " " + pending.mode + ": no new value from the edge in " + WAIT_S +
+          " s: its command gate refused it or the metric is not writable there (the edge's " +
+          "audit says why)", false);
+      pending = null;
+    }
+  }
+  const key = JSON.stringify([e.group, e.node, e.state, modes]);
+  if (key === loopsKey) return;
+  loopsKey = key;
+  loopsBox.replaceChildren();
+  loopsBox.classList.toggle("hidden", !modes.length);
+  if (!modes.length) return;
+  loopsBox.append(el("h2", "loops"));
+  const why = !session.commands ? session.commands_refused :
+    e.state !== "online" ? "the edge is " + e.state : null;
+  if (why) loopsBox.append(el("p", "Mode changes disabled: " + why, "reason"));
+  for (const [loop, mode] of modes) {
+    const p = el("p", null, "loop");
+    p.dataset.loop = loop;
+    p.append(el("strong", loop), " ", el("span", mode, "mode"), " ");
+    for (const m of ["auto", "manual"]) {
+      const b = el("button", m === "auto" ? "Auto" : "Manual", "to-" + m);
+      b.disabled = !!why || mode === m;
+      if (why) b.title = why;
+      b.onclick = () => setMode(e, loop, m);
+      p.append(b, " ");
+    }
+    loopsBox.append(p);
+  }
+}
 function edge(e) {
+  loops(e);
   main.replaceChildren();
   const back = el("a", "← site");
   back.href = "/overview";
@@ -139,7 +218,7 @@ async function tick() {
   } catch (e) { /* the next tick tries again */ }
 }
 (async () => {
-  const s = await get("/api/session");
+  const s = session = await get("/api/session");
   csrf = s.csrf;
   document.getElementById("who").textContent = s.user + " (" + s.role + ")";
   document.getElementById("title").textContent = "GreenEdge site " + s.site;

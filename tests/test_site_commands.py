@@ -81,7 +81,7 @@ def rig(pg, broker, tmp_path_factory):  # noqa: F811
     class R:
         pass
     r = R()
-    r.url, r.host, r.obs, r.svc, r.pg = hmi.url, host, obs, svc, pg
+    r.url, r.host, r.obs, r.svc, r.pg, r.broker = hmi.url, host, obs, svc, pg, broker
     try:
         until(lambda: host.status()["nodes"].get("plant/" + NODE, {}).get("online")
               and host.status()["nodes"]["plant/" + NODE]["devices"].get("fan1")
@@ -249,6 +249,23 @@ def test_the_edge_refuses_what_it_does_not_allow(rig):
     time.sleep(1.0)
     assert len(commands_seen(rig, n0)) == 2
 
+
+def test_site_broker_acl_drops_an_ncmd_from_another_user(rig):
+    """Only the site user may write NCMD/DCMD on the site broker: the same NCMD
+    from user ops (read-only there) never reaches the edge."""
+    from pysparkplug import DataType, Metric, NCmd
+    back_to_auto(rig)
+    node = rig.svc.north[0]
+    before = dict(node.commands)
+    n0 = len(rig.obs.msgs)
+    ms = int(time.time() * 1000)
+    rig.obs.publish("spBv1.0/plant/NCMD/%s" % NODE, NCmd(timestamp=ms, metrics=(Metric(
+        timestamp=ms, name=MODE, datatype=DataType.STRING, value="manual"),)))
+    time.sleep(3.0)
+    assert commands_seen(rig, n0) == [] and node.commands == before
+    assert edge_mode(rig) == "auto"
+    log = (rig.broker.tmp / "mosquitto.log").read_text().splitlines()
+    assert any("Denied PUBLISH" in ln and "spBv1.0/plant/NCMD/%s" % NODE in ln for ln in log)
 
 def test_browser_operator_confirms_a_mode_switch_viewer_sees_it_disabled(rig, pw):  # noqa: F811
     back_to_auto(rig)

@@ -1,4 +1,4 @@
-"""`greenedge site --hmi HOST:PORT`: the site HMI, read-only.
+"""`greenedge site --hmi HOST:PORT`: the site HMI (read-only but for edge commands).
 
 The edge HMI's server (controller/north/hmi/server.py) with the site host as
 its data source instead of a service's hub: the same users file, sessions,

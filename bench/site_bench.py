@@ -22,6 +22,11 @@ commit - first publish). Peer: PostgreSQL's own COPY (server side, from a
 file, text format) of the same burst rows, exported from the metrics table,
 into a table of the same shape (partitioned by day, the same unique key),
 median of 3, in the same run. Aim: rate >= 0.5 x COPY, p99 <= 2 s, no loss.
+CPU in the burst (burst_cpu): each process's utime + stime from /proc over
+the burst (the "burst" command to the last row counted), as a share of one
+core: the host, the publisher, the site mosquitto, the local mosquittos
+(summed), PostgreSQL (every backend), and the whole machine's busy time
+(/proc/stat: other sessions too) out of cores.
 
 python bench/run.py site [--quick] [--json]
 """
@@ -281,6 +286,10 @@ def _one(ts, adm, tmp, site, brokers, procs, n_edges, steady_s, burst_s, pg):
         "xmin) - time) AS l FROM greenedge.metrics WHERE node = ANY(%s) AND time >= %s AND "
         "NOT historical) x", (nl, t0)).fetchone()
     # the burst: store-and-forward, as fast as it goes
+    groups = {"host": [procs[0].pid], "publisher": [pub.pid], "site_mosquitto": [site.proc.pid],
+              "local_mosquittos": [b.proc.pid for b in brokers[-n_edges:]],
+              "postgres": _pg_pids(pg)}
+    cpu0, busy0, w0 = _cpu_snapshot(groups), _machine_busy(), time.monotonic()
     pub.stdin.write("burst\n")
     pub.stdin.flush()
     b = line()
@@ -290,6 +299,10 @@ def _one(ts, adm, tmp, site, brokers, procs, n_edges, steady_s, burst_s, pg):
     q_b = "FROM greenedge.metrics WHERE node = ANY(%s) AND time >= %s AND time < %s"
     _until(lambda: adm.execute("SELECT count(*) " + q_b, (nl, h0, h1)).fetchone()[0]
            >= want_burst, 180)
+    cpu1, busy1, wall = _cpu_snapshot(groups), _machine_busy(), time.monotonic() - w0
+    burst_cpu = {k: round((cpu1[k] - cpu0[k]) / wall, 2) for k in groups}
+    burst_cpu["machine"] = round((busy1 - busy0) / wall, 2)
+    burst_cpu["cores"], burst_cpu["wall_s"] = os.cpu_count(), round(wall, 2)
     got_burst, last = adm.execute("SELECT count(*), extract(epoch FROM max("
                                   "pg_xact_commit_timestamp(xmin))) " + q_b,
                                   (nl, h0, h1)).fetchone()
@@ -327,8 +340,41 @@ def _one(ts, adm, tmp, site, brokers, procs, n_edges, steady_s, burst_s, pg):
             "latency_max_s": round(float(pmax), 3),
             "burst_rows": got_burst, "burst_expected": want_burst,
             "e2e_metrics_s": round(e2e), "copy_rows_s": round(copy),
-            "ratio": round(e2e / copy, 3),
+            "ratio": round(e2e / copy, 3), "burst_cpu": burst_cpu,
             "lost": (want_steady - got_steady) + (want_burst - got_burst)}
+
+
+def _ticks(pid):
+    """utime + stime of a process, s (/proc/<pid>/stat; 0 once it is gone)."""
+    try:
+        f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _pg_pids(pg):
+    """The postmaster and its children (backends, walwriter, checkpointer)."""
+    top = int((pg.data / "postmaster.pid").read_text().split()[0])
+    out = [top]
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                if int(open("/proc/%s/stat" % d).read().rsplit(")", 1)[1].split()[1]) == top:
+                    out.append(int(d))
+            except OSError:
+                pass
+    return out
+
+
+def _machine_busy():
+    """Busy seconds of all cores (/proc/stat: everything but idle and iowait)."""
+    f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    return (sum(f[:8]) - f[3] - f[4]) / os.sysconf("SC_CLK_TCK")   # guest is in user
+
+
+def _cpu_snapshot(groups):
+    return {k: sum(_ticks(p) for p in pids) for k, pids in groups.items()}
 
 
 def _until(cond, timeout):
@@ -350,6 +396,8 @@ def report(r):
                          c["latency_p99_s"], c["latency_max_s"], c["burst_rows"],
                          c["burst_expected"], c["e2e_metrics_s"], c["copy_rows_s"], c["ratio"],
                          c["lost"]))
+        lines.append("    burst CPU (share of one core): %s" % ", ".join(
+            "%s %s" % kv for kv in sorted(c["burst_cpu"].items())))
     lines.append("  host: %s" % json.dumps(r.get("host", {}), sort_keys=True))
     return "\n".join(lines)
 

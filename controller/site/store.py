@@ -19,13 +19,18 @@ Schema (in the schema `greenedge`, owned by the writer role):
     metrics_1min (minute, grp, node, device, metric, mean, min, max, n): the
               downsampled history retention keeps for years.
 
-Writes: COPY (binary) into a temporary table, then one INSERT ... SELECT ... ON CONFLICT
-per batch (UPSERT), in one transaction (the rows of a batch land together or
-not at all).
+Writes: one transaction per batch (its rows land together or not at all):
+binary COPY straight into metrics, in a savepoint, as nearly every batch is
+all new rows; a duplicate key (a replayed batch, a birth's null placeholder
+beside its first sample) rolls the savepoint back and the batch goes the
+idempotent way: COPY into a temporary table, then one INSERT ... SELECT ...
+ON CONFLICT (UPSERT), as will the next batch unless that one was all new.
+PostgreSQL's COPY into the table is about twice its INSERT ... ON CONFLICT.
 """
 
 import datetime as dt
 import re
+import struct
 
 SCHEMA = "greenedge"
 DAYS_AHEAD = 2
@@ -103,17 +108,51 @@ def ms_to_dt(ms):
     return dt.datetime.fromtimestamp(ms / 1000.0, UTC)
 
 
+DAY_MS = 86400000
+EPOCH_DAY = dt.date(1970, 1, 1)
+PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=UTC)
+PG_EPOCH_MS = 946684800000      # PostgreSQL's timestamp epoch, ms after the Unix one
+US = dt.timedelta(microseconds=1)
+
+
 def _day(t):
+    """The UTC day of a row's time (ms since the epoch, or a datetime)."""
+    if type(t) is int:
+        return EPOCH_DAY + dt.timedelta(days=t // DAY_MS)
     return dt.date(t.year, t.month, t.day)
+
+
+def _time_dumper(psycopg):
+    """COPY's timestamptz (binary: int64 microseconds since 2000-01-01 UTC)
+    from an int of ms since the Unix epoch, the Sparkplug timestamp as it
+    came (exact; no datetime per row, which cost the host about a fifth of
+    its time per metric), or from a datetime."""
+    pack = struct.Struct("!q").pack
+
+    class MsTimestamptz(psycopg.adapt.Dumper):
+        oid = psycopg.postgres.types["timestamptz"].oid
+        format = psycopg.pq.Format.BINARY
+
+        def dump(self, t):
+            if type(t) is int:
+                return pack((t - PG_EPOCH_MS) * 1000)
+            return pack((t - PG_EPOCH) // US)
+    return MsTimestamptz
 
 
 class Store:
     """One writer connection. write(rows, events) -> rows inserted (not counting
-    the ones already there). Rows are tuples in COLS order with time a
-    datetime (UTC)."""
+    the ones already there). Rows are tuples in COLS order with time an int
+    of ms since the Unix epoch (the host's) or a datetime (UTC)."""
 
     def __init__(self, conn):
+        from controller.site import need_psycopg
+        psycopg = need_psycopg()
         self.conn = conn
+        # only COPY's typed columns look dumpers up by oid: parameters keep psycopg's own
+        conn.adapters.register_dumper(None, _time_dumper(psycopg))
+        self._duplicate = psycopg.errors.UniqueViolation
+        self.direct = True        # the next batch tried as all new rows (COPY into metrics)
         self.days = set()
         with conn.cursor() as cur:
             # the schema exists when an administrator made the roles (roles_sql); a
@@ -150,20 +189,20 @@ class Store:
         return new
 
     def write(self, rows, events=()):
-        """One transaction: partitions for the rows' days, COPY, UPSERT; the
-        events likewise. Returns the rows inserted or filled in."""
+        """One transaction: partitions for the rows' days, COPY into metrics
+        (or, a duplicate among them, COPY + UPSERT); the events likewise.
+        Returns the rows inserted or filled in."""
         n, made = 0, []
         try:
             if rows:
-                made = self.ensure_days({_day(r[0]) for r in rows})
+                made = self.ensure_days({_day(t) for t in {r[0] for r in rows}})
                 with self.conn.cursor() as cur:
-                    with cur.copy("COPY _in (%s) FROM STDIN (FORMAT BINARY)"
-                                  % ", ".join(COLS)) as cp:
-                        cp.set_types(TYPES)
-                        for r in rows:
-                            cp.write_row(r)
-                    cur.execute(UPSERT)
-                    n = cur.rowcount
+                    n = self._copy_new(cur, rows) if self.direct else None
+                    if n is None:
+                        self._copy(cur, "_in", rows)
+                        cur.execute(UPSERT)
+                        n = cur.rowcount
+                        self.direct = n == len(rows)   # all new: the next one COPY first
             if events:
                 with self.conn.cursor() as cur:
                     cur.executemany("INSERT INTO %s.events VALUES (%%s, %%s, %%s, %%s, %%s, %%s) "
@@ -182,6 +221,26 @@ class Store:
         self.offered += len(rows)
         self.inserted += n
         return n
+
+    def _copy(self, cur, table, rows):
+        with cur.copy("COPY %s (%s) FROM STDIN (FORMAT BINARY)" % (table, ", ".join(COLS))) as cp:
+            cp.set_types(TYPES)
+            write = cp.write_row
+            for r in rows:
+                write(r)
+
+    def _copy_new(self, cur, rows):
+        """COPY the rows straight into metrics in a savepoint: len(rows); a key
+        already there or twice in the batch: the savepoint rolled back, None."""
+        cur.execute("SAVEPOINT new_rows")
+        try:
+            self._copy(cur, SCHEMA + ".metrics", rows)
+        except self._duplicate:
+            cur.execute("ROLLBACK TO SAVEPOINT new_rows")
+            self.direct = False
+            return None
+        cur.execute("RELEASE SAVEPOINT new_rows")
+        return len(rows)
 
     def close(self):
         self.conn.close()

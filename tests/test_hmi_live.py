@@ -74,3 +74,31 @@ def test_the_page_ages_unchanged_values_from_their_last_read(rig, browser):  # n
             seen.add(value)
         time.sleep(2.0)
     assert len(seen) == 1, seen     # the value did not change meanwhile
+
+
+def test_a_row_scrolled_into_view_shows_the_latest_value_at_once(rig, browser):  # noqa: F811
+    """The page paints only the point tables in view; one scrolled into view
+    shows the values the page last received within two frames, not at the
+    next message."""
+    b = browser("vic")
+    p = b.page
+    p.set_viewport_size({"width": 1280, "height": 120})     # the KPI card fills it
+    b.go("overview")
+    row = "[data-tag='fan1.process_pv']"
+    p.wait_for_selector(row, state="attached")
+    assert not p.evaluate("(r) => { const b = document.querySelector(r).getBoundingClientRect();"
+                          " return b.top < innerHeight && b.bottom > 0; }", row)
+    time.sleep(3.0)     # the value moves on meanwhile (the fake drive's process)
+    for _ in range(5):
+        shown, latest, moved = p.evaluate("""async (r) => {
+            const el = document.querySelector(r), t = S.frame.now;
+            el.scrollIntoView();
+            await new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok)));
+            const out = [el.querySelector('.v').textContent, fmt(S.frame.points[el.dataset.tag][0]),
+                         S.frame.now !== t];
+            window.scrollTo(0, 0);
+            return out; }""", row)
+        if not moved:       # (a message in between would be painted at the next frame)
+            break
+        time.sleep(1.0)
+    assert not moved and shown == latest, (shown, latest)

@@ -193,10 +193,7 @@ class HmiServer:
         e = (kpis or {}).get("energy_kwh")
         if self._since is None and isinstance(e, (int, float)) and math.isfinite(e):
             self._since = (float(e), plant_s)
-        rows = self.svc.alarms.rows()
-        counts = {}
-        for r in rows:
-            counts[r["state"]] = counts.get(r["state"], 0) + 1
+        counts = self.svc.alarms.summary()["states"]    # the counts only, no row per alarm
         points, times = views.live_points(self.cfg, dev, now, self.live_table)
         self.frame = {
             "now": now, "plant_s": plant_s, "points": points, "clocks": times,

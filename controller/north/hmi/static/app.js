@@ -155,10 +155,10 @@ PAGES.overview = async () => {
   for (const a of j.areas) {
     h += '<section class="card area"><h2>' + esc(a.area) + "</h2>";
     for (const d of a.devices) {
-      h += "<h3>" + esc(d.name) + ' <small>' + esc(d.profile) + "</small></h3>" +
+      h += '<div class="dev"><h3>' + esc(d.name) + ' <small>' + esc(d.profile) + "</small></h3>" +
         '<table class="points"><tr><th>point</th><th>value</th><th>unit</th><th>quality</th>' +
         "<th>age</th></tr>" + d.points.map((p) => pointRow(p.tag, p.name, p.unit)).join("") +
-        "</table>";
+        "</table></div>";
     }
     h += "</section>";
   }

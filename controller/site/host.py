@@ -55,7 +55,9 @@ NS = "spBv1.0"
 REBIRTH = "Node Control/Rebirth"
 REBIRTH_EVERY_S = 5.0
 STOP_DRAIN_S = 5.0
-FLUSH_S = 0.2
+FLUSH_S = 0.2             # the longest a row waits for its batch to start (writer idle)
+WAKE_SHARE = 8            # ... or until batch_rows / WAKE_SHARE rows wait
+QUIET_S = 0.02            # ... or until nothing more has come for this long
 RETENTION_EVERY_S = 3600.0
 FUTURE_MS = 86400e3       # a metric stamped more than a day ahead is not stored (too_new)
 BAD_ROWS_SHOWN = 5        # rows named in a bad_rows event
@@ -77,6 +79,7 @@ class PrimaryHost:
         self.raw_days = cfg["retention"]["raw_days"]
         self.stale_s = cfg["stale_s"]
         self.batch_rows = cfg["database"]["batch_rows"]
+        self.wake_rows = max(1, self.batch_rows // WAKE_SHARE)
         self.queue_max = cfg["database"]["queue_max_rows"]
         self._pending_n = 0          # rows the writer holds (a failed batch and after)
         self._full_warned = False
@@ -85,7 +88,10 @@ class PrimaryHost:
         self._qualities = {}      # a metric's serialized PropertySet -> its Quality
         self._lock = threading.Lock()
         self._rows, self._events = [], []
+        self._since = None        # monotonic time the oldest queued row or event came
+        self._last_in = 0.0       # ... and the newest
         self._stop = threading.Event()
+        self._wake = threading.Event()   # the writer's: a batch is queued, or stop
         self._writer = None
         self.client = None
         self.connected = threading.Event()
@@ -176,6 +182,7 @@ class PrimaryHost:
         if c is not None:
             c.loop_stop()
         self._stop.set()
+        self._wake.set()
         if self._writer is not None:
             self._writer.join(60.0)
         self._store.close()
@@ -308,7 +315,13 @@ class PrimaryHost:
                     self._events.append((dt.datetime.now(dt.timezone.utc), group, node, device,
                                          "queue_full", "%d rows waiting for the database: "
                                          "new rows dropped" % self.queue_max))
+            if rows or self._events:
+                self._last_in = time.monotonic()
+                if self._since is None:
+                    self._since = self._last_in
             self._rows.extend(rows)
+            if len(self._rows) + self._pending_n >= self.wake_rows:
+                self._wake.set()
 
     def _rows_of(self, p, group, node, device):
         """The rows of a payload's metrics (time: the metric's ms, as it came)
@@ -374,10 +387,22 @@ class PrimaryHost:
         with self._lock:
             self._events.append((dt.datetime.now(dt.timezone.utc), group, node, device, kind,
                                  detail.replace("\x00", "\\x00")))
+            self._last_in = time.monotonic()
+            if self._since is None:
+                self._since = self._last_in
 
     # ---- the writer -------------------------------------------------------------------------
     def _write_loop(self):
+        """One batch at a time: written once wake_rows wait (queued or held
+        here), or FLUSH_S after the oldest of them came, or when nothing more
+        has come for QUIET_S (the end of a burst, of an edge's poll: waiting
+        would not make the batch bigger), or at stop; then at once the next
+        while that holds. No pause after a write: in a burst the next batch
+        goes as soon as the last is committed, while the MQTT thread decodes
+        the one after; a steady stream still goes in batches of up to
+        FLUSH_S (or wake_rows)."""
         pending, events, backoff = [], [], 0.5
+        since = None      # when the oldest row or event of pending/events came
         next_retention = time.monotonic()
         while True:
             stopping = self._stop.is_set()
@@ -385,43 +410,60 @@ class PrimaryHost:
                 next_retention = time.monotonic() + RETENTION_EVERY_S
                 self._retention()
             with self._lock:
-                pending.extend(self._rows)
-                events.extend(self._events)
-                self._rows, self._events = [], []
+                if self._rows or self._events:
+                    pending.extend(self._rows)
+                    events.extend(self._events)
+                    self._rows, self._events = [], []
+                    if since is None:
+                        since = self._since if self._since is not None else time.monotonic()
+                self._since, last_in = None, self._last_in
                 self._pending_n = len(pending)
-            while pending or events:
-                batch, rest = pending[:self.batch_rows], pending[self.batch_rows:]
-                t0 = time.perf_counter()
-                try:
-                    try:
-                        n = self._store.write(batch, events)
-                    except Exception as e:
-                        if not self._data_error(e):
-                            raise
-                        n = self._isolate(batch, events, e)   # the bad rows out, the rest in
-                except Exception as e:   # psycopg.Error: the database away, a restart
-                    self.stats["db_errors"] += 1
-                    log.warning("site database: %s (%d rows kept)", e, len(pending))
-                    if stopping:
-                        return
-                    time.sleep(backoff)
-                    backoff = min(backoff * 2, 10.0)
-                    self._reconnect()
-                    break
-                backoff = 0.5
-                self.stats["write_s"] += time.perf_counter() - t0
-                self.stats["batches"] += 1
-                self.stats["rows"] += len(batch)
-                self.stats["inserted"] += n
-                pending, events = rest, []
-                with self._lock:
-                    self._pending_n = len(pending)
-                    if not pending:
-                        self._full_warned = False   # a new outage may warn again
-            if stopping and not pending:
-                return
+                self._wake.clear()
             self._check_stale()
-            self._stop.wait(FLUSH_S)
+            now = time.monotonic()
+            if not (pending or events):
+                if stopping:
+                    return
+                since = None
+            elif (stopping or len(pending) >= self.wake_rows or now - since >= FLUSH_S
+                  or now - last_in >= QUIET_S):
+                if self._write_batch(pending[:self.batch_rows], events):
+                    pending, events = pending[self.batch_rows:], []
+                    since, backoff = (since if pending else None), 0.5
+                    with self._lock:
+                        self._pending_n = len(pending)
+                        if not pending:
+                            self._full_warned = False   # a new outage may warn again
+                    continue
+                if stopping:
+                    return
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                self._reconnect()
+                continue
+            self._wake.wait(FLUSH_S if since is None else
+                            max(min(since + FLUSH_S, last_in + QUIET_S) - now, 0.0))
+
+    def _write_batch(self, batch, events):
+        """Store.write, the refused rows isolated: True; False when the
+        database is away (the caller keeps the batch)."""
+        t0 = time.perf_counter()
+        try:
+            try:
+                n = self._store.write(batch, events)
+            except Exception as e:
+                if not self._data_error(e):
+                    raise
+                n = self._isolate(batch, events, e)   # the bad rows out, the rest in
+        except Exception as e:   # psycopg.Error: the database away, a restart
+            self.stats["db_errors"] += 1
+            log.warning("site database: %s (%d rows kept)", e, self._pending_n)
+            return False
+        self.stats["write_s"] += time.perf_counter() - t0
+        self.stats["batches"] += 1
+        self.stats["rows"] += len(batch)
+        self.stats["inserted"] += n
+        return True
 
     def _data_error(self, e):
         """A batch the database refused for what it holds (a NUL in a text,

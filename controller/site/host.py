@@ -58,6 +58,7 @@ STOP_DRAIN_S = 5.0
 FLUSH_S = 0.2             # the longest a row waits for its batch to start (writer idle)
 WAKE_SHARE = 8            # ... or until batch_rows / WAKE_SHARE rows wait
 QUIET_S = 0.02            # ... or until nothing more has come for this long
+READ_BURST = 1000         # MQTT packets read per select() at most
 RETENTION_EVERY_S = 3600.0
 FUTURE_MS = 86400e3       # a metric stamped more than a day ahead is not stored (too_new)
 BAD_ROWS_SHOWN = 5        # rows named in a bad_rows event
@@ -139,7 +140,8 @@ class PrimaryHost:
         that has just gone away), and its thread ends with it: no reconnect,
         ever, and this host never sees the site broker again. Here the thread's
         body (paho 1.6's _thread_main; pyproject pins paho < 2) closes the dead
-        socket (reconnect(); refused, paho's own loop retries) and goes on."""
+        socket (reconnect(); refused, paho's own loop retries) and goes on.
+        It also reads what the socket holds in one go (loop_read)."""
         host = self
 
         class Client(self.paho.Client):
@@ -157,6 +159,24 @@ class PrimaryHost:
                         self.reconnect()
                     except OSError:
                         pass
+
+            def loop_read(self, max_packets=1):
+                """Every packet the socket holds (at most READ_BURST), not
+                paho 1.6's one per select() (its max_packets counts its own
+                outgoing QoS messages: 1 here): a QoS 1 burst cost a
+                select(), an SSL pending() and a loop_misc() per message, and
+                a PUBACK write each in between; the PUBACKs now go out
+                after the burst (the broker's inflight window bounds it)."""
+                m = host.paho
+                for _ in range(READ_BURST):
+                    if self._sock is None:
+                        return m.MQTT_ERR_NO_CONN
+                    rc = self._packet_read()
+                    if rc > 0:
+                        return self._loop_rc_handle(rc)
+                    if rc == m.MQTT_ERR_AGAIN:
+                        break
+                return m.MQTT_ERR_SUCCESS
         return Client
 
     def _set_will(self, c):

@@ -746,8 +746,9 @@ def test_database_outage_keeps_rows_in_order(pg, broker, tmp_path, queue_max):
     (tmp_path / "site.toml").write_text(SITE % {"mq": broker.port, "pg": pg.port,
                                                 "wpw": WRITER_PW, "rpw": REPORTER_PW})
     scfg = load_site(tmp_path / "site.toml")
-    if queue_max:
+    if queue_max:   # memory only: the newest beyond queue_max_rows are dropped
         scfg["database"]["queue_max_rows"] = queue_max
+        scfg["database"]["spool_dir"] = None
     host = PrimaryHost(scfg, writer_factory(scfg)).start()
     pub = Client(broker, "gap", "spBv1.0/plant/NCMD/gap")
     t0 = int(time.time() * 1000)
@@ -804,6 +805,77 @@ def test_database_outage_keeps_rows_in_order(pg, broker, tmp_path, queue_max):
                          ).fetchone()[0]
     assert vals == [float(i) for i in range(101 + kept)]     # the newest dropped, if any
     assert s["dropped"] == 200 - kept and full == (1 if queue_max else 0)
+
+
+def test_database_outage_beyond_memory_goes_to_disk_and_survives_a_restart(pg, broker,
+                                                                           tmp_path):
+    """queue_max_rows = 150 and PostgreSQL stopped while 400 rows come: the
+    oldest go to the on-disk spool instead of the newest being dropped; the
+    host stopped and started again while the database is still away keeps
+    them (and what it held in memory) on disk; once the database is back the
+    new host writes every row once, none dropped."""
+    from pysparkplug import DBirth, DData
+    from controller.site.cli import writer_factory
+    from controller.site.config import load_site
+    from controller.site.host import PrimaryHost
+    shutil.copy(broker.tmp / "ca.pem", tmp_path / "ca.pem")
+    (tmp_path / "site.toml").write_text(SITE % {"mq": broker.port, "pg": pg.port,
+                                                "wpw": WRITER_PW, "rpw": REPORTER_PW})
+    scfg = load_site(tmp_path / "site.toml")
+    scfg["database"]["queue_max_rows"] = 150
+    assert scfg["database"]["spool_dir"] == tmp_path / "spool"    # the default
+    host = PrimaryHost(scfg, writer_factory(scfg)).start()
+    pub = Client(broker, "gap", "spBv1.0/plant/NCMD/gap")
+    t0 = int(time.time() * 1000)
+    since = dt.datetime.fromtimestamp(t0 / 1000, dt.timezone.utc)
+    seq = iter(range(10 ** 6))
+
+    def send(kind, payload):
+        pub.publish("spBv1.0/plant/%s/gap%s" % (kind, "/disk" if kind[0] == "D" else ""),
+                    payload)
+
+    def data(i):
+        return DData(timestamp=t0 + i, seq=next(seq) % 256, metrics=(Metric(
+            timestamp=t0 + i, name="v", datatype=DataType.DOUBLE, value=float(i)),))
+
+    def stored():
+        return db_count(pg, "WHERE node = 'gap' AND device = 'disk' AND time >= %s", (since,))
+    stopped = False
+    try:
+        assert host.connected.wait(20)
+        send("NBIRTH", NBirth(timestamp=t0, seq=next(seq), metrics=(Metric(
+            timestamp=t0, name="bdSeq", datatype=DataType.INT64, value=3),)))
+        send("DBIRTH", DBirth(timestamp=t0, seq=next(seq), metrics=(Metric(
+            timestamp=t0, name="v", datatype=DataType.DOUBLE, value=0.0),)))
+        until(lambda: stored() == 1, "the birth's row")
+        pg.stop(keep=True)
+        for i in range(1, 401):
+            send("DDATA", data(i))
+            if i % 50 == 0:
+                time.sleep(0.3)   # the writer takes them in turn (and fails)
+        until(lambda: host.status()["spooled"] > 0, "nothing went to the spool")
+        until(lambda: host.status()["messages"] >= 402, "the host never got every message")
+        first = host.status()
+        host.stop()                           # the database still away
+        stopped = True
+        assert first["dropped"] == 0
+        pg.start()
+        host = PrimaryHost(scfg, writer_factory(scfg)).start()
+        stopped = False
+        until(lambda: stored() == 401, "rows from the spool never written", 60.0)
+        until(lambda: host.status()["spool_rows"] == 0, "the spool never emptied")
+        s = host.status()
+    finally:
+        pub.close()
+        if not stopped:
+            host.stop()
+    assert s["dropped"] == 0 and s["spool_bad"] == 0
+    with writer(pg) as c:
+        vals = [v for (v,) in c.execute(
+            "SELECT value FROM greenedge.metrics WHERE node = 'gap' AND device = 'disk' "
+            "AND time >= %s ORDER BY time", (since,)).fetchall()]
+    assert vals == [float(i) for i in range(401)]
+    assert not list((tmp_path / "spool").glob("seg-*"))
 
 
 def test_own_state_kept_online_and_tls_errors(pg, broker, tmp_path):

@@ -1,7 +1,8 @@
 """The Sparkplug B 3.0 primary host application of a site (`greenedge site -c site.toml`).
 
-Size (497 lines): one Sparkplug primary-host session state machine and its writer
-thread; the SQL is in store.py.
+Size (740 lines): one Sparkplug primary-host session state machine, its writer
+thread (batches, back-off, the on-disk spool) and the MQTT thread's fast read
+path; the SQL is in store.py, the spool's format in spool.py.
 
 Session: CONNECT with the will spBv1.0/STATE/<host_id> {"online": false,
 "timestamp": T} (QoS 1, retained); on CONNACK it subscribes to spBv1.0/# (QoS 1)
@@ -23,8 +24,11 @@ requests are rows of greenedge.events.
 Every metric of every BIRTH and DATA message is a row of greenedge.metrics
 (controller/site/store.py), with the metric's own timestamp; a writer thread
 COPYs them in batches; a batch that fails (the database away) is kept and
-tried again, in order; at most [database] queue_max_rows wait (beyond, new
-rows are dropped, counted in "dropped", one "queue_full" event per outage).
+tried again, in order; beyond half of [database] queue_max_rows held in
+memory the oldest go to the on-disk spool (spool.py; written first when the
+database is back, and kept across a restart); only when the spool is full
+(spool_max_mb) or off and queue_max_rows wait are new rows dropped, counted
+in "dropped", one "queue_full" event per outage.
 Rows older than the raw retention are counted
 ("too_old") and not stored (their day's partition is already rolled up); rows
 stamped more than a day ahead likewise ("too_new": a day retention would never
@@ -82,6 +86,11 @@ class PrimaryHost:
         self.batch_rows = cfg["database"]["batch_rows"]
         self.wake_rows = max(1, self.batch_rows // WAKE_SHARE)
         self.queue_max = cfg["database"]["queue_max_rows"]
+        # Beyond half of queue_max_rows held in memory, the oldest go to the
+        # on-disk spool (controller/site/spool.py) while the database is away.
+        self.spill_at = max(self.queue_max // 2, 1)
+        self.spill_wake = max(self.spill_at // 2, 1)   # rows queued that wake the writer
+        self.spool = None
         self._pending_n = 0          # rows the writer holds (a failed batch and after)
         self._full_warned = False
         self._stopping = False
@@ -99,10 +108,17 @@ class PrimaryHost:
         self.stats = {"messages": 0, "rows": 0, "inserted": 0, "too_old": 0, "too_new": 0,
                       "bad": 0, "bad_metrics": 0, "bad_rows": 0, "dropped": 0,
                       "gaps": 0, "rebirths": 0, "batches": 0, "write_s": 0.0,
-                      "db_errors": 0, "db_data_errors": 0}
+                      "db_errors": 0, "db_data_errors": 0, "spooled": 0}
 
     # ---- lifecycle ----------------------------------------------------------------------
     def start(self):
+        db = self.cfg["database"]
+        if db.get("spool_dir") and self.spool is None:   # an earlier run's rows go first
+            from controller.site.spool import Spool
+            try:
+                self.spool = Spool(db["spool_dir"], db["spool_max_bytes"])
+            except OSError as e:
+                raise UserError("%s (site.toml [database] spool_dir)" % e) from None
         self._store = self.store_factory()   # a bad DSN or password stops the start here
         m, mq = self.paho, self.mq
         c = self._client_class()(client_id=mq["client_id"], clean_session=True,
@@ -340,7 +356,8 @@ class PrimaryHost:
                 if self._since is None:
                     self._since = self._last_in
             self._rows.extend(rows)
-            if len(self._rows) + self._pending_n >= self.wake_rows:
+            if (len(self._rows) + self._pending_n >= self.wake_rows
+                    or len(self._rows) >= self.spill_wake):
                 self._wake.set()
 
     def _rows_of(self, p, group, node, device):
@@ -445,6 +462,22 @@ class PrimaryHost:
                 if stopping:
                     return
                 since = None
+            if self.spool is not None and len(self.spool) and not events:
+                seg = self.spool.oldest()      # older than anything in memory: first
+                if seg is not None:
+                    if self._write_batch(seg[1], ()):
+                        self.spool.done(seg[0])
+                        backoff = 0.5
+                        continue
+                    if stopping:
+                        self._spill(pending, 0)
+                        return
+                    pending = self._hold(pending, events, backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    self._reconnect()
+                    continue
+            if not (pending or events):
+                pass
             elif (stopping or len(pending) >= self.wake_rows or now - since >= FLUSH_S
                   or now - last_in >= QUIET_S):
                 if self._write_batch(pending[:self.batch_rows], events):
@@ -456,13 +489,54 @@ class PrimaryHost:
                             self._full_warned = False   # a new outage may warn again
                     continue
                 if stopping:
+                    self._spill(pending, 0)   # the database still away: on disk, not lost
                     return
-                time.sleep(backoff)
+                pending = self._hold(pending, events, backoff)
                 backoff = min(backoff * 2, 10.0)
                 self._reconnect()
                 continue
             self._wake.wait(FLUSH_S if since is None else
                             max(min(since + FLUSH_S, last_in + QUIET_S) - now, 0.0))
+
+    def _hold(self, pending, events, seconds):
+        """The back-off after a failed write: for seconds, keep taking what
+        comes in (the MQTT thread must find room) and send the oldest beyond
+        spill_at rows to the spool. Returns the rows still held here."""
+        t_end = time.monotonic() + seconds
+        while True:
+            with self._lock:
+                pending.extend(self._rows)
+                events.extend(self._events)
+                self._rows, self._events = [], []
+                self._wake.clear()
+            pending = self._spill(pending, self.spill_at)
+            with self._lock:
+                self._pending_n = len(pending)
+            left = t_end - time.monotonic()
+            if left <= 0 or self._stop.is_set():
+                return pending
+            self._wake.wait(left)
+
+    def _spill(self, pending, keep):
+        """The oldest of pending beyond keep rows to the spool, in batches;
+        what the spool cannot take stays in memory. Returns what stays."""
+        if self.spool is None or len(pending) <= keep:
+            return pending
+        n = 0
+        while len(pending) - n > keep:
+            chunk = pending[n:n + min(self.batch_rows, len(pending) - n - keep)]
+            try:
+                if self.spool.put(chunk):
+                    break                  # full (spool_max_mb): the rest waits in memory
+            except OSError as e:           # a disk error: memory, as without a spool
+                log.warning("site spool: %s", e)
+                break
+            n += len(chunk)
+        if n:
+            self.stats["spooled"] += n
+            log.info("site database away: %d rows to the spool (%d rows, %d bytes there)",
+                     n, self.spool.rows, self.spool.bytes)
+        return pending[n:]
 
     def _write_batch(self, batch, events):
         """Store.write, the refused rows isolated: True; False when the
@@ -575,7 +649,9 @@ class PrimaryHost:
     def status(self):
         with self._lock:
             queued = len(self._rows) + self._pending_n
+        sp = self.spool
         return dict(self.stats, queued=queued, connected=self.connected.is_set(),
+                    spool_rows=sp.rows if sp else 0, spool_bad=sp.bad if sp else 0,
                     nodes={"%s/%s" % k: {"online": n["online"], "bdSeq": n["bdseq"],
                                          "stale": n["stale"],
                                          "devices": dict(n["devices"])}

@@ -120,7 +120,8 @@ class Spool:
             head, tail = json.loads(lines[0]), json.loads(lines[-1])
             body = b"".join(lines[1:-1])
             n = head["rows"]
-            if not isinstance(tail, dict) or tail.get("end") != n or tail.get("crc") != zlib.crc32(body) or len(lines) != n + 2:
+            if (not isinstance(tail, dict) or tail.get("end") != n or len(lines) != n + 2
+                    or tail.get("crc") != zlib.crc32(body)):
                 return None
             rows = [json.loads(ln) for ln in lines[1:-1]]
         except (OSError, ValueError, KeyError, IndexError, TypeError):

@@ -1,6 +1,9 @@
 """The site historian in PostgreSQL (psycopg 3): schema, idempotent batched
 writes, the site report (site_kpis), retention.
 
+Size (487 lines): all of the site's SQL in one place, so the schema, the
+writer's two paths and the report's index-only queries are read together.
+
 Schema (in the schema `greenedge`, owned by the writer role):
     metrics   (time, grp, node, device, metric, value, text, quality, historical)
               one row per Sparkplug metric sample; device '' for node metrics;

@@ -25,8 +25,9 @@ median of 3, in the same run. Aim: rate >= 0.5 x COPY, p99 <= 2 s, no loss.
 CPU in the burst (burst_cpu): each process's utime + stime from /proc over
 the burst (the "burst" command to the last row counted), as a share of one
 core: the host, the publisher, the site mosquitto, the local mosquittos
-(summed), PostgreSQL (every backend), and the whole machine's busy time
-(/proc/stat: other sessions too) out of cores.
+(summed), PostgreSQL (every process but the bench's own connection, which
+polls the row count: postgres_bench_polls), and the whole machine's busy
+time (/proc/stat: other sessions too) out of cores.
 
 python bench/run.py site [--quick] [--json]
 """
@@ -288,7 +289,8 @@ def _one(ts, adm, tmp, site, brokers, procs, n_edges, steady_s, burst_s, pg):
     # the burst: store-and-forward, as fast as it goes
     groups = {"host": [procs[0].pid], "publisher": [pub.pid], "site_mosquitto": [site.proc.pid],
               "local_mosquittos": [b.proc.pid for b in brokers[-n_edges:]],
-              "postgres": _pg_pids(pg)}
+              "postgres": [p for p in _pg_pids(pg) if p != adm.info.backend_pid],
+              "postgres_bench_polls": [adm.info.backend_pid]}
     cpu0, busy0, w0 = _cpu_snapshot(groups), _machine_busy(), time.monotonic()
     pub.stdin.write("burst\n")
     pub.stdin.flush()

@@ -458,45 +458,47 @@ class PrimaryHost:
                 self._wake.clear()
             self._check_stale()
             now = time.monotonic()
-            if not (pending or events):
+            idle = not (pending or events)
+            if idle:
                 if stopping:
                     return
                 since = None
-            if self.spool is not None and len(self.spool) and not events:
-                seg = self.spool.oldest()      # older than anything in memory: first
-                if seg is not None:
-                    if self._write_batch(seg[1], ()):
-                        self.spool.done(seg[0])
-                        backoff = 0.5
-                        continue
-                    if stopping:
-                        self._spill(pending, 0)
-                        return
-                    pending = self._hold(pending, events, backoff)
-                    backoff = min(backoff * 2, 10.0)
-                    self._reconnect()
-                    continue
-            if not (pending or events):
-                pass
-            elif (stopping or len(pending) >= self.wake_rows or now - since >= FLUSH_S
-                  or now - last_in >= QUIET_S):
-                if self._write_batch(pending[:self.batch_rows], events):
+            seg = self._spool_segment(events)
+            if seg is not None:       # older than anything in memory: first
+                written = self._write_batch(seg[1], ())
+                if written:
+                    self.spool.done(seg[0])
+            elif not idle and (stopping or len(pending) >= self.wake_rows
+                               or now - since >= FLUSH_S or now - last_in >= QUIET_S):
+                written = self._write_batch(pending[:self.batch_rows], events)
+                if written:
                     pending, events = pending[self.batch_rows:], []
-                    since, backoff = (since if pending else None), 0.5
+                    since = since if pending else None
                     with self._lock:
                         self._pending_n = len(pending)
                         if not pending:
                             self._full_warned = False   # a new outage may warn again
-                    continue
-                if stopping:
-                    self._spill(pending, 0)   # the database still away: on disk, not lost
-                    return
-                pending = self._hold(pending, events, backoff)
-                backoff = min(backoff * 2, 10.0)
-                self._reconnect()
+            else:
+                self._wake.wait(FLUSH_S if since is None else
+                                max(min(since + FLUSH_S, last_in + QUIET_S) - now, 0.0))
                 continue
-            self._wake.wait(FLUSH_S if since is None else
-                            max(min(since + FLUSH_S, last_in + QUIET_S) - now, 0.0))
+            if written:
+                backoff = 0.5
+                continue
+            if stopping:
+                self._spill(pending, 0)   # the database still away: on disk, not lost
+                return
+            pending = self._hold(pending, events, backoff)
+            backoff = min(backoff * 2, 10.0)
+            self._reconnect()
+
+    def _spool_segment(self, events):
+        """The spool's oldest segment, (path, rows), to write before what is in
+        memory; None when there is no spool, it is empty, or events wait (they
+        go with the memory batch)."""
+        if self.spool is None or events:
+            return None
+        return self.spool.oldest()
 
     def _hold(self, pending, events, seconds):
         """The back-off after a failed write: for seconds, keep taking what

@@ -28,6 +28,7 @@ from pysparkplug._protobuf import Payload   # the compiled sparkplug_b.proto (ra
 from controller.config import load_config
 from hil_tests.clock import ScaledClock
 from hil_tests.fakeline import FakeBus, FakeDevice
+from tests.async_wait import physics, until
 from tests.plant_toml import fan_plant
 
 SPEEDUP = 6.0
@@ -270,22 +271,9 @@ def test_sparkplug_edge_node_against_mosquitto(broker, tmp_path):
     viewer = Host(broker, "viewer", "viewer-secret", host_id="viewer", state=False)
     out = {}
 
-    async def until(cond, what, timeout_s=30.0):
-        t_end = time.monotonic() + timeout_s
-        while time.monotonic() < t_end:
-            if cond():
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError(what)
-
-    async def physics():
-        while True:
-            bus.advance(0.05 * SPEEDUP)
-            await asyncio.sleep(0.05)
-
     async def run():
         task = asyncio.create_task(svc.run(300.0))
-        ph = asyncio.create_task(physics())
+        ph = asyncio.create_task(physics([bus], SPEEDUP))
         try:
             await until(lambda: svc.north, "the edge node never started")
             node = svc.north[0]

@@ -37,6 +37,7 @@ from controller.config import load_config
 from controller.config.toml import ConfigError
 from hil_tests.clock import ScaledClock
 from hil_tests.fakeline import FakeBus, FakeDevice
+from tests import async_wait
 from tests.test_north_sparkplug import Broker, free_port, need
 from tests.plant_toml import fan_plant
 
@@ -372,24 +373,13 @@ def test_site_host_two_edges(pg, broker, tmp_path):
         buses.append(bus)
     host2 = None
 
-    async def wait(cond, what, timeout_s=40.0):
-        t_end = time.monotonic() + timeout_s
-        while time.monotonic() < t_end:
-            if cond():
-                return
-            await asyncio.sleep(0.1)
-        raise AssertionError(what)
-
-    async def physics():
-        while True:
-            for b in buses:
-                b.advance(0.05 * SPEEDUP)
-            await asyncio.sleep(0.05)
+    def wait(cond, what, timeout_s=40.0):   # PostgreSQL polled: every 0.1 s is enough
+        return async_wait.until(cond, what, timeout_s, poll_s=0.1)
 
     async def run():
         nonlocal host2
         tasks = [asyncio.create_task(s.run(300.0)) for s in svcs]
-        ph = asyncio.create_task(physics())
+        ph = asyncio.create_task(async_wait.physics(buses, SPEEDUP))
         try:
             await wait(lambda: all(s.north and s.north[0].live for s in svcs),
                        "the edges never went live (STATE from the site host)")

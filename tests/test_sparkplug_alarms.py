@@ -17,6 +17,7 @@ from pysparkplug import DataType
 from controller.config import load_config
 from hil_tests.clock import ScaledClock
 from hil_tests.fakeline import FakeBus, FakeDevice
+from tests.async_wait import physics, until
 from tests.test_north_sparkplug import Broker, Host, by_name
 from tests.plant_toml import fan_plant
 
@@ -29,6 +30,7 @@ PLANT = fan_plant('north', 1, 500, tail="""
     password = "edge-secret"
     ca = "ca.pem"
 """)
+SPEEDUP = 6.0
 ALARM = "fan1.down"
 STATE = "Alarms/%s/State" % ALARM
 
@@ -65,24 +67,11 @@ def test_alarms_as_node_metrics(broker, tmp_path):
     (tmp_path / "plant.toml").write_text(PLANT % {"port": broker.port})
     cfg = load_config(tmp_path / "plant.toml")
     bus = FakeBus([FakeDevice("motor", 1)], latency_s=0.001)
-    svc = Service(cfg, live=False, historian=False, clock=ScaledClock(6.0, time.time()),
+    svc = Service(cfg, live=False, historian=False, clock=ScaledClock(SPEEDUP, time.time()),
                   lines=build_lines(cfg, None, client_factory=bus.client))
     trans = svc.hub.subscribe("test-alarms", ("alarm",))
     host = Host(broker)
     out = {}
-
-    async def until(cond, what, timeout_s=40.0):
-        t_end = time.monotonic() + timeout_s
-        while time.monotonic() < t_end:
-            if cond():
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError(what)
-
-    async def physics():
-        while True:
-            bus.advance(0.3)
-            await asyncio.sleep(0.05)
 
     def last(name):
         got = [m for _, m in node_metrics(host) if m.name == name]
@@ -90,7 +79,7 @@ def test_alarms_as_node_metrics(broker, tmp_path):
 
     async def run():
         task = asyncio.create_task(svc.run(300.0))
-        ph = asyncio.create_task(physics())
+        ph = asyncio.create_task(physics([bus], SPEEDUP))
         try:
             await until(lambda: host.of("NBIRTH") and host.of("DBIRTH", "fan1"),
                         "no NBIRTH/DBIRTH")
